@@ -1,0 +1,68 @@
+# Two commands matter: `make run` and `make test`. Each sets up everything it
+# needs on a fresh clone (virtualenv, knowledge base, trained model) and skips
+# what is already up to date.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+KB      := knowledge/trials.db
+MODEL   := models/trialbot.tar.gz
+
+# Privacy and quiet defaults for every Rasa/TensorFlow process we start.
+export RASA_TELEMETRY_ENABLED := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONDONTWRITEBYTECODE := 1
+
+KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
+MODEL_SOURCES := config.yml domain.yml $(wildcard data/*.yml bot/*.py knowledge/vocabulary/*.yaml)
+
+.PHONY: help setup kb train test pytest run lock bench clean
+
+help:
+	@echo "make run    set up, build the knowledge base, train if stale, start the assistant"
+	@echo "make test   set up, build, train, run every test"
+	@echo "make setup | kb | train | bench | lock | clean"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock scripts/find-python310.sh
+	@PY310=$$(scripts/find-python310.sh) || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
+	  rm -rf $(VENV) && echo "creating $(VENV) with $$PY310" && "$$PY310" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+kb: $(KB)
+
+$(KB): $(STAMP) $(KB_SOURCES)
+	$(PY) -m knowledge build
+
+train: $(MODEL)
+
+$(MODEL): $(STAMP) $(MODEL_SOURCES)
+	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet
+
+pytest: $(STAMP) $(KB)
+	$(PY) -m pytest
+
+test: $(STAMP) $(KB) $(MODEL)
+	$(PY) -m pytest
+
+run: $(STAMP) $(KB) $(MODEL)
+	$(PY) -m bot run
+
+bench: $(STAMP)
+	$(PY) bench/bench_engine.py
+
+# Re-resolve the pins from requirements.in (needs network access to PyPI).
+lock: $(STAMP)
+	rm -rf .venv-lock && "$$(scripts/find-python310.sh)" -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet -r requirements.in
+	.venv-lock/bin/pip freeze --exclude-editable > requirements.lock
+	rm -rf .venv-lock
+
+clean:
+	rm -rf $(VENV) $(KB) models/*.tar.gz .pytest_cache

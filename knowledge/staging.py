@@ -1,0 +1,208 @@
+"""AJCC 8th edition stage groups for head and neck cancer.
+
+The tables live in vocabulary/staging.yaml so a clinician can review them
+without reading Python; this module only parses what patients type and looks
+things up. Nothing is ever guessed: when part of the answer is unknown (TX,
+no M, p16 not tested, "stage four" with no letter) every stage group it could
+be is returned, and the caller decides what to do with the uncertainty.
+"""
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+STAGING_YAML = Path(__file__).parent / "vocabulary" / "staging.yaml"
+
+STAGE_ORDER = ("0", "I", "II", "III", "IVA", "IVB", "IVC")
+
+
+@dataclass(frozen=True)
+class TNM:
+    """A TNM classification: t "T3"/"T4a"/"Tis"/"TX", n "N2b"/"NX",
+    m "M0"/"M1"/"MX" or None when not given, prefix "c"/"p"/"yc"/"yp"/""."""
+
+    t: str
+    n: str
+    m: str | None = None
+    prefix: str = ""
+
+
+@lru_cache(maxsize=None)
+def load():
+    """The parsed staging.yaml, with each table's rows expanded into a
+    {(t, n, m): stage code} dict. Loaded once; a row that contradicts another
+    or uses an unknown stage code is a data error, raised here."""
+    data = yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8"))
+    tables = {}
+    for name, table in data["tables"].items():
+        cells = {}
+        for row in table["rows"]:
+            code = row.get("maps_to", row["stage"])
+            if code not in STAGE_ORDER:
+                raise ValueError(f"staging.yaml {name}: unknown stage code {code!r}")
+            axes = [table[k] if row[k] == "any" else row[k] for k in ("t", "n", "m")]
+            for cell in itertools.product(*axes):
+                if cells.setdefault(cell, code) != code:
+                    raise ValueError(f"staging.yaml {name}: {cell} is both {cells[cell]} and {code}")
+        tables[name] = {**table, "cells": cells}
+    return {"tables": tables, "stage_words": data["stage_words"]}
+
+
+# --- TNM in free text ------------------------------------------------------
+
+_PREFIX = r"(?:yp|yc|c|p)?"
+_TNM_RE = re.compile(
+    r"(?<![A-Za-z0-9])(?P<prefix>yp|yc|c|p)?"
+    r"(?i:T(?P<t>is|[0-4][ab]?|x))"
+    rf"[\s,;/-]*{_PREFIX}(?i:N(?P<n>[0-3][a-c]?|x))"
+    rf"(?:[\s,;/-]*{_PREFIX}(?i:M(?P<m>[01]|x)))?"
+    # Not followed by a lowercase letter or digit: "pT2pN0M0R0" (R = margin)
+    # still matches, "T2N15" does not. Only T, N, M and their values are
+    # case-insensitive; prefixes are lowercase, so "CT2" (a scan) is no cT2.
+    r"(?![a-z0-9])"
+)
+
+
+def parse_tnm(text):
+    """The first TNM classification in `text`, or None.
+
+    T and N must both be present, in that order, each written as a category
+    ("T3", "Tis", "TX", "N2b"): a lone "M1" or "T-cell" is not a TNM, and the
+    lookbehind stops "NCT06100497" from reading as T0. Patients and letters
+    write TNM many ways ("T3N1M0", "cT2 N2b M0", "pT1 pN1 M0", "T3, N1, M0",
+    any case), so spacing, commas and per-category prefixes are allowed.
+    """
+    match = _TNM_RE.search(text or "")
+    if not match:
+        return None
+    t, n, m = match["t"].lower(), match["n"].lower(), match["m"]
+    return TNM(
+        t="T" + ("is" if t == "is" else t.upper()[0] + t[1:]),
+        n="N" + n.upper()[0] + n[1:],
+        m=None if m is None else "M" + m.upper(),
+        prefix=(match["prefix"] or "").lower(),
+    )
+
+
+# --- TNM -> stage group ----------------------------------------------------
+
+def _categories(value, known):
+    """The table's categories that `value` may stand for.
+
+    Unknown (TX, NX, MX, or M not given) -> all of them. A lettered value the
+    table groups without its letter (N2b, T1a, T4a in a table with only T4)
+    -> the bare category. A bare value the table only knows with letters (T4
+    in `general`) -> every lettered form, since it could be any of them.
+    A value the table does not have (Tis in p16-positive, pN3) -> none.
+    """
+    if value is None or value.endswith("X"):
+        return list(known)
+    if value in known:
+        return [value]
+    lettered = [k for k in known if k[:-1] == value and k[-1] in "abc"]
+    if lettered:
+        return lettered
+    return [value[:-1]] if value[-1] in "abc" and value[:-1] in known else []
+
+
+def _lookup(table_name, tnm):
+    table = load()["tables"][table_name]
+    cells = itertools.product(
+        _categories(tnm.t, table["t"]), _categories(tnm.n, table["n"]), _categories(tnm.m, table["m"])
+    )
+    return frozenset(table["cells"][cell] for cell in cells if cell in table["cells"])
+
+
+def stage_groups(table_or_site, tnm, p16=None):
+    """The AJCC 8 stage group codes `tnm` can be, as a frozenset.
+
+    `table_or_site` is a site's `staging` key from sites.yaml (general,
+    oropharynx, nasopharynx) or a table name from staging.yaml. Oropharynx
+    depends on p16: negative -> general table; positive -> the p16-positive
+    clinical table, or the pathological one for a "p"/"yp" TNM; unknown
+    (None) -> the union of both, since p16 changes the group so much (T2N1M0
+    is III if negative, I if positive) that picking one would be a guess.
+
+    More than one code means the TNM is incomplete; an empty set means no
+    AJCC row has this combination (e.g. Tis N1). A site without a table
+    (staging: none) raises ValueError: the caller must not offer TNM there.
+    """
+    tables = load()["tables"]
+    if table_or_site == "oropharynx":
+        if p16 in (None, "unknown"):
+            return stage_groups("oropharynx", tnm, "negative") | stage_groups("oropharynx", tnm, "positive")
+        if p16 == "negative":
+            return _lookup("general", tnm)
+        if p16 == "positive":
+            pathological = tnm.prefix in ("p", "yp")
+            return _lookup(f"oropharynx_p16_positive_{'pathological' if pathological else 'clinical'}", tnm)
+        raise ValueError(f"p16 must be 'positive', 'negative' or None, not {p16!r}")
+    if table_or_site in tables:
+        return _lookup(table_or_site, tnm)
+    if table_or_site == "none":
+        raise ValueError("this site has no AJCC staging table (staging: none); TNM cannot be converted")
+    known = ", ".join(["oropharynx", *tables])
+    raise ValueError(f"unknown staging key {table_or_site!r}; expected one of: {known}")
+
+
+# --- stage group in words --------------------------------------------------
+
+def _alternation(items):
+    """A regex alternation of `items`, longest first, so "stage group" wins
+    over "stage" and "III" over "I"."""
+    return "|".join(re.escape(str(w)) for w in sorted(items, key=lambda w: len(str(w)), reverse=True))
+
+
+@lru_cache(maxsize=None)
+def _stage_patterns():
+    """Regexes built from `stage_words`: a stage after a prefix anywhere in a
+    sentence, a whole answer that is only a stage, and the pronoun "I"."""
+    words = load()["stage_words"]
+    number = _alternation(w for entry in words["numbers"] for w in entry["words"])
+    # The letter may be joined ("4a", "IV-b") or, only at the end of a phrase,
+    # spaced ("stage 4 b"), so "stage 4 a lot of pain" stays a bare four.
+    stage = rf"(?P<number>{number})(?:-?(?P<joined>[a-z])|\s+(?P<spaced>[a-z])(?=\s*(?:$|[.,;:!?)])))?(?!\w)"
+    return (
+        re.compile(
+            rf"(?<!\w)(?P<prefix>{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
+            re.IGNORECASE,
+        ),
+        re.compile(rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}\s*[.!?]*\s*$", re.IGNORECASE),
+        re.compile(rf"^\s*(?:['’]|(?:{_alternation(words['pronoun_followers'])})\b)", re.IGNORECASE),
+    )
+
+
+def _is_stage(match, text, pronoun):
+    """False for a "stage" that is not about a stage group: "at this stage",
+    or "stage I" where the I is the pronoun ("the stage I was told")."""
+    before = text[: match.start()].split()
+    if before and before[-1].lower() in load()["stage_words"]["not_after"]:
+        return False
+    return not (match["number"].lower() == "i" and pronoun.match(text[match.end("number"):]))
+
+
+def parse_stage(text):
+    """The stage group codes a patient's words name, or None.
+
+    A number is only a stage when it follows a word such as "stage" or is the
+    whole answer ("3", "I think it's IV"), so "I'm 58" or "2 years ago" are
+    not stages. A four with no letter gives {IVA, IVB, IVC}: the patient was
+    told "stage four", and which sub-stage is not known. A letter that no
+    AJCC 8 head and neck stage has ("3b", "IVd") gives None, not a guess.
+    """
+    text = text or ""
+    prefixed, whole, pronoun = _stage_patterns()
+    match = next((m for m in prefixed.finditer(text) if _is_stage(m, text, pronoun)), None) or whole.match(text)
+    if not match:
+        return None
+    said = match["number"].lower()
+    entry = next(e for e in load()["stage_words"]["numbers"] if said in (str(w).lower() for w in e["words"]))
+    letter = (match["joined"] or match["spaced"] or "").lower()
+    if not letter:
+        return frozenset(entry["means"])
+    code = entry.get("letters", {}).get(letter)
+    return frozenset([code]) if code else None
