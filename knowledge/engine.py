@@ -1,0 +1,427 @@
+"""The eligibility engine: criterion by criterion, may this patient fit?
+
+Input is a patient profile in which any field may be unknown. For every trial
+in scope the engine says, per pre-screening criterion, met / not met / unknown /
+needs review, in the trial's own words, and gives a verdict:
+
+- eligible:   every pre-screening criterion met (the study team still confirms);
+- uncertain:  nothing failed, but something is unknown or needs review;
+- ineligible: at least one criterion is not met.
+
+The evaluation runs inside SQLite, one pass over the criteria of the trials in
+scope, so it stays fast at 100k trials. Values are bit masks (see vocab.py): a
+patient's category value is the set of values it may be, so "unknown" is every
+value and "stage 4" is IVA|IVB|IVC; a criterion is met when every possible
+value is allowed, not met when none is, and unknown otherwise. That one rule
+carries uncertainty through without ever guessing.
+
+Nothing here imports Rasa: the engine is tested and benchmarked alone.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from . import vocab
+from .db import reader
+
+UNKNOWN = "unknown"
+VERDICT_ORDER = {"eligible": 0, "uncertain": 1, "ineligible": 2}
+DEFAULT_SCOPE = "head_and_neck"
+
+
+# --- the patient profile -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One profile field as SQL parameters: a numeric range and/or a bit mask."""
+
+    lo: float | None = None
+    hi: float | None = None
+    bits: int | None = None
+    exact: bool = False  # known to a single value (so asking again cannot help)
+
+
+def _is_unknown(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip().lower() in (UNKNOWN, ""))
+
+
+def encode_field(name: str, value: Any) -> Encoded:
+    """Encode one profile value; raise ValueError for a value the vocabulary does not know."""
+    f = vocab.field(name)
+    if f.type == "number":
+        if _is_unknown(value):
+            return Encoded()
+        if isinstance(value, (list, tuple)):
+            lo, hi = float(value[0]), float(value[1])
+        else:
+            lo = hi = float(value)
+        if lo > hi:
+            raise ValueError(f"{name}: range {lo}-{hi} is reversed")
+        return Encoded(lo=lo, hi=hi, exact=lo == hi)
+    if f.type == "category":
+        if _is_unknown(value):
+            return Encoded(bits=f.full_mask)
+        codes = [value] if isinstance(value, (str, int)) else list(value)
+        bits = f.mask(str(c) for c in codes)
+        return Encoded(bits=bits, exact=bits & (bits - 1) == 0)
+    # set: None = not known; [] or "none" = known to be empty
+    if _is_unknown(value):
+        return Encoded()
+    if isinstance(value, str):
+        value = [] if value.lower() == "none" else [value]
+    return Encoded(bits=f.mask(value), exact=True)
+
+
+def encode_profile(profile: Mapping[str, Any]) -> dict[str, Encoded]:
+    """Every field of the vocabulary, encoded; fields missing from ``profile`` are unknown.
+
+    ``cancer_type`` is derived from ``tumor_site`` when not given: a site belongs
+    to exactly one kind of cancer.
+    """
+    unknown_fields = set(profile) - set(vocab.fields())
+    if unknown_fields:
+        raise ValueError(f"not profile fields: {', '.join(sorted(unknown_fields))}")
+    values = dict(profile)
+    if _is_unknown(values.get("cancer_type")):
+        values["cancer_type"] = derive_cancer_type(values.get("tumor_site"))
+    return {name: encode_field(name, values.get(name)) for name in vocab.fields()}
+
+
+def derive_cancer_type(site: Any) -> str | None:
+    if _is_unknown(site):
+        return None
+    sites = [site] if isinstance(site, str) else list(site)
+    kinds = {vocab.cancer_type_of(s) for s in sites}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _params(encoded: Mapping[str, Encoded]) -> dict[str, Any]:
+    params = {}
+    for name, e in encoded.items():
+        params[f"{name}_lo"], params[f"{name}_hi"], params[f"{name}_bits"] = e.lo, e.hi, e.bits
+        params[f"{name}_exact"] = int(e.exact)
+    return params
+
+
+# --- the SQL evaluator -------------------------------------------------------------------
+
+
+def _by_field(column: str, suffix: str) -> str:
+    """SQL picking the profile parameter of the field named in ``column``."""
+    whens = " ".join(f"WHEN '{name}' THEN :{name}_{suffix}" for name in vocab.fields())
+    return f"(CASE {column} {whens} END)"
+
+
+def _op_status(bits: str) -> str:
+    """Status of a set/category rule for the patient bits expression ``bits``."""
+    return f"""(CASE c.op
+        WHEN 'in'  THEN (CASE WHEN ({bits} & ~c.mask) = 0 THEN 'met' WHEN ({bits} & c.mask) = 0 THEN 'not_met' ELSE 'unknown' END)
+        WHEN 'any' THEN (CASE WHEN {bits} IS NULL THEN 'unknown' WHEN ({bits} & c.mask) != 0 THEN 'met' ELSE 'not_met' END)
+        WHEN 'all' THEN (CASE WHEN {bits} IS NULL THEN 'unknown' WHEN ({bits} & c.mask) = c.mask THEN 'met' ELSE 'not_met' END)
+        WHEN 'none' THEN (CASE WHEN {bits} IS NULL THEN 'unknown' WHEN ({bits} & c.mask) = 0 THEN 'met' ELSE 'not_met' END)
+        WHEN 'not_both' THEN (CASE WHEN {bits} IS NULL THEN 'unknown'
+                                   WHEN ({bits} & c.mask) != 0 AND ({bits} & c.mask2) != 0 THEN 'not_met' ELSE 'met' END)
+        END)"""
+
+
+def _cond_state(n: int) -> str:
+    """1 = the condition holds, 0 = it does not, NULL = not known yet."""
+    value = _by_field(f"c.cond{n}_field", "bits")
+    return f"""(CASE WHEN c.cond{n}_field IS NULL THEN 1
+        WHEN ({value} & ~c.cond{n}_mask) = 0 THEN 1
+        WHEN ({value} & c.cond{n}_mask) = 0 THEN 0 ELSE NULL END)"""
+
+
+def _rule_status() -> str:
+    lo, hi, bits = _by_field("c.field", "lo"), _by_field("c.field", "hi"), _by_field("c.field", "bits")
+    range_status = f"""(CASE
+        WHEN {lo} IS NULL THEN (CASE WHEN c.lo IS NULL AND c.hi IS NULL THEN 'met' ELSE 'unknown' END)
+        WHEN (c.lo IS NULL OR {lo} >= c.lo) AND (c.hi IS NULL OR {hi} <= c.hi) THEN 'met'
+        WHEN (c.lo IS NOT NULL AND {hi} < c.lo) OR (c.hi IS NOT NULL AND {lo} > c.hi) THEN 'not_met'
+        ELSE 'unknown' END)"""
+    # Review: a category value inside review_mask, or a set whose outcome hinges on
+    # review_mask values, means the trial's words do not settle it.
+    return f"""(CASE
+        WHEN c.op = 'review' THEN 'needs_review'
+        WHEN c.op = 'range' THEN {range_status}
+        WHEN c.review_mask != 0 AND c.op = 'in' AND ({bits} & c.review_mask) != 0
+             AND {_op_status(bits)} != 'unknown' THEN 'needs_review'
+        WHEN c.review_mask != 0 AND c.op != 'in'
+             AND {_op_status(bits)} != {_op_status(f"({bits} & ~c.review_mask)")} THEN 'needs_review'
+        ELSE {_op_status(bits)} END)"""
+
+
+def _status_sql() -> str:
+    """Final status of a criterion row ``c``: rule status under its conditions.
+
+    A condition that does not hold makes the rule not apply ('n/a'). While a
+    condition is unknown, a rule that is met anyway stays met; anything else is
+    unknown (it may or may not apply).
+    """
+    return f"""(CASE
+        WHEN c.prescreen = 0 THEN 'study_team'
+        WHEN {_cond_state(1)} = 0 OR {_cond_state(2)} = 0 THEN 'n/a'
+        WHEN {_cond_state(1)} = 1 AND {_cond_state(2)} = 1 THEN {_rule_status()}
+        WHEN {_rule_status()} = 'met' THEN 'met'
+        ELSE 'unknown' END)"""
+
+
+def _sql():
+    """The three queries, built once from the vocabulary's field list."""
+    status = _status_sql()
+    verdicts = f"""
+        SELECT nct_id,
+               SUM(status = 'not_met') AS n_not_met,
+               SUM(status = 'unknown') AS n_unknown,
+               SUM(status = 'needs_review') AS n_review
+        FROM (SELECT c.nct_id, {status} AS status FROM criteria c
+              WHERE c.cancer_type = :scope AND c.prescreen = 1)
+        GROUP BY nct_id"""
+    waiting = f"""
+        SELECT nct_id, field, cond1_field, cond2_field, field_exact, cond1_state, cond2_state FROM (
+            SELECT c.nct_id, c.field, c.cond1_field, c.cond2_field, {status} AS status,
+                   {_by_field('c.field', 'exact')} AS field_exact,
+                   {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state
+            FROM criteria c WHERE c.cancer_type = :scope AND c.prescreen = 1)
+        WHERE status = 'unknown'"""
+    details = f"""
+        SELECT c.*, {status} AS status FROM criteria c
+        WHERE c.nct_id IN (SELECT value FROM json_each(:ids))
+        ORDER BY c.nct_id, c.ord"""
+    return verdicts, waiting, details
+
+
+_SQL: tuple[str, str, str] | None = None
+
+
+def _queries() -> tuple[str, str, str]:
+    global _SQL
+    if _SQL is None:
+        _SQL = _sql()
+    return _SQL
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass
+class CriterionResult:
+    id: str
+    field: str
+    kind: str | None
+    status: str  # met | not_met | unknown | needs_review | study_team
+    text: str  # the trial's own words
+    note: str | None = None
+    rule: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrialMatch:
+    nct_id: str
+    title: str
+    verdict: str
+    url: str
+    status: str
+    phase: str
+    cancer_type: str
+    partial: bool
+    reviewed: bool
+    criteria: list[CriterionResult] = field(default_factory=list)
+    locations: list[dict] = field(default_factory=list)
+    n_not_met: int = 0
+    n_unknown: int = 0
+    n_review: int = 0
+
+    def texts(self, *statuses: str) -> list[str]:
+        return [c.text for c in self.criteria if c.status in statuses]
+
+    @property
+    def met(self) -> list[str]:
+        return self.texts("met")
+
+    @property
+    def not_met(self) -> list[str]:
+        return self.texts("not_met")
+
+    @property
+    def unknown(self) -> list[str]:
+        return self.texts("unknown", "needs_review")
+
+    @property
+    def study_team(self) -> list[str]:
+        return self.texts("study_team")
+
+    def to_dict(self) -> dict:
+        """The machine-readable form the dialogue sends (``trial_matches``)."""
+        return {
+            "nct_id": self.nct_id,
+            "title": self.title,
+            "verdict": self.verdict,
+            "met": self.met,
+            "not_met": self.not_met,
+            "unknown": self.unknown,
+            "study_team_checks": self.study_team,
+            "criteria": [asdict(c) for c in self.criteria],
+            "partial_criteria": self.partial,
+            "sites": self.locations,
+            "url": self.url,
+        }
+
+
+@dataclass
+class Question:
+    """The profile field whose answer can change the most verdicts."""
+
+    field: str
+    label: str
+    trials: list[str]  # trials whose verdict depends on it
+
+    @property
+    def score(self) -> int:
+        return len(self.trials)
+
+
+def _connection(db: sqlite3.Connection | str | Path | None) -> sqlite3.Connection:
+    return db if isinstance(db, sqlite3.Connection) else reader(db)
+
+
+def _scope(encoded: Mapping[str, Encoded], scope: str | None) -> str:
+    if scope:
+        return scope
+    kinds = vocab.field("cancer_type").codes(encoded["cancer_type"].bits or 0)
+    return kinds[0] if len(kinds) == 1 else DEFAULT_SCOPE
+
+
+def _verdict(n_not_met: int, n_unknown: int, n_review: int) -> str:
+    if n_not_met:
+        return "ineligible"
+    return "uncertain" if n_unknown or n_review else "eligible"
+
+
+def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> dict[str, str]:
+    """Verdict per trial in scope, without explanations (cheap)."""
+    encoded = encode_profile(profile)
+    params = {**_params(encoded), "scope": _scope(encoded, scope)}
+    rows = _connection(db).execute(_queries()[0], params).fetchall()
+    return {r["nct_id"]: _verdict(r["n_not_met"], r["n_unknown"], r["n_review"]) for r in rows}
+
+
+def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: int | None = None) -> list[TrialMatch]:
+    """Every trial in scope with its verdict and reasons, best first.
+
+    Ranking: eligible, then uncertain with the fewest open questions, then
+    ineligible with the fewest failed criteria. ``limit`` bounds how many trials
+    are explained in full (the ranking still covers all of them).
+    """
+    conn = _connection(db)
+    encoded = encode_profile(profile)
+    params = {**_params(encoded), "scope": _scope(encoded, scope)}
+    rows = conn.execute(_queries()[0], params).fetchall()
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            VERDICT_ORDER[_verdict(r["n_not_met"], r["n_unknown"], r["n_review"])],
+            r["n_not_met"],
+            r["n_unknown"] + r["n_review"],
+            r["nct_id"],
+        ),
+    )
+    if limit is not None:
+        ranked = ranked[:limit]
+    if not ranked:
+        return []
+    ids = json.dumps([r["nct_id"] for r in ranked])
+    trials = {t["nct_id"]: t for t in conn.execute("SELECT * FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))", (ids,))}
+    locations: dict[str, list[dict]] = {}
+    for loc in conn.execute(
+        "SELECT nct_id, facility, city, province, country, status, lat, lon FROM locations "
+        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY id", (ids,)
+    ):
+        locations.setdefault(loc["nct_id"], []).append({k: loc[k] for k in loc.keys() if k != "nct_id"})
+    criteria: dict[str, list[CriterionResult]] = {}
+    for c in conn.execute(_queries()[2], {**params, "ids": ids}):
+        if c["status"] == "n/a" or c["origin"] == "derived" and c["status"] == "met":
+            continue
+        criteria.setdefault(c["nct_id"], []).append(
+            CriterionResult(
+                id=c["criterion_id"], field=c["field"], kind=c["kind"], status=c["status"], text=c["text"],
+                note=c["note"], rule=json.loads(c["rule"]),
+            )
+        )
+    results = []
+    for r in ranked:
+        t = trials[r["nct_id"]]
+        results.append(
+            TrialMatch(
+                nct_id=t["nct_id"], title=t["title"], url=t["url"], status=t["status"], phase=t["phase"],
+                cancer_type=t["cancer_type"], partial=t["criteria_completeness"] == "partial",
+                reviewed=t["review_status"] == "reviewed",
+                verdict=_verdict(r["n_not_met"], r["n_unknown"], r["n_review"]),
+                criteria=criteria.get(t["nct_id"], []), locations=locations.get(t["nct_id"], []),
+                n_not_met=r["n_not_met"], n_unknown=r["n_unknown"], n_review=r["n_review"],
+            )
+        )
+    return results
+
+
+def next_question(
+    profile: Mapping[str, Any],
+    db=None,
+    scope: str | None = None,
+    askable: Iterable[str] | None = None,
+    asked: Iterable[str] = (),
+) -> Question | None:
+    """The unanswered field whose answer would change the most verdicts.
+
+    Only trials still possible (nothing failed) count: a field matters for a
+    trial when one of its criteria is unknown because of that field, directly
+    or through a condition ("stage III if p16-positive" waits on p16). Fields
+    in ``asked`` (answered "don't know") are not asked again; ``askable`` limits
+    the choice to questions the caller can put. None when no trial is still
+    possible, or nothing left to ask can change a verdict.
+    """
+    conn = _connection(db)
+    encoded = encode_profile(profile)
+    params = {**_params(encoded), "scope": _scope(encoded, scope)}
+    possible = {r["nct_id"] for r in conn.execute(_queries()[0], params) if not r["n_not_met"]}
+    if not possible:
+        return None
+    allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if not f.derived}
+    allowed -= set(asked)
+    waiting: dict[str, set[str]] = {}
+    for r in conn.execute(_queries()[1], params):
+        if r["nct_id"] not in possible:
+            continue
+        if not r["field_exact"]:
+            waiting.setdefault(r["field"], set()).add(r["nct_id"])
+        for n in (1, 2):
+            if r[f"cond{n}_field"] and r[f"cond{n}_state"] is None:
+                waiting.setdefault(r[f"cond{n}_field"], set()).add(r["nct_id"])
+    candidates = [(name, ids) for name, ids in waiting.items() if name in allowed]
+    if not candidates:
+        return None
+    name, ids = min(candidates, key=lambda c: (-len(c[1]), vocab.field(c[0]).priority))
+    return Question(field=name, label=vocab.field(name).label, trials=sorted(ids))
+
+
+def show(nct_id: str, db=None) -> dict | None:
+    """One trial's record as stored: registry facts, criteria with their rules, locations."""
+    conn = _connection(db)
+    trial = conn.execute("SELECT * FROM trials WHERE nct_id = ?", (nct_id,)).fetchone()
+    if trial is None:
+        return None
+    result = dict(trial)
+    for key in ("conditions", "review_sources", "contacts"):
+        result[key] = json.loads(result[key]) if result[key] else None
+    result["criteria"] = [
+        {k: c[k] for k in ("criterion_id", "field", "kind", "origin", "text", "note", "topic")} | {"rule": json.loads(c["rule"])}
+        for c in conn.execute("SELECT * FROM criteria WHERE nct_id = ? ORDER BY ord", (nct_id,))
+    ]
+    result["locations"] = [dict(r) for r in conn.execute(
+        "SELECT facility, city, province, country, status, lat, lon FROM locations WHERE nct_id = ? ORDER BY id", (nct_id,))]
+    return result

@@ -1,0 +1,423 @@
+"""Normalisers: from what a patient or nurse types to canonical profile values.
+
+One place turns "fifty-eight", "voice box", "T3N1M0", "KPS 80" and "3 rounds of
+Keytruda, it shrank" into the codes the engine understands. The Rasa form
+validation, the spaCy entity component and the criteria builder all call these
+functions, so the same words mean the same thing everywhere.
+
+Every normaliser returns None when the text holds nothing it recognises, so the
+caller can ask again. "Don't know" is an answer, not a failure: it comes back
+as a result whose ``unknown`` flag is set.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+
+from . import staging, vocab
+
+AGE_MIN, AGE_MAX = 0, 120
+ADULT_AGE = 18
+
+
+# --- shared helpers ------------------------------------------------------------------
+
+
+def is_unknown(text: str) -> bool:
+    """True when the answer is some form of "I don't know"."""
+    return any(kind == "unknown" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
+
+
+def yes_no(text: str) -> str | None:
+    """"yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
+    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms())]
+    if "unknown" in found:
+        return "unknown"
+    if found:
+        return found[0]
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _number_words() -> tuple[dict[str, int], dict[str, int]]:
+    words = vocab.load("answers")["number_words"]
+    return words["units"], words["tens"]
+
+
+def words_to_number(text: str) -> int | None:
+    """The first spoken number in ``text``: "fifty-eight" -> 58, "six" -> 6, "a hundred and two" -> 102."""
+    units, tens = _number_words()
+    value, seen = 0, False
+    for token in re.findall(r"[a-z]+", text.lower()):
+        if token in tens or token in units:
+            value, seen = value + tens.get(token, 0) + units.get(token, 0), True
+        elif token == "hundred":
+            value, seen = (value or 1) * 100, True
+        elif seen and token != "and":
+            break  # the number has ended: "fifty eight years" stops at "years"
+    return value if seen else None
+
+
+def first_number(text: str) -> float | None:
+    """The first number written in digits or words."""
+    m = re.search(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?![\d])", text)
+    if m:
+        return float(m.group(1))
+    n = words_to_number(text)
+    return float(n) if n is not None else None
+
+
+# --- age ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Age:
+    value: int | None
+    problem: str | None = None  # None | "implausible" | "not_a_number"
+
+    @property
+    def minor(self) -> bool:
+        return self.value is not None and self.value < ADULT_AGE
+
+
+def age(text: str | int | float) -> Age | None:
+    """Age in whole years from "58", "58 yrs", "I'm fifty-eight", "58 years old".
+
+    Returns Age(value) for a plausible age (0-120), Age(None, "implausible")
+    for a number no person can be (150, -3), and None when there is no number.
+    """
+    if isinstance(text, (int, float)):
+        number = float(text)
+    else:
+        if re.search(r"-\s*\d", text) and not re.search(r"\d\s*-\s*\d", text):
+            return Age(None, "implausible")
+        m = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)", text)
+        number = float(m.group(1)) if m else words_to_number(text)
+        if number is None:
+            return None
+        if re.search(r"\b(?:months?|weeks?|days?)\b", text, re.I) and not re.search(r"\byears?\b", text, re.I):
+            number = 0  # a baby's age in months or weeks is under one year
+    if number < AGE_MIN or number > AGE_MAX:
+        return Age(None, "implausible")
+    return Age(int(number))
+
+
+# --- tumour site -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    codes: tuple[str, ...]  # one code when certain; several when the words name several sites
+    matched: str
+
+    @property
+    def code(self) -> str | None:
+        return self.codes[0] if len(self.codes) == 1 else None
+
+    @property
+    def cancer_type(self) -> str | None:
+        kinds = {vocab.cancer_type_of(c) for c in self.codes}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    @property
+    def in_scope(self) -> bool:
+        return self.cancer_type == "head_and_neck"
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.codes) > 1
+
+
+def site(text: str) -> Site | None:
+    """The tumour site named in ``text``, from lay or clinical words.
+
+    "voice box" -> larynx, "base of tongue" -> oropharynx, "tongue" -> oral
+    cavity, "throat" -> one of oropharynx / hypopharynx / larynx (ambiguous: the
+    caller offers buttons), "breast" -> breast (out of scope). A canonical code
+    ("oral_cavity") is accepted as is.
+    """
+    key = text.strip().lower().replace(" ", "_")
+    if key in vocab.sites():
+        return Site((key,), text.strip())
+    pairs = [(t, (c,)) for t, c in vocab.site_terms()] + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()]
+    found = list(vocab.find_terms(text, pairs))
+    if not found:
+        return None
+    definite = [f for f in found if len(f[3]) == 1]
+    chosen = definite[0] if definite else found[0]
+    return Site(tuple(chosen[3]), chosen[2])
+
+
+# --- stage -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stage:
+    groups: frozenset[str]  # empty when unknown
+    tnm: staging.TNM | None = None
+    unknown: bool = False
+
+    @property
+    def value(self) -> list[str] | str:
+        """The profile value: the possible stage groups in order, or "unknown"."""
+        if self.unknown or not self.groups:
+            return "unknown"
+        return [s for s in staging.STAGE_ORDER if s in self.groups]
+
+    @property
+    def label(self) -> str:
+        if self.unknown or not self.groups:
+            return "unknown"
+        return " or ".join(self.value)
+
+
+def stage(text: str, site_code: str | None = None, p16: str | None = None) -> Stage | None:
+    """Stage group from "3", "III", "stage IVa", "4b", or a TNM such as "cT2 N2b M0".
+
+    TNM is converted with the AJCC 8 table for the site (p16 decides the
+    oropharynx table; unknown p16 gives every group it could be). Without a
+    site, the groups of every head-and-neck table are combined. "Don't know" is
+    a value: Stage(unknown=True).
+    """
+    tnm = staging.parse_tnm(text)
+    if tnm is not None:
+        keys = _staging_keys(site_code)
+        groups = frozenset().union(*(staging.stage_groups(k, tnm, p16) for k in keys)) if keys else frozenset()
+        return Stage(groups=groups, tnm=tnm, unknown=not groups)
+    groups = staging.parse_stage(text)
+    if groups:
+        return Stage(groups=frozenset(groups))
+    if is_unknown(text):
+        return Stage(groups=frozenset(), unknown=True)
+    return None
+
+
+def _staging_keys(site_code: str | None) -> list[str]:
+    if site_code is None:
+        return ["general", "oropharynx", "nasopharynx"]
+    key = vocab.site(site_code).get("staging", "none")
+    return [] if key == "none" else [key]
+
+
+# --- ECOG ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ecog:
+    value: int | tuple[int, int] | None  # a grade, a (low, high) range, or None when unknown
+    source: str  # "ecog" | "karnofsky" | "description" | "unknown"
+
+    @property
+    def unknown(self) -> bool:
+        return self.value is None
+
+
+def _prefix_regex(prefixes: list[str]) -> str:
+    return "|".join(vocab.term_regex(p) for p in sorted(prefixes, key=len, reverse=True))
+
+
+def ecog(text: str | int) -> Ecog | None:
+    """ECOG grade from "1", "ECOG 1", "PS 0-1", a Karnofsky score ("KPS 80"), or a
+    plain description of daily life ("I can do light work but nothing heavy")."""
+    if isinstance(text, int):
+        return Ecog(text, "ecog") if 0 <= text <= 4 else None
+    data = vocab.load("ecog")
+    kps = re.search(rf"(?:{_prefix_regex(data['karnofsky_prefixes'])})\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I)
+    if kps:
+        return _from_karnofsky(int(kps.group(1)))
+    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|to|or)\s*([0-4]))?(?!\d)", text, re.I)
+    if m is None:
+        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|to|or)\s*([0-4]))?\s*\.?\s*", text, re.I)
+    if m:
+        low = int(m.group(1))
+        high = int(m.group(2)) if m.group(2) else low
+        return Ecog(low if low == high else (min(low, high), max(low, high)), "ecog")
+    found = [grade for *_, grade in vocab.find_terms(text, vocab.ecog_terms())]
+    if found:
+        low, high = min(found), max(found)
+        return Ecog(low if low == high else (low, high), "description")
+    if is_unknown(text):
+        return Ecog(None, "unknown")
+    return None
+
+
+def _from_karnofsky(score: int) -> Ecog | None:
+    """Map a Karnofsky score to ECOG; a score between two bands (85) gives both grades."""
+    def grade(kps: int) -> int | None:
+        return next((b["ecog"] for b in vocab.load("ecog")["karnofsky"] if b["min"] <= kps <= b["max"]), None)
+
+    exact = grade(score)
+    if exact is not None:
+        return Ecog(exact, "karnofsky")
+    below, above = grade(score // 10 * 10), grade(score // 10 * 10 + 10)
+    if below is not None and above is not None:
+        return Ecog((min(below, above), max(below, above)), "karnofsky")
+    return None
+
+
+# --- prior treatment ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Treatment:
+    categories: frozenset[str] | None  # None = unknown; empty = no treatment yet
+    drugs: tuple[str, ...] = ()
+    cycles: int | None = None
+    response: str | None = None  # CR | PR | SD | PD
+    pathologic_response: str | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.categories is None
+
+    @property
+    def value(self) -> list[str] | str:
+        return "unknown" if self.categories is None else [
+            c for c in vocab.field("prior_treatment").values if c in self.categories
+        ]
+
+
+def treatment(text: str) -> Treatment | None:
+    """Treatment categories, drugs, cycles and response from free text.
+
+    "pembrolizumab and cisplatin, 3 cycles, it shrank" ->
+    {anti_pd1, chemotherapy}, drugs (pembrolizumab, cisplatin), cycles 3, PR.
+    A named drug makes "immunotherapy" specific: "immunotherapy (Keytruda)" is
+    anti-PD-1, not immunotherapy of an unknown kind.
+    """
+    data = vocab.load("treatments")
+    drugs = [drug for *_, drug in vocab.find_terms(text, vocab.drug_terms())]
+    categories = {vocab.drugs()[d]["category"] for d in drugs}
+    categories |= {code for *_, code in vocab.find_terms(text, vocab.treatment_terms())}
+    if categories & {"anti_pd1", "anti_pdl1"}:
+        categories.discard("immunotherapy_unspecified")
+    if "chemoradiotherapy" in categories:
+        # "chemo and radiation together" is one treatment, not two separate ones.
+        categories -= {"chemotherapy", "radiotherapy"} if not drugs else {"radiotherapy"}
+    cycles = _cycles(text, data["cycle_words"])
+    response = next((code for *_, code in vocab.find_terms(text, vocab.response_terms())), None)
+    path_response = next((code for *_, code in vocab.find_terms(text, vocab.pathologic_response_terms())), None)
+    none_said = any(True for _ in vocab.find_terms(text, [(t, "none") for t in data["none_terms"]]))
+    if categories:
+        return Treatment(frozenset(categories), tuple(dict.fromkeys(drugs)), cycles, response, path_response)
+    if none_said:
+        return Treatment(frozenset(), (), None, None, None)
+    if is_unknown(text):
+        return Treatment(None, (), cycles, response, path_response)
+    if cycles is not None or response or path_response:
+        return Treatment(None, (), cycles, response, path_response)
+    return None
+
+
+def _cycles(text: str, words: list[str]) -> int | None:
+    units, tens = _number_words()
+    number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
+    unit = "|".join(sorted(words, key=len, reverse=True))
+    m = re.search(rf"\b({number})\s+(?:\w+\s+)?(?:{unit})\b", text, re.I)
+    if not m:
+        m = re.search(rf"\b(?:{unit})\s*(?:x|×|:)?\s*({number})\b", text, re.I)
+    if not m:  # clinical shorthand: "Keytruda x4", "TPF ×3"
+        m = re.search(r"(?:\bx|×)\s*(\d{1,2})\b", text, re.I)
+    if not m:
+        return None
+    token = m.group(1).lower()
+    return int(token) if token.isdigit() else words_to_number(token)
+
+
+# --- small categorical answers ------------------------------------------------------------------------
+
+
+def _first_code(text: str, pairs) -> str | None:
+    return next((code for *_, code in vocab.find_terms(text, pairs)), None)
+
+
+def p16(text: str) -> str | None:
+    """"positive" / "negative" / "unknown" from "p16+", "HPV negative", "not tested"."""
+    if is_unknown(text) or re.search(r"\bnot\s+(?:been\s+)?tested\b", text, re.I):
+        return "unknown"
+    return _first_code(text, vocab.p16_terms())
+
+
+def differentiation(text: str) -> str | None:
+    return "unknown" if is_unknown(text) else _first_code(text, vocab.differentiation_terms())
+
+
+def histology(text: str) -> str | None:
+    return "unknown" if is_unknown(text) else _first_code(text, vocab.histology_terms())
+
+
+def response(text: str) -> str | None:
+    return "unknown" if is_unknown(text) else _first_code(text, vocab.response_terms())
+
+
+def pathologic_response(text: str) -> str | None:
+    return "unknown" if is_unknown(text) else _first_code(text, vocab.pathologic_response_terms())
+
+
+# --- a whole profile from answers ------------------------------------------------------------------------
+
+
+@dataclass
+class ProfileAnswers:
+    """Free-text answers per field, normalised into an engine profile (CLI, tests)."""
+
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def profile(self) -> dict:
+        out: dict = {}
+        a = self.answers
+        if "age" in a:
+            result = age(a["age"])
+            if result is None or result.value is None:
+                raise ValueError(f"age: cannot read {a['age']!r} as an age")
+            out["age"] = result.value
+        site_code = None
+        if "tumor_site" in a:
+            s = site(a["tumor_site"])
+            if s is None:
+                raise ValueError(f"tumor_site: {a['tumor_site']!r} is not a site I know")
+            out["tumor_site"] = list(s.codes)
+            site_code = s.code
+        p16_value = p16(a["p16"]) if "p16" in a else None
+        if p16_value:
+            out["p16"] = p16_value
+        if "stage" in a:
+            s = stage(a["stage"], site_code, p16_value if p16_value in ("positive", "negative") else None)
+            if s is None:
+                raise ValueError(f"stage: cannot read {a['stage']!r} as a stage")
+            out["stage"] = s.value
+        if "ecog" in a:
+            e = ecog(a["ecog"])
+            if e is None:
+                raise ValueError(f"ecog: cannot read {a['ecog']!r} as a performance status")
+            out["ecog"] = "unknown" if e.unknown else (list(e.value) if isinstance(e.value, tuple) else e.value)
+        if "prior_treatment" in a:
+            t = treatment(a["prior_treatment"])
+            if t is None:
+                raise ValueError(f"prior_treatment: cannot read {a['prior_treatment']!r}")
+            out["prior_treatment"] = t.value
+            if t.cycles is not None:
+                out["immunotherapy_cycles"] = t.cycles
+            if t.response:
+                out["immunotherapy_response"] = t.response
+            if t.pathologic_response:
+                out["pathologic_response"] = t.pathologic_response
+        simple = {"differentiation": differentiation, "histology": histology,
+                  "immunotherapy_response": response, "pathologic_response": pathologic_response}
+        for name, fn in simple.items():
+            if name in a:
+                out[name] = fn(a[name]) or _fail(name, a[name])
+        if "immunotherapy_cycles" in a:
+            n = first_number(a["immunotherapy_cycles"])
+            out["immunotherapy_cycles"] = int(n) if n is not None else "unknown"
+        for name in ("recurrent", "resectable", "other_cancer_5y", "pregnant"):
+            if name in a:
+                out[name] = yes_no(a[name]) or _fail(name, a[name])
+        if "sex" in a:
+            out["sex"] = "female" if re.search(r"\b(f|female|woman|women)\b", a["sex"], re.I) else "male"
+        return out
+
+
+def _fail(name: str, text: str):
+    raise ValueError(f"{name}: cannot read {text!r}")
