@@ -54,12 +54,11 @@ def load():
 
 # --- TNM in free text ------------------------------------------------------
 
-_PREFIX = r"(?:yp|yc|c|p)?"
+_PREFIX = "yp|yc|c|p"
 _TNM_RE = re.compile(
-    r"(?<![A-Za-z0-9])(?P<prefix>yp|yc|c|p)?"
-    r"(?i:T(?P<t>is|[0-4][ab]?|x))"
-    rf"[\s,;/-]*{_PREFIX}(?i:N(?P<n>[0-3][a-c]?|x))"
-    rf"(?:[\s,;/-]*{_PREFIX}(?i:M(?P<m>[01]|x)))?"
+    rf"(?<![A-Za-z0-9])(?P<prefix>{_PREFIX})?(?i:T(?P<t>is|[0-4][ab]?|x))"
+    rf"[\s,;/-]*(?:{_PREFIX})?(?i:N(?P<n>[0-3][a-c]?|x))"
+    rf"(?:[\s,;/-]*(?:{_PREFIX})?(?i:M(?P<m>[01]|x)))?"
     # Not followed by a lowercase letter or digit: "pT2pN0M0R0" (R = margin)
     # still matches, "T2N15" does not. Only T, N, M and their values are
     # case-insensitive; prefixes are lowercase, so "CT2" (a scan) is no cT2.
@@ -67,7 +66,13 @@ _TNM_RE = re.compile(
 )
 
 
-def parse_tnm(text):
+def _category(letter, value):
+    """The usual spelling of a category: T + 4A -> T4a, T + is -> Tis, N + x -> NX."""
+    value = value.lower()
+    return letter + ("X" if value == "x" else value)
+
+
+def parse_tnm(text: str) -> TNM | None:
     """The first TNM classification in `text`, or None.
 
     T and N must both be present, in that order, each written as a category
@@ -79,12 +84,11 @@ def parse_tnm(text):
     match = _TNM_RE.search(text or "")
     if not match:
         return None
-    t, n, m = match["t"].lower(), match["n"].lower(), match["m"]
     return TNM(
-        t="T" + ("is" if t == "is" else t.upper()[0] + t[1:]),
-        n="N" + n.upper()[0] + n[1:],
-        m=None if m is None else "M" + m.upper(),
-        prefix=(match["prefix"] or "").lower(),
+        t=_category("T", match["t"]),
+        n=_category("N", match["n"]),
+        m=match["m"] and _category("M", match["m"]),
+        prefix=match["prefix"] or "",
     )
 
 
@@ -117,7 +121,7 @@ def _lookup(table_name, tnm):
     return frozenset(table["cells"][cell] for cell in cells if cell in table["cells"])
 
 
-def stage_groups(table_or_site, tnm, p16=None):
+def stage_groups(table_or_site: str, tnm: TNM, p16: str | None = None) -> frozenset[str]:
     """The AJCC 8 stage group codes `tnm` can be, as a frozenset.
 
     `table_or_site` is a site's `staging` key from sites.yaml (general,
@@ -168,7 +172,7 @@ def _stage_patterns():
     stage = rf"(?P<number>{number})(?:-?(?P<joined>[a-z])|\s+(?P<spaced>[a-z])(?=\s*(?:$|[.,;:!?)])))?(?!\w)"
     return (
         re.compile(
-            rf"(?<!\w)(?P<prefix>{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
+            rf"(?<!\w)(?:{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
             re.IGNORECASE,
         ),
         re.compile(rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}\s*[.!?]*\s*$", re.IGNORECASE),
@@ -185,7 +189,7 @@ def _is_stage(match, text, pronoun):
     return not (match["number"].lower() == "i" and pronoun.match(text[match.end("number"):]))
 
 
-def parse_stage(text):
+def parse_stage(text: str) -> frozenset[str] | None:
     """The stage group codes a patient's words name, or None.
 
     A number is only a stage when it follows a word such as "stage" or is the
