@@ -46,7 +46,7 @@ class Reader:
     """A cached read-only connection that follows rebuilds of the file.
 
     Each call to ``conn()`` costs one ``os.stat``; when the file's inode or
-    modification time changed, the old connection is closed and a new one opened.
+    modification time changed, a new connection is opened.
     """
 
     def __init__(self, path: str | Path | None = None):
@@ -63,8 +63,8 @@ class Reader:
         stamp = (st.st_ino, st.st_mtime_ns)
         with self._lock:
             if self._conn is None or stamp != self._stamp:
-                if self._conn is not None:
-                    self._conn.close()
+                # Not closed: a query in flight elsewhere may still hold it; the old
+                # file's connection is closed when its last user lets go of it.
                 self._conn = connect(self.path)
                 self._stamp = stamp
             return self._conn

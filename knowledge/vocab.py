@@ -189,7 +189,13 @@ def p16_terms() -> list[tuple[str, str]]:
 
 
 def ecog_terms() -> list[tuple[str, int]]:
-    return [(term, grade["grade"]) for grade in load("ecog")["grades"] for term in grade["terms"]]
+    """Descriptions of daily life -> ECOG grade. The button texts (``patient``) and
+    the clinical wording are terms too, so a pressed button always reads back."""
+    return [
+        (term, grade["grade"])
+        for grade in load("ecog")["grades"]
+        for term in [grade["patient"], grade["clinical"], *grade["terms"]]
+    ]
 
 
 def answer_terms() -> list[tuple[str, str]]:

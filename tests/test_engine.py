@@ -1,0 +1,234 @@
+"""The eligibility engine on the two seed trials, argued from the trials' own words.
+
+NCT06100497 (Beijing Tongren, phase 2): age >= 18; locally advanced (III-IVB)
+poorly differentiated hypopharyngeal, laryngeal, oropharyngeal, nasal cavity
+and sinus cancer, excluding nasopharyngeal; ECOG 0-1; no prior PD-1/L1
+combined with chemotherapy; no other cancer in 5 years; not pregnant.
+
+NCT07320690 (Shanghai Ninth, phase 3): age 18-75; primary HNSCC excluding
+nasopharyngeal; stage III-IVa (p16-negative oropharynx III-IVa, p16-positive
+oropharynx III only); ECOG 0-1; preoperative anti-PD-1 for no more than six
+cycles with CR or PR; no prior curative surgery or radiotherapy; not recurrent.
+"""
+from __future__ import annotations
+
+import pytest
+
+from knowledge import engine
+
+A, B = "NCT06100497", "NCT07320690"
+
+# A patient who fits NCT07320690 on every pre-screening criterion.
+IDEAL_B = dict(
+    age=58, tumor_site="oropharynx", p16="positive", stage="III", ecog=1, histology="squamous_cell_carcinoma",
+    prior_treatment=["anti_pd1"], immunotherapy_cycles=3, immunotherapy_response="PR",
+    recurrent="no", pregnant="no", other_cancer_5y="no",
+)
+# A patient who fits NCT06100497 on every pre-screening criterion.
+IDEAL_A = dict(
+    age=64, tumor_site="larynx", stage="IVA", ecog=0, histology="squamous_cell_carcinoma",
+    differentiation="poor", prior_treatment=[], pregnant="no", other_cancer_5y="no",
+)
+
+
+def by_id(results):
+    return {m.nct_id: m for m in results}
+
+
+def statuses(m: engine.TrialMatch, text_start: str) -> list[str]:
+    return [c.status for c in m.criteria if c.text.startswith(text_start)]
+
+
+def test_ideal_patient_for_nct07320690_is_eligible(seeds_db):
+    results = by_id(engine.match(IDEAL_B, db=seeds_db))
+    assert results[B].verdict == "eligible"
+    assert results[B].not_met == [] and results[B].unknown == []
+    # Differentiation was not given: NCT06100497 asks for poorly differentiated tumours.
+    assert results[A].verdict == "uncertain"
+    assert statuses(results[A], "Patients with locally advanced (III-IVB) poorly differentiated head and neck tumors") \
+        .count("unknown") >= 1
+
+
+def test_ideal_patient_for_nct06100497_is_eligible_but_not_for_the_surgery_trial(seeds_db):
+    results = by_id(engine.match(IDEAL_A, db=seeds_db))
+    assert results[A].verdict == "eligible"
+    # Treatment-naive: NCT07320690 needs preoperative checkpoint inhibitor therapy first.
+    assert results[B].verdict == "ineligible"
+    assert any(t.startswith("Received preoperative immune checkpoint inhibitor therapy") for t in results[B].not_met)
+
+
+def test_p16_positive_oropharynx_stage_iva_fails_only_the_p16_positive_rule(seeds_db):
+    results = by_id(engine.match({**IDEAL_B, "stage": "IVA"}, db=seeds_db))
+    assert results[B].verdict == "ineligible"
+    assert results[B].not_met == ["or stage III for oropharyngeal squamous cell carcinoma (p16-positive)"]
+
+
+def test_p16_negative_oropharynx_stage_iva_fits(seeds_db):
+    results = by_id(engine.match({**IDEAL_B, "stage": "IVA", "p16": "negative"}, db=seeds_db))
+    assert results[B].verdict == "eligible"
+
+
+def test_unknown_p16_makes_stage_iva_oropharynx_uncertain_and_p16_the_next_question(seeds_db):
+    profile = {**IDEAL_B, "stage": "IVA", "p16": None}
+    results = by_id(engine.match(profile, db=seeds_db))
+    assert results[B].verdict == "uncertain"
+    assert "or stage III for oropharyngeal squamous cell carcinoma (p16-positive)" in results[B].unknown
+    question = engine.next_question(profile, db=seeds_db, askable=["p16", "differentiation"])
+    assert question.field in ("p16", "differentiation")
+    assert engine.next_question(profile, db=seeds_db, askable=["p16"]).trials == [B]
+
+
+def test_nasopharyngeal_carcinoma_fits_neither_and_nothing_is_left_to_ask(seeds_db):
+    profile = dict(age=50, tumor_site="nasopharynx")
+    results = by_id(engine.match(profile, db=seeds_db))
+    assert results[A].verdict == results[B].verdict == "ineligible"
+    assert any("excluding nasopharyngeal cancer" in t for t in results[A].not_met)
+    assert any("(excluding nasopharyngeal carcinoma)" in t for t in results[B].not_met)
+    assert engine.next_question(profile, db=seeds_db) is None
+
+
+@pytest.mark.parametrize("age,fits_a,fits_b", [(16, False, False), (17, False, False), (18, True, True),
+                                               (75, True, True), (76, True, False), (90, True, False)])
+def test_age_limits(seeds_db, age, fits_a, fits_b):
+    results = by_id(engine.match({"age": age}, db=seeds_db))
+    assert (results[A].verdict != "ineligible") is fits_a
+    assert (results[B].verdict != "ineligible") is fits_b
+    if not fits_b:
+        assert results[B].not_met == ["Ages eligible: 18 Years to 75 Years"]
+
+
+def test_ecog_2_fails_both(seeds_db):
+    results = by_id(engine.match({**IDEAL_B, "ecog": 2}, db=seeds_db))
+    assert "ECOG (Eastern Cooperative Oncology Group) 0-1;" in results[A].not_met
+    assert "ECOG performance status of 0 or 1." in results[B].not_met
+
+
+def test_ecog_range_spanning_the_limit_is_unknown_not_a_guess(seeds_db):
+    results = by_id(engine.match({**IDEAL_B, "ecog": [1, 2]}, db=seeds_db))
+    assert results[B].verdict == "uncertain"
+    assert "ECOG performance status of 0 or 1." in results[B].unknown
+
+
+def test_prior_pd1_with_chemotherapy_excludes_from_nct06100497_only(seeds_db):
+    profile = {**IDEAL_B, "prior_treatment": ["anti_pd1", "chemotherapy"]}
+    results = by_id(engine.match(profile, db=seeds_db))
+    assert "Patients who have previously received PD-1/L1 combined chemotherapy drugs;" in results[A].not_met
+    # NCT07320690 accepts checkpoint inhibitors "with or without concurrent chemotherapy".
+    assert results[B].verdict == "eligible"
+
+
+def test_pd1_alone_does_not_trigger_the_combination_exclusion(seeds_db):
+    results = by_id(engine.match({**IDEAL_A, "prior_treatment": ["anti_pd1"]}, db=seeds_db))
+    assert results[A].verdict == "eligible"
+
+
+def test_prior_curative_surgery_excludes_from_nct07320690(seeds_db):
+    results = by_id(engine.match({**IDEAL_B, "prior_treatment": ["anti_pd1", "surgery"]}, db=seeds_db))
+    assert results[B].not_met == ["No prior curative surgery or radiotherapy for the current tumor."]
+
+
+@pytest.mark.parametrize("field,value,text", [
+    ("immunotherapy_cycles", 7, "for no more than six cycles."),
+    ("immunotherapy_response", "SD", "Achieved complete response (CR) or partial response (PR)"),
+    ("immunotherapy_response", "PD", "Achieved complete response (CR) or partial response (PR)"),
+    ("recurrent", "yes", "Current tumor is recurrent."),
+    ("pregnant", "yes", "Pregnant or breastfeeding women."),
+])
+def test_each_nct07320690_exclusion(seeds_db, field, value, text):
+    results = by_id(engine.match({**IDEAL_B, field: value}, db=seeds_db))
+    assert results[B].verdict == "ineligible"
+    assert any(t.startswith(text) for t in results[B].not_met)
+
+
+def test_ambiguous_source_words_say_needs_review_never_a_guess(seeds_db):
+    # Oral cavity is neither listed nor excluded by NCT06100497.
+    oral = by_id(engine.match({**IDEAL_A, "tumor_site": "oral_cavity"}, db=seeds_db))[A]
+    assert oral.verdict == "uncertain"
+    assert [c.status for c in oral.criteria if c.field == "tumor_site"] == ["needs_review"]
+    # "Undifferentiated" is not "poorly differentiated" in so many words.
+    undiff = by_id(engine.match({**IDEAL_A, "differentiation": "undifferentiated"}, db=seeds_db))[A]
+    assert [c.status for c in undiff.criteria if c.field == "differentiation"] == ["needs_review"]
+    # Another cancer may be one of the listed exceptions.
+    other = by_id(engine.match({**IDEAL_B, "other_cancer_5y": "yes"}, db=seeds_db))[B]
+    assert other.verdict == "uncertain"
+    # Immunotherapy of an unknown kind: "primarily with anti-PD-1" cannot be settled.
+    unspecified = by_id(engine.match({**IDEAL_B, "prior_treatment": ["immunotherapy_unspecified"]}, db=seeds_db))[B]
+    assert unspecified.verdict == "uncertain"
+
+
+def test_stage_four_without_letter_is_uncertain_for_a_iii_to_ivb_trial(seeds_db):
+    results = by_id(engine.match({**IDEAL_A, "stage": ["IVA", "IVB", "IVC"]}, db=seeds_db))
+    assert results[A].verdict == "uncertain"
+    assert "Patients with locally advanced (III-IVB) poorly differentiated head and neck tumors" in results[A].unknown
+    assert by_id(engine.match({**IDEAL_A, "stage": "IVC"}, db=seeds_db))[A].verdict == "ineligible"
+
+
+def test_unknown_profile_is_never_eligible_and_asks_age_first(seeds_db):
+    results = engine.match({}, db=seeds_db)
+    assert {m.verdict for m in results} == {"uncertain"}
+    assert engine.next_question({}, db=seeds_db).field == "age"
+    assert engine.next_question({}, db=seeds_db, asked=["age"]).field == "tumor_site"
+
+
+def test_out_of_scope_cancer(seeds_db):
+    breast = {"age": 50, "tumor_site": "breast"}
+    # Within the head-and-neck scope a breast cancer fits nothing, on the trials' own words.
+    results = engine.match(breast, db=seeds_db, scope="head_and_neck")
+    assert {m.verdict for m in results} == {"ineligible"}
+    assert all(any(t.startswith("Condition studied:") for t in m.not_met) for m in results)
+    # By default the scope follows the patient's cancer: no head-and-neck trial is offered.
+    assert engine.match(breast, db=seeds_db) == []
+
+
+def test_ranking_puts_eligible_first_then_fewest_open_questions(seeds_db):
+    results = engine.match(IDEAL_A, db=seeds_db)
+    assert [m.verdict for m in results] == ["eligible", "ineligible"]
+    results = engine.match({**IDEAL_B, "differentiation": "poor"}, db=seeds_db)
+    assert [m.nct_id for m in results] == [A, B] and {m.verdict for m in results} == {"eligible"}
+
+
+def test_study_team_criteria_are_listed_but_never_scored(seeds_db):
+    m = by_id(engine.match(IDEAL_B, db=seeds_db))[B]
+    assert "Life expectancy of ≥6 months." in m.study_team
+    assert m.verdict == "eligible"
+
+
+def test_trial_matches_payload_shape(seeds_db):
+    payload = by_id(engine.match(IDEAL_B, db=seeds_db))[B].to_dict()
+    assert {"nct_id", "title", "verdict", "met", "not_met", "unknown", "sites", "url"} <= payload.keys()
+    assert payload["url"] == "https://clinicaltrials.gov/study/NCT07320690"
+    assert payload["sites"][0]["city"] == "Shanghai"
+    assert "ECOG performance status of 0 or 1." in payload["met"]
+
+
+def test_unknown_codes_are_refused(seeds_db):
+    with pytest.raises(KeyError):
+        engine.match({"tumor_site": "orophrynx"}, db=seeds_db)
+    with pytest.raises(ValueError):
+        engine.match({"favourite_colour": "blue"}, db=seeds_db)
+
+
+# --- the partial related trials -------------------------------------------------------
+
+
+PARTIAL = {"NCT05854823", "NCT06323369", "NCT06345287", "NCT05343325", "NCT07090707"}
+
+
+def test_partial_records_are_never_eligible(full_db):
+    # A patient fitting everything NCT05343325's known criteria ask.
+    profile = dict(age=55, tumor_site="larynx", stage="IVA", ecog=0, histology="squamous_cell_carcinoma",
+                   prior_treatment=[], resectable="yes", p16="negative", differentiation="poor",
+                   pregnant="no", other_cancer_5y="no", recurrent="no")
+    results = by_id(engine.match(profile, db=full_db))
+    assert PARTIAL <= results.keys()
+    m = results["NCT05343325"]
+    assert m.verdict == "uncertain"
+    assert m.n_not_met == 0
+    assert any(t.startswith("Only part of this trial's eligibility criteria is known") for t in m.unknown)
+    assert all(results[n].verdict != "eligible" for n in PARTIAL)
+    assert results[A].verdict == "eligible"
+
+
+def test_match_limit_explains_the_best_trials_only(full_db):
+    assert len(engine.match(IDEAL_B, db=full_db, limit=3)) == 3
+    assert len(engine.match(IDEAL_B, db=full_db)) == 7

@@ -1,0 +1,177 @@
+"""Normalisers: what people type -> the canonical values the engine uses."""
+from __future__ import annotations
+
+import pytest
+
+from knowledge import normalize as n
+from knowledge import vocab
+
+
+@pytest.mark.parametrize("text,value", [
+    ("58", 58), ("58 yrs", 58), ("I'm 58", 58), ("58 years old", 58), ("I'm fifty-eight", 58),
+    ("fifty eight", 58), ("sixteen", 16), ("I am 16", 16), ("a hundred and two", 102), ("0", 0), ("120", 120),
+    ("6 months", 0), (61, 61),
+])
+def test_age(text, value):
+    assert n.age(text).value == value
+
+
+@pytest.mark.parametrize("text", ["150", "999", "-3", "121"])
+def test_impossible_age_is_flagged_not_accepted(text):
+    result = n.age(text)
+    assert result.value is None and result.problem == "implausible"
+
+
+def test_age_without_a_number_is_none_and_minor_is_flagged():
+    assert n.age("old enough") is None
+    assert n.age("16").minor and not n.age("18").minor
+
+
+@pytest.mark.parametrize("text,code", [
+    ("voice box", "larynx"), ("vocal cord", "larynx"), ("glottis", "larynx"), ("supraglottic", "larynx"),
+    ("tonsil", "oropharynx"), ("base of tongue", "oropharynx"), ("soft palate", "oropharynx"),
+    ("tongue", "oral_cavity"), ("it's on the side of my tongue", "oral_cavity"), ("gum", "oral_cavity"),
+    ("floor of mouth", "oral_cavity"), ("cheek", "oral_cavity"),
+    ("sinus", "nasal_cavity_paranasal_sinuses"), ("nasal", "nasal_cavity_paranasal_sinuses"),
+    ("nasopharyngeal carcinoma", "nasopharynx"), ("pyriform sinus", "hypopharynx"), ("hypopharyngeal", "hypopharynx"),
+    ("parotid", "salivary_gland"), ("unknown primary", "unknown_primary"), ("oral_cavity", "oral_cavity"),
+])
+def test_site_from_lay_and_clinical_words(text, code):
+    site = n.site(text)
+    assert site.code == code and site.in_scope
+
+
+@pytest.mark.parametrize("text,kind", [("breast cancer", "breast"), ("lung", "lung"), ("prostate", "prostate"),
+                                       ("bowel cancer", "colorectal"), ("melanoma", "skin")])
+def test_cancers_outside_the_head_and_neck_are_out_of_scope(text, kind):
+    site = n.site(text)
+    assert site.cancer_type == kind and not site.in_scope
+
+
+def test_throat_is_ambiguous_and_gibberish_is_none():
+    throat = n.site("throat cancer")
+    assert throat.ambiguous and set(throat.codes) == {"oropharynx", "hypopharynx", "larynx"}
+    assert n.site("qwerty") is None
+
+
+@pytest.mark.parametrize("text,groups", [
+    ("3", {"III"}), ("III", {"III"}), ("stage IVa", {"IVA"}), ("4b", {"IVB"}), ("Stage 2", {"II"}),
+    ("stage 4", {"IVA", "IVB", "IVC"}), ("stage four", {"IVA", "IVB", "IVC"}),
+])
+def test_stage_words(text, groups):
+    assert n.stage(text).groups == groups
+
+
+@pytest.mark.parametrize("text,site,p16,groups", [
+    ("T3N1M0", "larynx", None, {"III"}),
+    ("cT2 N2b M0", "oral_cavity", None, {"IVA"}),
+    ("T4b N0 M0", "hypopharynx", None, {"IVB"}),
+    ("T2N1M0", "oropharynx", "negative", {"III"}),
+    ("T2N1M0", "oropharynx", "positive", {"I"}),
+    ("T2N1M0", "oropharynx", None, {"I", "III"}),  # p16 unknown: both, never a guess
+    ("T1N3M0", "oropharynx", "positive", {"III"}),
+    ("T3N2M0", "nasopharynx", None, {"III"}),
+    ("T1N0M1", "nasopharynx", None, {"IVB"}),
+])
+def test_tnm_to_ajcc8_stage_group(text, site, p16, groups):
+    result = n.stage(text, site, p16)
+    assert result.groups == groups and result.tnm is not None
+
+
+def test_dont_know_is_a_stage_value_not_an_error():
+    for text in ["I don't know", "not sure", "no idea"]:
+        result = n.stage(text)
+        assert result.unknown and result.value == "unknown"
+    assert n.stage("banana") is None
+
+
+def test_tnm_for_a_site_without_a_staging_table_is_unknown():
+    assert n.stage("T2N0M0", "thyroid").unknown
+
+
+@pytest.mark.parametrize("text,value,source", [
+    ("0", 0, "ecog"), ("ECOG 1", 1, "ecog"), ("PS 2", 2, "ecog"), ("ecog performance status 3", 3, "ecog"),
+    ("1 or 2", (1, 2), "ecog"),
+    ("KPS 100", 0, "karnofsky"), ("KPS 90", 0, "karnofsky"), ("Karnofsky 80", 1, "karnofsky"),
+    ("KPS 70", 1, "karnofsky"), ("KPS 60", 2, "karnofsky"), ("KPS 50", 2, "karnofsky"), ("KPS 40", 3, "karnofsky"),
+    ("KPS 30", 3, "karnofsky"), ("KPS 20", 4, "karnofsky"), ("KPS 10", 4, "karnofsky"), ("KPS 85", (0, 1), "karnofsky"),
+    ("I can do everything I did before", 0, "description"),
+    ("I can't do heavy work but I do light housework", 1, "description"),
+    ("I look after myself but I can't work", 2, "description"),
+    ("I'm in bed or chair more than half the day", 3, "description"),
+    ("bedridden", 4, "description"),
+])
+def test_ecog(text, value, source):
+    result = n.ecog(text)
+    assert (result.value, result.source) == (value, source)
+
+
+def test_every_ecog_button_text_reads_back_as_its_grade():
+    for grade in vocab.load("ecog")["grades"]:
+        assert n.ecog(grade["patient"]).value == grade["grade"], grade["patient"]
+
+
+def test_ecog_unknown_and_nonsense():
+    assert n.ecog("not sure").unknown
+    assert n.ecog("5") is None and n.ecog("purple") is None
+
+
+@pytest.mark.parametrize("text,categories", [
+    ("none yet", set()), ("I haven't had any treatment", set()),
+    ("surgery", {"surgery"}), ("radiotherapy", {"radiotherapy"}), ("chemoradiation", {"chemoradiotherapy"}),
+    ("chemo", {"chemotherapy"}), ("cetuximab", {"targeted"}), ("Erbitux", {"targeted"}),
+    ("pembrolizumab", {"anti_pd1"}), ("Keytruda", {"anti_pd1"}), ("Opdivo", {"anti_pd1"}),
+    ("toripalimab", {"anti_pd1"}), ("camrelizumab", {"anti_pd1"}), ("tislelizumab", {"anti_pd1"}),
+    ("sintilimab", {"anti_pd1"}), ("penpulimab", {"anti_pd1"}), ("serplulimab", {"anti_pd1"}),
+    ("durvalumab", {"anti_pdl1"}), ("atezolizumab", {"anti_pdl1"}),
+    ("cisplatin and 5-FU", {"chemotherapy"}), ("carboplatin, nab-paclitaxel", {"chemotherapy"}),
+    ("docetaxel", {"chemotherapy"}), ("albumin-bound paclitaxel", {"chemotherapy"}),
+    ("PD-1 inhibitor with chemotherapy", {"anti_pd1", "chemotherapy"}),
+    ("immunotherapy", {"immunotherapy_unspecified"}),
+    ("immunotherapy with Keytruda", {"anti_pd1"}),
+    ("operation then radiation", {"surgery", "radiotherapy"}),
+])
+def test_treatment_categories(text, categories):
+    assert set(n.treatment(text).categories) == categories
+
+
+def test_treatment_drugs_cycles_and_response():
+    t = n.treatment("pembrolizumab and cisplatin for 3 cycles, it shrank")
+    assert t.drugs == ("pembrolizumab", "cisplatin") and t.cycles == 3 and t.response == "PR"
+    assert n.treatment("three rounds of nivolumab").cycles == 3
+    assert n.treatment("Keytruda x4, complete response").cycles == 4
+    assert n.treatment("Keytruda x4, complete response").response == "CR"
+    assert n.treatment("toripalimab, stable disease").response == "SD"
+    assert n.treatment("nivolumab but it progressed").response == "PD"
+    assert n.treatment("surgery, pathological complete response").pathologic_response == "pCR"
+
+
+def test_treatment_unknown_and_nonsense():
+    assert n.treatment("not sure").unknown
+    assert n.treatment("blue sky") is None
+
+
+@pytest.mark.parametrize("text,answer", [("yes", "yes"), ("yeah it is", "yes"), ("no", "no"), ("nope", "no"),
+                                         ("not sure", "unknown"), ("I don't know", "unknown"), ("purple", None)])
+def test_yes_no(text, answer):
+    assert n.yes_no(text) == answer
+
+
+def test_small_categorical_answers():
+    assert n.p16("p16 positive") == "positive" and n.p16("HPV-negative") == "negative"
+    assert n.p16("never tested, not tested") == "unknown"
+    assert n.differentiation("poorly differentiated") == "poor"
+    assert n.histology("squamous cell carcinoma") == "squamous_cell_carcinoma"
+
+
+def test_profile_answers_make_an_engine_profile():
+    profile = n.ProfileAnswers({
+        "age": "fifty-eight", "tumor_site": "tonsil", "p16": "p16 positive", "stage": "T2N1M0",
+        "ecog": "KPS 80", "prior_treatment": "Keytruda x3, partial response", "recurrent": "no",
+    }).profile()
+    assert profile == {
+        "age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["I"], "ecog": 1,
+        "prior_treatment": ["anti_pd1"], "immunotherapy_cycles": 3, "immunotherapy_response": "PR", "recurrent": "no",
+    }
+    with pytest.raises(ValueError, match="age"):
+        n.ProfileAnswers({"age": "999"}).profile()
