@@ -14,9 +14,11 @@ MODEL   := models/trialbot.tar.gz
 export RASA_TELEMETRY_ENABLED := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 export PYTHONDONTWRITEBYTECODE := 1
+export RASA_PORT ?= 5005
+export ACTIONS_PORT ?= 5055
 
 KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
-MODEL_SOURCES := config.yml domain.yml $(wildcard data/*.yml bot/*.py knowledge/vocabulary/*.yaml)
+MODEL_SOURCES := config.yml domain.yml $(wildcard data/*.yml)
 
 .PHONY: help setup kb train test pytest run lock bench clean
 

@@ -175,8 +175,10 @@ def _stage_patterns():
             rf"(?<!\w)(?:{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
             re.IGNORECASE,
         ),
-        re.compile(rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}\s*[.!?]*\s*$", re.IGNORECASE),
+        re.compile(rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}(?=\s*(?:or\b|/|[.!?]*\s*$))", re.IGNORECASE),
         re.compile(rf"^\s*(?:['’]|(?:{_alternation(words['pronoun_followers'])})\b)", re.IGNORECASE),
+        # A second stage offered as an alternative right after the first: "3 or 4", "III/IV".
+        re.compile(rf"\s*(?:or|/)\s*(?:{_alternation(words['prefixes'])}\s*)?{stage}", re.IGNORECASE),
     )
 
 
@@ -199,10 +201,25 @@ def parse_stage(text: str) -> frozenset[str] | None:
     AJCC 8 head and neck stage has ("3b", "IVd") gives None, not a guess.
     """
     text = text or ""
-    prefixed, whole, pronoun = _stage_patterns()
-    match = next((m for m in prefixed.finditer(text) if _is_stage(m, text, pronoun)), None) or whole.match(text)
+    prefixed, whole, pronoun, alternative = _stage_patterns()
+    match = next((m for m in prefixed.finditer(text) if _is_stage(m, text, pronoun)), None)
+    is_whole_answer = match is None
+    match = match or whole.match(text)
     if not match:
         return None
+    groups = _groups(match)
+    # "stage 3 or 4": the patient is unsure, so every group named is possible.
+    while groups is not None and (more := alternative.match(text, match.end())):
+        extra = _groups(more)
+        groups = None if extra is None else groups | extra
+        match = more
+    if is_whole_answer and text[match.end():].strip(" .!?"):
+        return None  # "3 or so people" is not a stage answer
+    return groups
+
+
+def _groups(match) -> frozenset[str] | None:
+    """The stage codes one matched stage phrase names (None for a letter that does not exist)."""
     said = match["number"].lower()
     entry = next(e for e in load()["stage_words"]["numbers"] if said in (str(w).lower() for w in e["words"]))
     letter = (match["joined"] or match["spaced"] or "").lower()

@@ -381,3 +381,19 @@ def test_parse_stage_only_returns_project_codes():
     for entry in load()["stage_words"]["numbers"]:
         for word in entry["words"]:
             assert parse_stage(f"stage {word}") <= set(STAGE_ORDER)
+
+
+@pytest.mark.parametrize("text,groups", [
+    ("stage 3 or 4", {"III", "IVA", "IVB", "IVC"}),
+    ("III or IV", {"III", "IVA", "IVB", "IVC"}),
+    ("I think it is 2 or 3", {"II", "III"}),
+    ("III/IVA", {"III", "IVA"}),
+    ("stage IVa or IVb", {"IVA", "IVB"}),
+])
+def test_unsure_between_stages_gives_every_stage_named(text, groups):
+    """A patient torn between two stages may be either: the union, never the first one."""
+    assert parse_stage(text) == frozenset(groups)
+
+
+def test_a_number_followed_by_other_words_is_not_a_whole_stage_answer():
+    assert parse_stage("3 or so people") is None

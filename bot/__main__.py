@@ -1,0 +1,125 @@
+"""Run the assistant: ``python -m bot run`` (what ``make run`` calls).
+
+Starts the action server and the Rasa server as two child processes, both
+bound to 127.0.0.1, waits until both answer, prints where to reach them, and
+stops both on Ctrl-C (or when either one dies, so nothing is left half-up).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "trialbot.tar.gz"
+HOST = "127.0.0.1"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(extra)
+    return env
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float) -> bool:
+    """Poll ``url`` until it answers 200, the process dies, or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.terminate()  # SIGTERM: Sanic stops gracefully; SIGINT may be ignored in background jobs
+    deadline = time.monotonic() + 15
+    for p in processes:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the servers, even when started from a script
+    (a shell starts background jobs with SIGINT ignored)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@click.group()
+def cli():
+    """The head-and-neck trial pre-screening assistant."""
+
+
+@cli.command()
+@click.option("--rasa-port", envvar="RASA_PORT", default=5005, show_default=True)
+@click.option("--actions-port", envvar="ACTIONS_PORT", default=5055, show_default=True)
+@click.option("--model", type=click.Path(path_type=Path), default=MODEL, show_default=True)
+@click.option("--startup-timeout", default=300.0, show_default=True, help="Seconds to wait for the servers.")
+def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
+    """Start the action server and the Rasa server on 127.0.0.1; Ctrl-C stops both."""
+    if not model.exists():
+        raise click.ClickException(f"{model} does not exist: train it with `make train`")
+    token = os.environ.get("TRIALBOT_API_TOKEN")
+    if not token:
+        token = secrets.token_urlsafe(24)
+        click.echo(f"TRIALBOT_API_TOKEN was not set; this run's API token is: {token}")
+    python = sys.executable
+    actions = subprocess.Popen(
+        [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+        cwd=ROOT, env=_env(SANIC_HOST=HOST),
+    )
+    rasa = subprocess.Popen(
+        [python, "-m", "bot.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
+         "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), TRIALBOT_API_TOKEN=token),
+    )
+    processes = [actions, rasa]
+    _stop_on_signals()
+    try:
+        ok = _wait_for(f"http://{HOST}:{actions_port}/health", actions, startup_timeout) and \
+            _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout)
+        if not ok:
+            raise click.ClickException("a server did not start; see the messages above")
+        click.echo(
+            "\nThe assistant is running (Ctrl-C stops it):\n"
+            f"  chat (REST):    POST http://{HOST}:{rasa_port}/webhooks/rest/webhook  "
+            '{"sender": "me", "message": "hello"}\n'
+            f"  socket.io:      http://{HOST}:{rasa_port}/socket.io\n"
+            f"  HTTP API:       http://{HOST}:{rasa_port}/status?token=...  (token above or TRIALBOT_API_TOKEN)\n"
+            f"  action server:  http://{HOST}:{actions_port}/health\n"
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        raise click.ClickException("a server stopped unexpectedly; stopping the other")
+    except KeyboardInterrupt:
+        click.echo("\nstopping...")
+    finally:
+        _stop(processes)
+
+
+if __name__ == "__main__":
+    cli(prog_name="python -m bot")

@@ -1,0 +1,120 @@
+"""`python -m bot run` (what `make run` starts): both servers up on 127.0.0.1,
+the HTTP API behind a token, the token never on a command line, one signal stops all."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "trialbot.tar.gz"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train` (make test does)"),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses (hex, as in /proc/net/tcp*) listening on ``port``."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def http(url: str, data: dict | None = None) -> tuple[int, str]:
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    rasa_port, actions_port, token = free_port(), free_port(), "test-token-" + os.urandom(6).hex()
+    log = tmp_path_factory.mktemp("run") / "run.log"
+    env = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "TRIALBOT_API_TOKEN": token}
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while "The assistant is running" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("bot run did not start:\n" + log.read_text()[-3000:])
+        time.sleep(1)
+    yield process, rasa_port, actions_port, token
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_chat_over_rest_says_what_it_is_and_that_it_is_not_medical_advice(stack):
+    _, rasa_port, _, _ = stack
+    status, body = http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run", "message": "hello"})
+    assert status == 200
+    text = " ".join(m.get("text", "") for m in json.loads(body))
+    assert "pre-screening helper for head and neck cancer clinical trials" in text
+    assert "not medical advice" in text and "study team" in text
+
+
+def test_http_api_needs_the_token(stack):
+    _, rasa_port, _, token = stack
+    assert http(f"http://127.0.0.1:{rasa_port}/status")[0] == 401
+    assert http(f"http://127.0.0.1:{rasa_port}/status?token=wrong")[0] == 401
+    assert http(f"http://127.0.0.1:{rasa_port}/status?token={token}")[0] == 200
+
+
+def test_action_server_health(stack):
+    _, _, actions_port, _ = stack
+    assert http(f"http://127.0.0.1:{actions_port}/health") == (200, '{"status":"ok"}')
+
+
+def test_both_servers_listen_on_loopback_only(stack):
+    _, rasa_port, actions_port, _ = stack
+    for port in (rasa_port, actions_port):
+        addresses = listening_addresses(port)
+        assert addresses == {"0100007F"}, f"port {port} listens on {addresses}"
+
+
+def test_token_is_not_on_any_command_line(stack):
+    process, _, _, token = stack
+    children = subprocess.run(["pgrep", "-s", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(children) >= 3
+    for pid in children:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert token not in cmdline
+
+
+def test_one_signal_stops_both_servers(stack):
+    process, rasa_port, actions_port, _ = stack
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) is not None
+    deadline = time.monotonic() + 30
+    while (listening_addresses(rasa_port) or listening_addresses(actions_port)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not listening_addresses(rasa_port) and not listening_addresses(actions_port)
