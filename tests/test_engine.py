@@ -232,3 +232,30 @@ def test_partial_records_are_never_eligible(full_db):
 def test_match_limit_explains_the_best_trials_only(full_db):
     assert len(engine.match(IDEAL_B, db=full_db, limit=3)) == 3
     assert len(engine.match(IDEAL_B, db=full_db)) == 7
+
+
+# --- an imported ClinicalTrials.gov record ----------------------------------------------
+
+
+def test_imported_breast_trial_is_never_offered_to_a_head_and_neck_patient(tmp_path):
+    from knowledge import build, ctgov
+
+    from .conftest import copy_records
+    from .test_ctgov import REAL_STUDY
+
+    if not REAL_STUDY.exists():
+        pytest.skip(f"the real ClinicalTrials.gov record is not at {REAL_STUDY}")
+    trials = copy_records(tmp_path / "trials", {A, B})
+    imported = tmp_path / "imported"
+    ctgov.import_studies(REAL_STUDY, imported, progress=False)
+    db = build.build(dirs=[trials, imported], db_path=tmp_path / "trials.db", compare_parser=False).path
+
+    for profile in (IDEAL_B, {}, {"age": 50}, {"tumor_site": "larynx"}):
+        assert "NCT02513394" not in {m.nct_id for m in engine.match(profile, db=db)}
+    # Even when a head-and-neck patient's answers would satisfy every parsed criterion.
+    assert "NCT02513394" not in engine.verdicts({**IDEAL_B, "stage": "II", "ecog": 0}, db=db)
+    # A breast patient sees it, but an unreviewed import is never "eligible".
+    breast = engine.match({"age": 50, "tumor_site": "breast", "stage": "II", "ecog": 0, "sex": "female"}, db=db)
+    assert [m.nct_id for m in breast] == ["NCT02513394"]
+    assert breast[0].verdict == "uncertain"
+    assert any(t.startswith("This trial's criteria were imported and read by machine") for t in breast[0].unknown)
