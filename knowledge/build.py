@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -50,7 +51,35 @@ class BuildReport:
     trials: int = 0
     criteria: int = 0
     locations: int = 0
+    rules: int = 0
     disagreements: list[dict] = field(default_factory=list)
+
+
+RULE_COLUMNS = ("cancer_type", "field", "op", "lo", "hi", "mask", "mask2", "review_mask",
+                "cond1_field", "cond1_mask", "cond2_field", "cond2_mask")
+
+
+class RuleIds:
+    """Gives each distinct rule (within a kind of cancer) one id for the whole build."""
+
+    def __init__(self):
+        self.ids: dict[tuple, int] = {}
+
+    def assign(self, rows: list[dict]) -> list[dict]:
+        """Replace each row's rule columns by a rule_id; return the rules seen for the first time."""
+        new = []
+        for row in rows:
+            # The criterion keeps its field (shown beside its words); the rest moves to `rules`.
+            rule = {k: (row[k] if k == "field" else row.pop(k)) for k in RULE_COLUMNS[1:]}
+            if not row["prescreen"]:
+                row["rule_id"] = None
+                continue
+            key = (row["cancer_type"], *rule.values())
+            if key not in self.ids:
+                self.ids[key] = len(self.ids) + 1
+                new.append({"rule_id": self.ids[key], "cancer_type": row["cancer_type"], **rule})
+            row["rule_id"] = self.ids[key]
+        return new
 
 
 def source_files(dirs: Iterable[Path] = (TRIALS_DIR, IMPORTED_DIR)) -> list[Path]:
@@ -110,18 +139,20 @@ def build_database(
         _create_tables(db)
         _write_vocabulary(db)
         batch: list[dict] = []
+        rule_ids = RuleIds()
         for record in tqdm(trial_records, total=total, disable=not progress, unit=" trials", desc="building"):
             batch.append(record)
             if len(batch) >= 2000:
-                _write_trials(db, batch, report, compare_parser)
+                _write_trials(db, batch, report, compare_parser, rule_ids)
                 batch = []
-        _write_trials(db, batch, report, compare_parser)
+        _write_trials(db, batch, report, compare_parser, rule_ids)
         _finish(db, report)
         conn.commit()
         _check(conn)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.commit()
         conn.close()
+        os.chmod(tmp, 0o644)  # mkstemp made it private; readers may run as another user
         os.replace(tmp, db_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -141,15 +172,24 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         pk="nct_id",
         not_null={"title", "cancer_type", "criteria_completeness", "review_status"},
     )
+    # One row per distinct rule within a kind of cancer: the engine evaluates each
+    # rule once per query, however many trials share it ("age 18-75", "ECOG 0-1").
+    db["rules"].create(
+        {
+            "rule_id": int, "cancer_type": str, "field": str, "op": str, "lo": float, "hi": float, "mask": int,
+            "mask2": int, "review_mask": int, "cond1_field": str, "cond1_mask": int, "cond2_field": str,
+            "cond2_mask": int,
+        },
+        pk="rule_id",
+    )
     db["criteria"].create(
         {
             "id": int, "nct_id": str, "ord": int, "criterion_id": str, "field": str, "kind": str, "text": str,
             "note": str, "topic": str, "rule": str, "origin": str, "prescreen": int, "cancer_type": str,
-            "op": str, "lo": float, "hi": float, "mask": int, "mask2": int, "review_mask": int,
-            "cond1_field": str, "cond1_mask": int, "cond2_field": str, "cond2_mask": int,
+            "rule_id": int,
         },
         pk="id",
-        foreign_keys=[("nct_id", "trials", "nct_id")],
+        foreign_keys=[("nct_id", "trials", "nct_id"), ("rule_id", "rules", "rule_id")],
     )
     db["locations"].create(
         {
@@ -184,7 +224,8 @@ def _write_vocabulary(db: sqlite_utils.Database) -> None:
     db["vocabulary"].insert_all(rows)
 
 
-def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildReport, compare_parser: bool) -> None:
+def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildReport, compare_parser: bool,
+                  rule_ids: RuleIds) -> None:
     if not batch:
         return
     trials, criteria, locations, disagreements = [], [], [], []
@@ -194,7 +235,9 @@ def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildRep
         locations += [{"nct_id": record["nct_id"], **loc} for loc in record.get("locations", [])]
         if compare_parser and record["review"]["status"] == "reviewed":
             disagreements += _parser_disagreements(record)
+    new_rules = rule_ids.assign(criteria)
     db["trials"].insert_all(trials, batch_size=1000)
+    db["rules"].insert_all(new_rules, batch_size=2000)
     db["criteria"].insert_all(criteria, batch_size=2000)
     db["locations"].insert_all(locations, batch_size=2000)
     if disagreements:
@@ -202,6 +245,7 @@ def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildRep
     report.trials += len(trials)
     report.criteria += len(criteria)
     report.locations += len(locations)
+    report.rules += len(new_rules)
     report.disagreements += disagreements
 
 
@@ -307,7 +351,8 @@ def _finish(db: sqlite_utils.Database, report: BuildReport) -> None:
     """Indexes and full-text search, added once the rows are in (faster than row by row)."""
     db["trials"].create_index(["cancer_type"])
     db["trials"].create_index(["status"])
-    db["criteria"].create_index(["cancer_type", "prescreen", "nct_id"])
+    db["criteria"].create_index(["cancer_type", "prescreen", "nct_id", "rule_id"])
+    db["rules"].create_index(["cancer_type"])
     db["criteria"].create_index(["nct_id", "ord"])
     db["criteria"].create_index(["field"])
     db["locations"].create_index(["nct_id"])
@@ -322,6 +367,8 @@ def _finish(db: sqlite_utils.Database, report: BuildReport) -> None:
         [
             {"key": "schema_version", "value": str(SCHEMA_VERSION)},
             {"key": "built_at", "value": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            # Readers cache per-build indexes under this id.
+            {"key": "build_id", "value": uuid.uuid4().hex},
             {"key": "trials", "value": str(report.trials)},
             {"key": "vocabulary_sha256", "value": vocab_hash.hexdigest()},
         ]

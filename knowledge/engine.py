@@ -19,8 +19,11 @@ Nothing here imports Rasa: the engine is tested and benchmarked alone.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -157,53 +160,108 @@ def _rule_status() -> str:
 
 
 def _status_sql() -> str:
-    """Final status of a criterion row ``c``: rule status under its conditions.
+    """Final status of a rule ``c`` (a row of ``rules``): rule status under its conditions.
 
     A condition that does not hold makes the rule not apply ('n/a'). While a
     condition is unknown, a rule that is met anyway stays met; anything else is
     unknown (it may or may not apply).
     """
     return f"""(CASE
-        WHEN c.prescreen = 0 THEN 'study_team'
         WHEN {_cond_state(1)} = 0 OR {_cond_state(2)} = 0 THEN 'n/a'
         WHEN {_cond_state(1)} = 1 AND {_cond_state(2)} = 1 THEN {_rule_status()}
         WHEN {_rule_status()} = 'met' THEN 'met'
         ELSE 'unknown' END)"""
 
 
-def _sql():
-    """The three queries, built once from the vocabulary's field list."""
-    status = _status_sql()
-    verdicts = f"""
-        SELECT nct_id,
-               SUM(status = 'not_met') AS n_not_met,
-               SUM(status = 'unknown') AS n_unknown,
-               SUM(status = 'needs_review') AS n_review
-        FROM (SELECT c.nct_id, {status} AS status FROM criteria c
-              WHERE c.cancer_type = :scope AND c.prescreen = 1)
-        GROUP BY nct_id"""
-    waiting = f"""
-        SELECT nct_id, field, cond1_field, cond2_field, field_exact, cond1_state, cond2_state FROM (
-            SELECT c.nct_id, c.field, c.cond1_field, c.cond2_field, {status} AS status,
-                   {_by_field('c.field', 'exact')} AS field_exact,
-                   {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state
-            FROM criteria c WHERE c.cancer_type = :scope AND c.prescreen = 1)
-        WHERE status = 'unknown'"""
-    details = f"""
-        SELECT c.*, {status} AS status FROM criteria c
-        WHERE c.nct_id IN (SELECT value FROM json_each(:ids))
-        ORDER BY c.nct_id, c.ord"""
-    return verdicts, waiting, details
+@functools.lru_cache(maxsize=1)
+def _rules_query() -> str:
+    """Every distinct rule of a scope, evaluated once for the profile (built once
+    from the vocabulary's field list)."""
+    return f"""
+        SELECT c.rule_id, {_status_sql()} AS status, c.field, c.cond1_field, c.cond2_field,
+               {_by_field('c.field', 'exact')} AS field_exact,
+               {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state
+        FROM rules c WHERE c.cancer_type = :scope"""
 
 
-_SQL: tuple[str, str, str] | None = None
+@dataclass
+class _ScopeIndex:
+    """Which rules each trial of a scope has: read once per build and scope.
+
+    Turning rule statuses into verdicts is then a pass over small tuples in
+    memory instead of a scan of the criteria table on every question.
+    """
+
+    trials: list[str]
+    rules: list[tuple[int, ...]]
 
 
-def _queries() -> tuple[str, str, str]:
-    global _SQL
-    if _SQL is None:
-        _SQL = _sql()
-    return _SQL
+_INDEX_CACHE: "OrderedDict[tuple[str, str], _ScopeIndex]" = OrderedDict()
+_INDEX_CACHE_SIZE = 16
+_INDEX_LOCK = threading.Lock()
+
+
+def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
+    build_id = conn.execute("SELECT value FROM meta WHERE key = 'build_id'").fetchone()[0]
+    key = (build_id, scope)
+    with _INDEX_LOCK:
+        if key in _INDEX_CACHE:
+            _INDEX_CACHE.move_to_end(key)
+            return _INDEX_CACHE[key]
+    trials: list[str] = []
+    rules: list[tuple[int, ...]] = []
+    current, current_rules = None, []
+    for nct_id, rule_id in conn.execute(
+        "SELECT nct_id, rule_id FROM criteria WHERE cancer_type = ? AND prescreen = 1 ORDER BY nct_id", (scope,)
+    ):
+        if nct_id != current:
+            if current is not None:
+                trials.append(current)
+                rules.append(tuple(current_rules))
+            current, current_rules = nct_id, []
+        current_rules.append(rule_id)
+    if current is not None:
+        trials.append(current)
+        rules.append(tuple(current_rules))
+    index = _ScopeIndex(trials, rules)
+    with _INDEX_LOCK:
+        _INDEX_CACHE[key] = index
+        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+            _INDEX_CACHE.popitem(last=False)
+    return index
+
+
+@dataclass
+class _Evaluation:
+    """One profile evaluated against one scope."""
+
+    statuses: dict[int, str]  # rule_id -> met | not_met | unknown | needs_review | n/a
+    waits: dict[int, tuple[str, ...]]  # rule_id -> fields an unknown rule is waiting for
+    counts: dict[str, tuple[int, int, int]]  # nct_id -> (not met, unknown, needs review)
+
+
+_CODE = {"met": 0, "n/a": 0, "not_met": 1, "unknown": 2, "needs_review": 3}
+
+
+def _evaluate(conn: sqlite3.Connection, params: dict) -> _Evaluation:
+    statuses, waits, codes = {}, {}, {}
+    for r in conn.execute(_rules_query(), params):
+        statuses[r["rule_id"]] = r["status"]
+        codes[r["rule_id"]] = _CODE[r["status"]]
+        if r["status"] == "unknown":
+            waiting = () if r["field_exact"] else (r["field"],)
+            for n in (1, 2):
+                if r[f"cond{n}_field"] and r[f"cond{n}_state"] is None:
+                    waiting += (r[f"cond{n}_field"],)
+            waits[r["rule_id"]] = waiting
+    index = _scope_index(conn, params["scope"])
+    counts = {}
+    for nct_id, rule_ids in zip(index.trials, index.rules):
+        tally = [0, 0, 0, 0]
+        for rule_id in rule_ids:
+            tally[codes[rule_id]] += 1
+        counts[nct_id] = (tally[1], tally[2], tally[3])
+    return _Evaluation(statuses, waits, counts)
 
 
 # --- results --------------------------------------------------------------------------------
@@ -307,8 +365,8 @@ def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> d
     """Verdict per trial in scope, without explanations (cheap)."""
     encoded = encode_profile(profile)
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
-    rows = _connection(db).execute(_queries()[0], params).fetchall()
-    return {r["nct_id"]: _verdict(r["n_not_met"], r["n_unknown"], r["n_review"]) for r in rows}
+    evaluation = _evaluate(_connection(db), params)
+    return {nct_id: _verdict(*counts) for nct_id, counts in evaluation.counts.items()}
 
 
 def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: int | None = None) -> list[TrialMatch]:
@@ -321,21 +379,16 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
     conn = _connection(db)
     encoded = encode_profile(profile)
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
-    rows = conn.execute(_queries()[0], params).fetchall()
+    evaluation = _evaluate(conn, params)
     ranked = sorted(
-        rows,
-        key=lambda r: (
-            VERDICT_ORDER[_verdict(r["n_not_met"], r["n_unknown"], r["n_review"])],
-            r["n_not_met"],
-            r["n_unknown"] + r["n_review"],
-            r["nct_id"],
-        ),
+        evaluation.counts.items(),
+        key=lambda item: (VERDICT_ORDER[_verdict(*item[1])], item[1][0], item[1][1] + item[1][2], item[0]),
     )
     if limit is not None:
         ranked = ranked[:limit]
     if not ranked:
         return []
-    ids = json.dumps([r["nct_id"] for r in ranked])
+    ids = json.dumps([nct_id for nct_id, _ in ranked])
     trials = {t["nct_id"]: t for t in conn.execute("SELECT * FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))", (ids,))}
     locations: dict[str, list[dict]] = {}
     for loc in conn.execute(
@@ -344,26 +397,29 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
     ):
         locations.setdefault(loc["nct_id"], []).append({k: loc[k] for k in loc.keys() if k != "nct_id"})
     criteria: dict[str, list[CriterionResult]] = {}
-    for c in conn.execute(_queries()[2], {**params, "ids": ids}):
-        if c["status"] == "n/a" or c["origin"] == "derived" and c["status"] == "met":
+    for c in conn.execute(
+        "SELECT nct_id, criterion_id, field, kind, text, note, rule, origin, prescreen, rule_id FROM criteria "
+        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY nct_id, ord", (ids,)
+    ):
+        status = evaluation.statuses[c["rule_id"]] if c["prescreen"] else "study_team"
+        if status == "n/a" or c["origin"] == "derived" and status == "met":
             continue
         criteria.setdefault(c["nct_id"], []).append(
             CriterionResult(
-                id=c["criterion_id"], field=c["field"], kind=c["kind"], status=c["status"], text=c["text"],
+                id=c["criterion_id"], field=c["field"], kind=c["kind"], status=status, text=c["text"],
                 note=c["note"], rule=json.loads(c["rule"]),
             )
         )
     results = []
-    for r in ranked:
-        t = trials[r["nct_id"]]
+    for nct_id, (n_not_met, n_unknown, n_review) in ranked:
+        t = trials[nct_id]
         results.append(
             TrialMatch(
-                nct_id=t["nct_id"], title=t["title"], url=t["url"], status=t["status"], phase=t["phase"],
+                nct_id=nct_id, title=t["title"], url=t["url"], status=t["status"], phase=t["phase"],
                 cancer_type=t["cancer_type"], partial=t["criteria_completeness"] == "partial",
-                reviewed=t["review_status"] == "reviewed",
-                verdict=_verdict(r["n_not_met"], r["n_unknown"], r["n_review"]),
-                criteria=criteria.get(t["nct_id"], []), locations=locations.get(t["nct_id"], []),
-                n_not_met=r["n_not_met"], n_unknown=r["n_unknown"], n_review=r["n_review"],
+                reviewed=t["review_status"] == "reviewed", verdict=_verdict(n_not_met, n_unknown, n_review),
+                criteria=criteria.get(nct_id, []), locations=locations.get(nct_id, []),
+                n_not_met=n_not_met, n_unknown=n_unknown, n_review=n_review,
             )
         )
     return results
@@ -388,20 +444,20 @@ def next_question(
     conn = _connection(db)
     encoded = encode_profile(profile)
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
-    possible = {r["nct_id"] for r in conn.execute(_queries()[0], params) if not r["n_not_met"]}
+    evaluation = _evaluate(conn, params)
+    possible = {nct_id for nct_id, counts in evaluation.counts.items() if not counts[0]}
     if not possible:
         return None
     allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if not f.derived}
     allowed -= set(asked)
+    index = _scope_index(conn, params["scope"])
     waiting: dict[str, set[str]] = {}
-    for r in conn.execute(_queries()[1], params):
-        if r["nct_id"] not in possible:
+    for nct_id, rule_ids in zip(index.trials, index.rules):
+        if nct_id not in possible:
             continue
-        if not r["field_exact"]:
-            waiting.setdefault(r["field"], set()).add(r["nct_id"])
-        for n in (1, 2):
-            if r[f"cond{n}_field"] and r[f"cond{n}_state"] is None:
-                waiting.setdefault(r[f"cond{n}_field"], set()).add(r["nct_id"])
+        for rule_id in rule_ids:
+            for name in evaluation.waits.get(rule_id, ()):
+                waiting.setdefault(name, set()).add(nct_id)
     candidates = [(name, ids) for name, ids in waiting.items() if name in allowed]
     if not candidates:
         return None

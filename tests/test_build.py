@@ -38,9 +38,9 @@ def test_built_database_has_tables_indexes_fts_and_version(workspace):
     conn = db.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"trials", "criteria", "locations", "vocabulary", "parse_report", "meta", "trials_fts", "criteria_fts"} <= tables
+    assert {"trials", "criteria", "rules", "locations", "vocabulary", "parse_report", "meta", "trials_fts", "criteria_fts"} <= tables
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "idx_criteria_cancer_type_prescreen_nct_id" in indexes
+    assert "idx_criteria_cancer_type_prescreen_nct_id_rule_id" in indexes
     assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] == 2
     hits = {r[0] for r in conn.execute(
         "SELECT trials.nct_id FROM trials_fts JOIN trials ON trials.rowid = trials_fts.rowid "
