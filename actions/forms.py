@@ -358,10 +358,7 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     @validator
     def validate_differentiation(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        answer = UNKNOWN if _is_unknown(value) else normalize.differentiation(str(value))
-        if answer is None:
-            return _ask_again(dispatcher, "differentiation", "Please answer well, moderately or poorly differentiated, or don't know.")
-        return {"differentiation": answer}
+        return _validate_code("differentiation", value, normalize.differentiation, dispatcher, "Please answer well, moderately or poorly differentiated, or don't know.")
 
     @validator
     def validate_histology(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -376,10 +373,7 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     @validator
     def validate_immunotherapy_response(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        answer = UNKNOWN if _is_unknown(value) else normalize.response(str(value))
-        if answer is None:
-            return _ask_again(dispatcher, "immunotherapy_response", "Please say whether it disappeared, shrank, stayed about the same or grew.")
-        return {"immunotherapy_response": answer}
+        return _validate_code("immunotherapy_response", value, normalize.response, dispatcher, "Please say whether it disappeared, shrank, stayed about the same or grew.")
 
     @validator
     def validate_immunotherapy_cycles(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -392,10 +386,7 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     @validator
     def validate_pathologic_response(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        answer = UNKNOWN if _is_unknown(value) else normalize.pathologic_response(str(value))
-        if answer is None:
-            return _ask_again(dispatcher, "pathologic_response", "Please answer pCR, MPR, neither, or don't know.")
-        return {"pathologic_response": answer}
+        return _validate_code("pathologic_response", value, normalize.pathologic_response, dispatcher, "Please answer pCR, MPR, neither, or don't know.")
 
     @validator
     def validate_recurrent(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -439,11 +430,16 @@ def _yes_no_as(value: Any, yes: str, no: str) -> Optional[str]:
     return {"yes": yes, "no": no, "unknown": UNKNOWN}.get(answer or "")
 
 
-def _validate_yes_no(slot: str, value: Any, dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
-    answer = UNKNOWN if _is_unknown(value) else normalize.yes_no(str(value))
+def _validate_code(slot: str, value: Any, read, dispatcher: CollectingDispatcher, hint: str) -> Dict[Text, Any]:
+    """A small categorical answer: "don't know", a code ``read`` finds, or ask again."""
+    answer = UNKNOWN if _is_unknown(value) else read(str(value))
     if answer is None:
-        return _ask_again(dispatcher, slot, "Please answer yes, no, or don't know.")
+        return _ask_again(dispatcher, slot, hint)
     return {slot: answer}
+
+
+def _validate_yes_no(slot: str, value: Any, dispatcher: CollectingDispatcher) -> Dict[Text, Any]:
+    return _validate_code(slot, value, normalize.yes_no, dispatcher, "Please answer yes, no, or don't know.")
 
 
 def _ask_again(dispatcher: CollectingDispatcher, slot: str, hint: str) -> Dict[Text, Any]:

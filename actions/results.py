@@ -126,73 +126,72 @@ def _match_for(tracker: Tracker, nct_id: str) -> engine.TrialMatch | None:
     return next((m for m in engine.match(profile, scope=SCOPE) if m.nct_id == nct_id), None)
 
 
-class ActionTrialDetails(Action):
+class _TrialAction(Action):
+    """An answer about one trial the user names by its NCT number."""
+
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        ids = _trial_ids(tracker)
+        if not ids:
+            dispatcher.utter_message(response="utter_ask_which_trial")
+            return []
+        try:
+            text = self.answer(tracker, ids[0])
+        except KnowledgeBaseError as e:
+            logger.error("%s failed: %s", self.name(), type(e).__name__)
+            dispatcher.utter_message(text=CANNOT_CHECK)
+            return []
+        if text is None:
+            dispatcher.utter_message(response="utter_unknown_trial", nct_id=ids[0])
+            return []
+        dispatcher.utter_message(text=f"{text}\n\n{DISCLAIMER}")
+        return [SlotSet("nct_id", ids[0])]
+
+    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
+        """The reply about ``nct_id``, or None when the trial is not in the knowledge base."""
+        raise NotImplementedError
+
+
+class ActionTrialDetails(_TrialAction):
     """"Tell me more about NCT07320690": what it tests, where, how to take part."""
 
     def name(self) -> Text:
         return "action_trial_details"
 
-    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        ids = _trial_ids(tracker)
-        if not ids:
-            dispatcher.utter_message(response="utter_ask_which_trial")
-            return []
-        try:
-            trial = engine.show(ids[0])
-        except KnowledgeBaseError as e:
-            logger.error("trial details failed: %s", type(e).__name__)
-            dispatcher.utter_message(text=CANNOT_CHECK)
-            return []
+    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
+        trial = engine.show(nct_id)
         if trial is None:
-            dispatcher.utter_message(response="utter_unknown_trial", nct_id=ids[0])
-            return []
+            return None
         contacts = trial["contacts"]
         how = contacts if isinstance(contacts, str) else "; ".join(
             ", ".join(v for v in (c.get("name"), c.get("phone"), c.get("email")) if v) for c in contacts)
         sites = "; ".join(f"{s['facility']}, {s['city']}, {s['country']}" for s in trial["locations"][:5]) or "not listed"
         partial = "\nOnly part of its eligibility criteria is known here." if trial["criteria_completeness"] == "partial" else ""
-        dispatcher.utter_message(
-            text=(
-                f"{trial['nct_id']}: {trial['title']}\n"
-                f"{trial['phase']} \u00b7 {trial['status']} \u00b7 {trial['sponsor']}\n\n"
-                f"What it studies: {trial['summary']}\n\n"
-                f"Where: {sites}\n"
-                f"How to take part: talk to your care team, and contact the study team ({how}). "
-                f"Details: {trial['url']}{partial}\n\n{DISCLAIMER}"
-            )
+        return (
+            f"{trial['nct_id']}: {trial['title']}\n"
+            f"{trial['phase']} \u00b7 {trial['status']} \u00b7 {trial['sponsor']}\n\n"
+            f"What it studies: {trial['summary']}\n\n"
+            f"Where: {sites}\n"
+            f"How to take part: talk to your care team, and contact the study team ({how}). "
+            f"Details: {trial['url']}{partial}"
         )
-        return [SlotSet("nct_id", trial["nct_id"])]
 
 
-class ActionWhyNot(Action):
+class ActionWhyNot(_TrialAction):
     """"Why not NCT06100497?": the failed criteria, in the trial's own words."""
 
     def name(self) -> Text:
         return "action_why_not"
 
-    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        ids = _trial_ids(tracker)
-        if not ids:
-            dispatcher.utter_message(response="utter_ask_which_trial")
-            return []
-        try:
-            match = _match_for(tracker, ids[0])
-        except KnowledgeBaseError as e:
-            logger.error("why-not failed: %s", type(e).__name__)
-            dispatcher.utter_message(text=CANNOT_CHECK)
-            return []
+    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
+        match = _match_for(tracker, nct_id)
         if match is None:
-            dispatcher.utter_message(response="utter_unknown_trial", nct_id=ids[0])
-            return []
+            return None
         if match.verdict == "ineligible":
             reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.not_met)
-            text = f"{match.nct_id} does not fit because of these criteria, in the trial's own words:\n{reasons}"
-        elif match.verdict == "uncertain":
+            return f"{match.nct_id} does not fit because of these criteria, in the trial's own words:\n{reasons}"
+        if match.verdict == "uncertain":
             reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.unknown)
-            text = (f"{match.nct_id} has not been ruled out. These criteria could not be settled from your "
+            return (f"{match.nct_id} has not been ruled out. These criteria could not be settled from your "
                     f"answers, so the study team would check them:\n{reasons}")
-        else:
-            text = (f"{match.nct_id} is not ruled out: every pre-screening criterion fits your answers. "
-                    f"The study team still checks {len(match.study_team)} other criteria.")
-        dispatcher.utter_message(text=f"{text}\n\n{DISCLAIMER}")
-        return [SlotSet("nct_id", match.nct_id)]
+        return (f"{match.nct_id} is not ruled out: every pre-screening criterion fits your answers. "
+                f"The study team still checks {len(match.study_team)} other criteria.")
