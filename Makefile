@@ -18,7 +18,8 @@ export RASA_PORT ?= 5005
 export ACTIONS_PORT ?= 5055
 
 KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
-MODEL_SOURCES := config.yml domain.yml $(wildcard data/*.yml)
+LOOKUPS := data/lookups.yml
+MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/components.py
 
 .PHONY: help setup kb train test pytest run lock bench clean
 
@@ -43,6 +44,10 @@ $(KB): $(STAMP) $(KB_SOURCES)
 	$(PY) -m knowledge build
 
 train: $(MODEL)
+
+# NLU lookup tables are generated from knowledge/vocabulary, never edited by hand.
+$(LOOKUPS): $(STAMP) bot/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
+	$(PY) -m bot.lookups
 
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
 	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet

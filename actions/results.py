@@ -7,6 +7,7 @@ patient can take part: "likely fits" still goes to the study team.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 import re
 from typing import Any, Dict, List, Text
 
@@ -126,8 +127,8 @@ def _match_for(tracker: Tracker, nct_id: str) -> engine.TrialMatch | None:
     return next((m for m in engine.match(profile, scope=SCOPE) if m.nct_id == nct_id), None)
 
 
-class _TrialAction(Action):
-    """An answer about one trial the user names by its NCT number."""
+class _TrialAction(Action, ABC):
+    """An answer about one trial the user names by its NCT number (abstract: not registered)."""
 
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         ids = _trial_ids(tracker)
@@ -146,9 +147,9 @@ class _TrialAction(Action):
         dispatcher.utter_message(text=f"{text}\n\n{DISCLAIMER}")
         return [SlotSet("nct_id", ids[0])]
 
+    @abstractmethod
     def answer(self, tracker: Tracker, nct_id: str) -> str | None:
         """The reply about ``nct_id``, or None when the trial is not in the knowledge base."""
-        raise NotImplementedError
 
 
 class ActionTrialDetails(_TrialAction):

@@ -59,6 +59,18 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             p.kill()
 
 
+def _endpoints_file(actions_port: int) -> Path:
+    """endpoints.yml with the action server's port filled in.
+
+    Rasa 3.6 does not expand ``${ACTIONS_PORT}`` inside the action endpoint URL,
+    so the run command writes the resolved file beside the models (git-ignored).
+    """
+    text = (ROOT / "endpoints.yml").read_text(encoding="utf-8").replace("${ACTIONS_PORT}", str(actions_port))
+    path = ROOT / "models" / "endpoints.run.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop the servers, even when started from a script
     (a shell starts background jobs with SIGINT ignored)."""
@@ -88,13 +100,14 @@ def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
         token = secrets.token_urlsafe(24)
         click.echo(f"TRIALBOT_API_TOKEN was not set; this run's API token is: {token}")
     python = sys.executable
+    endpoints = _endpoints_file(actions_port)
     actions = subprocess.Popen(
         [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
         cwd=ROOT, env=_env(SANIC_HOST=HOST),
     )
     rasa = subprocess.Popen(
         [python, "-m", "bot.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
-         "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+         "--endpoints", str(endpoints), "--credentials", "credentials.yml"],
         cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), TRIALBOT_API_TOKEN=token),
     )
     processes = [actions, rasa]

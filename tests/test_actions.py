@@ -325,3 +325,12 @@ def test_missing_knowledge_base_gives_a_clear_answer_not_silence(monkeypatch, tm
     monkeypatch.setattr(db, "DB_PATH", tmp_path / "missing.db")
     messages, _ = run(ActionMatchTrials(), tracker(IDEAL_B))
     assert "can't check the trials right now" in messages[0]["text"]
+
+
+def test_the_action_server_registers_every_domain_action():
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    custom = [a for a in DOMAIN["actions"] if a != "action_session_start"] + ["action_session_start"]
+    assert set(custom) <= set(executor.actions)

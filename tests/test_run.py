@@ -110,6 +110,16 @@ def test_token_is_not_on_any_command_line(stack):
         assert token not in cmdline
 
 
+def test_the_conversation_reaches_the_action_server(stack):
+    """The consent question comes from the form, which needs the action server."""
+    _, rasa_port, _, _ = stack
+    status, body = http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "hello"})
+    messages = json.loads(body)
+    assert any(b.get("payload") == "/affirm" for m in messages for b in m.get("buttons", []))
+    status, body = http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "/affirm"})
+    assert "How old are you?" in " ".join(m.get("text", "") for m in json.loads(body))
+
+
 def test_one_signal_stops_both_servers(stack):
     process, rasa_port, actions_port, _ = stack
     process.send_signal(signal.SIGTERM)

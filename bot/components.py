@@ -1,0 +1,628 @@
+"""Rasa graph component: the clinical entities of a patient's or nurse's message.
+
+``ClinicalEntityExtractor`` tags the entities listed in docs/conversation.md
+(age, tumor_site, stage, tnm, ecog, treatment, drug, cycles, response, p16,
+differentiation, nct_id, number). Every entity's ``value`` is canonical (what
+``knowledge.normalize`` returns for the words); ``start``/``end`` are the
+character offsets of the words the user typed (``text`` repeats them).
+
+How it reads a message:
+
+* Vocabulary words (sites and the ambiguous site words, drug names, aliases and
+  brands, treatment words, responses, p16, differentiation, ECOG descriptions
+  including the ECOG button texts) are found by a spaCy ``PhraseMatcher`` on a
+  blank English pipeline. Its patterns are generated from ``knowledge.vocab``:
+  no clinical word list lives here, so a synonym added to
+  ``knowledge/vocabulary`` reaches the bot without touching this file. Matching
+  is on spaCy's NORM (lower case, "can't" = "cannot" = "cant"); hyphens and
+  spaces are interchangeable ("HPV-positive" = "HPV positive"), and "the" in a
+  term stands for any determiner ("back of my nose" = "back of the nose"). Abbreviations of
+  two or three capitals ("CR", "PD", "RT", "CUP", "NPC") only count when
+  written in capitals, so "cup" or "pd" in running text are not read.
+* Numbers with a meaning are small regular expressions: ages ("58 years old",
+  "aged 61", "I'm fifty-eight", "61M"), stages (the stage words of
+  ``staging.yaml``: "stage 4a", "stage IV", or a whole answer "IVa"), TNM
+  (``staging``'s TNM expression), ECOG / PS / Karnofsky scores, cycles
+  ("3 cycles", "three rounds", "x4") and NCT ids.
+* Everything else that is a number ("58", "1", "two", "0-1") is ``number``:
+  the form decides what it answers.
+* The longest match wins and entities never overlap: "base of tongue"
+  (oropharynx) beats "tongue" (oral cavity), "ECOG 1" beats the bare "1",
+  "PD-L1" (treatment) beats "PD" (response).
+
+Only the first ``MAX_CHARS`` characters of a message are read, so a pasted
+letter cannot slow the bot down. The pipeline is built once per process.
+
+``ClinicalEntityFeaturizer`` turns the same entities into sparse features for
+DIET (which kind of entity each token is), so a drug, site or age never seen in
+the training data still reads as an answer (``inform``).
+
+``extract(text)`` is usable without Rasa (tests, scripts): it returns ``Found``
+tuples (entity, value, start, end).
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
+
+import numpy as np
+import scipy.sparse
+import spacy
+from spacy.matcher import PhraseMatcher
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.extractors.extractor import EntityExtractorMixin
+from rasa.nlu.featurizers.sparse_featurizer.sparse_featurizer import SparseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.nlu.constants import (
+    ENTITIES,
+    ENTITY_ATTRIBUTE_END,
+    ENTITY_ATTRIBUTE_START,
+    ENTITY_ATTRIBUTE_TYPE,
+    ENTITY_ATTRIBUTE_VALUE,
+    TEXT,
+)
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from knowledge import normalize, staging, vocab
+
+logger = logging.getLogger(__name__)
+
+MAX_CHARS = 2000  # only this much of a message is read
+
+# Entity names (docs/conversation.md).
+AGE, TUMOR_SITE, STAGE, TNM, ECOG = "age", "tumor_site", "stage", "tnm", "ecog"
+TREATMENT, DRUG, CYCLES, RESPONSE = "treatment", "drug", "cycles", "response"
+P16, DIFFERENTIATION, NCT_ID, NUMBER = "p16", "differentiation", "nct_id", "number"
+ENTITY_NAMES = (AGE, TUMOR_SITE, STAGE, TNM, ECOG, TREATMENT, DRUG, CYCLES, RESPONSE,
+                P16, DIFFERENTIATION, NCT_ID, NUMBER)
+
+# When two candidates cover exactly the same characters, the earlier name wins.
+_PRIORITY = {name: i for i, name in enumerate(
+    (NCT_ID, TNM, STAGE, ECOG, AGE, CYCLES, DRUG, TREATMENT, TUMOR_SITE, P16, DIFFERENTIATION, RESPONSE, NUMBER)
+)}
+
+
+@dataclass(frozen=True)
+class Found:
+    """One entity: name, canonical value and character offsets in the message."""
+
+    entity: str
+    value: str
+    start: int
+    end: int
+
+
+# --- vocabulary patterns -------------------------------------------------------------------------
+
+
+def _term_table() -> Dict[str, List[Tuple[str, str]]]:
+    """(term, canonical value) pairs per entity, all from ``knowledge.vocab``.
+
+    A value is the term's vocabulary code: exactly what the ``knowledge.normalize``
+    function of that kind of word returns for the term (tests/test_components.py
+    checks every term), looked up once here instead of once per message.
+    """
+    ambiguous = [(term, "|".join(codes)) for term, codes in vocab.ambiguous_site_terms()]
+    return {
+        TUMOR_SITE: [(t, c) for t, c in vocab.site_terms()] + ambiguous,
+        DRUG: vocab.drug_terms(),
+        TREATMENT: vocab.treatment_terms(),
+        RESPONSE: vocab.response_terms(),
+        P16: vocab.p16_terms(),
+        DIFFERENTIATION: vocab.differentiation_terms(),
+        ECOG: [(term, str(grade)) for term, grade in vocab.ecog_terms()],
+    }
+
+
+def _is_short_abbreviation(term: str) -> bool:
+    return bool(re.fullmatch(r"[A-Z]{2,3}", term))
+
+
+_DETERMINERS = ("the", "my", "his", "her", "their", "your")
+
+
+def _variants(term: str) -> set:
+    """A term as written, with inner hyphens as spaces and spaces as hyphens, and with
+    "the" read as any determiner ("back of the nose" = "back of my nose")."""
+    term = term.strip()
+    forms = {term, re.sub(r"(?<=\w)-(?=\w)", " ", term), re.sub(r"\s+", "-", term)}
+    if re.search(r"\bthe\b", term, re.I):
+        forms |= {re.sub(r"\bthe\b", d, term, flags=re.I) for d in _DETERMINERS}
+    return forms
+
+
+# --- regular expressions for numbers with a meaning -----------------------------------------------
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+
+
+def _prefix_regex(prefixes: Iterable[str]) -> str:
+    """Prefix words ("ECOG PS", "Karnofsky score") with flexible spaces/hyphens, any case,
+    not inside a longer word but allowed right before a digit ("PS0", "ECOG1")."""
+    parts = []
+    for p in sorted(prefixes, key=len, reverse=True):
+        words = [re.escape(w) for w in re.split(r"[\s\-]+", p.strip()) if w]
+        parts.append(r"[\s\-]*".join(words))
+    return rf"(?<![A-Za-z])(?:{'|'.join(parts)})(?![A-Za-z])"
+
+
+@dataclass(frozen=True)
+class _Regexes:
+    spoken: str  # a spoken number: "fifty-eight", "three", "a hundred and two"
+    number: re.Pattern
+    spoken_number: re.Pattern
+    age_unit: re.Pattern
+    age_cue: re.Pattern
+    age_pronoun: re.Pattern
+    age_shorthand: re.Pattern
+    ecog: re.Pattern
+    karnofsky: re.Pattern
+    cycles_after: re.Pattern
+    cycles_before: re.Pattern
+    cycles_times: re.Pattern
+    nct: re.Pattern
+    one_not_a_number_before: re.Pattern
+    one_not_a_number_after: re.Pattern
+
+
+def _build_regexes() -> _Regexes:
+    units, tens = normalize._number_words()
+    small = [w for w, n in units.items() if 0 < n < 10]
+    spoken = (
+        rf"(?:(?:a|one)\s+hundred(?:\s+and\s+(?:(?:{_alternation(tens)})(?:[\s\-]+(?:{_alternation(small)}))?|{_alternation(units)}))?"
+        rf"|(?:{_alternation(tens)})(?:[\s\-]+(?:{_alternation(small)}))?"
+        rf"|{_alternation(units)})"
+    )
+    digits = r"\d{1,3}"
+    num = rf"(?:{digits}|{spoken})"
+    b = r"(?<![\w.])"  # a number starts a word
+    e = r"(?![\w])"
+    ecog_data = vocab.load("ecog")
+    # Words allowed between "ECOG"/"KPS" and the score: "ECOG is probably 1", "KPS should be 80".
+    filler_words = ("is|was|of|score|grade|now|currently|about|around|roughly|probably|maybe|approximately|approx|"
+                    "likely|status|should|would|will|be|been|really|actually|definitely|more|like")
+    filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b)*?"
+    cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
+    cycle_filler = r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
+    return _Regexes(
+        spoken=spoken,
+        number=re.compile(rf"{b}(\d{{1,4}}(?:\.\d+)?)(?:\s*(?:-|–|to|or)\s*(\d{{1,3}}(?:\.\d+)?))?\s*%?(?![\w])", re.I),
+        spoken_number=re.compile(rf"\b{spoken}\b", re.I),
+        # "58 years old", "58-year-old", "61 yo", "61 y/o", "58 yrs"
+        age_unit=re.compile(
+            rf"{b}(?P<num>{num})\s*-?\s*(?:(?P<old>years?[\s\-]*old|yrs?[\s\-]*old|year[\s\-]*old|years?\s+of\s+age|y\.?\s?o\.?(?!\w)|y/o)|(?P<bare>years?|yrs?))(?![\w/])",
+            re.I,
+        ),
+        # "aged 61", "age 45", "age: 45", "my age is 58", "at the age of 45"
+        age_cue=re.compile(rf"\b(?:aged|age)(?:\s*(?::|=|-|is|of|was|to)\s*|\s+)(?:about\s+|around\s+)?(?P<num>{num}){e}", re.I),
+        # "I'm 61", "I am fifty-eight", "he's 70", "the patient is 52", "just turned 60"
+        age_pronoun=re.compile(
+            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|husband|wife|mum|mom|mother|dad|father|son|daughter|partner|brother|sister)\s+is)"
+            rf"|\bturn(?:ed|ing|s)?)\s+(?:now\s+|just\s+|only\s+|actually\s+|almost\s+|nearly\s+|about\s+|turning\s+)?(?P<num>{num})"
+            rf"(?![\w])(?!\s*(?:%|percent|cycles?|rounds?|courses?|doses?|weeks?|months?|days?|hours?|kg|cm|mm|times|x\b|or\s+\d))",
+            re.I,
+        ),
+        # nurse shorthand "61M", "58F"
+        age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?:M|F)(?![\w])"),
+        ecog=re.compile(
+            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or)\s*([0-4]))?(?![\d.])",
+            re.I,
+        ),
+        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?![\d.])", re.I),
+        cycles_after=re.compile(rf"{b}(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
+        cycles_before=re.compile(rf"\b(?:{cycle_words})\s*(?:x|×|:)?\s*(?:\d{{1,2}}|{spoken}){e}", re.I),
+        cycles_times=re.compile(r"(?:\bx|×)\s*\d{1,2}\b", re.I),
+        nct=re.compile(r"(?<![A-Za-z0-9])NCT[\s\-]?(\d{8})(?!\d)", re.I),
+        # "one" is often no number: "this one", "no one", "one of them", "one more question"
+        one_not_a_number_before=re.compile(
+            r"\b(?:this|that|which|the|no|any|every|each|some|another|other|a|an|last|first|next|previous|following|earlier|"
+            r"former|latter|either|neither|right|wrong|same|new|only|little|big|top|second|third)\s*$", re.I
+        ),
+        one_not_a_number_after=re.compile(r"^\s*(?:of|more|another|thing|day|time|question|by|who|that|which|else|last|'s|moment|minute|sec|second|step|way)\b", re.I),
+    )
+
+
+# --- the pipeline ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pipeline:
+    nlp: Any
+    matcher: PhraseMatcher
+    caps_only: Dict[str, set]  # entity -> lower-case terms that must be written in capitals
+    regexes: _Regexes
+
+
+@functools.lru_cache(maxsize=1)
+def pipeline() -> _Pipeline:
+    """The blank English pipeline and its matchers, built once from the vocabulary."""
+    nlp = spacy.blank("en")
+    matcher = PhraseMatcher(nlp.vocab, attr="NORM")
+    caps_only: Dict[str, set] = {}
+    for entity, pairs in _term_table().items():
+        plain = {t.lower() for t, _ in pairs if not _is_short_abbreviation(t)}
+        caps_only[entity] = {t.lower() for t, _ in pairs if _is_short_abbreviation(t)} - plain
+        by_value: Dict[str, list] = {}
+        seen: set = set()
+        for term, value in pairs:
+            for variant in _variants(str(term)):
+                doc = nlp.make_doc(variant)
+                key = (value, *(t.norm_ for t in doc))
+                if len(doc) and key not in seen:
+                    seen.add(key)
+                    by_value.setdefault(value, []).append(doc)
+        for value, docs in by_value.items():
+            matcher.add(f"{entity}|{value}", docs)
+    return _Pipeline(nlp=nlp, matcher=matcher, caps_only=caps_only, regexes=_build_regexes())
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=4096)
+def _age_value(text: str) -> Optional[str]:
+    result = normalize.age(text)
+    if result is None:
+        return None
+    if result.value is not None:
+        return str(result.value)
+    number = normalize.first_number(text)  # implausible (150): the form says so
+    return str(int(number)) if number is not None else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _stage_value(text: str) -> Optional[str]:
+    result = normalize.stage(text)
+    if result is None or result.unknown:
+        return None
+    return ",".join(result.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ecog_value(text: str) -> Optional[str]:
+    result = normalize.ecog(text)
+    if result is None or result.value is None:
+        return None
+    if isinstance(result.value, tuple):
+        return f"{result.value[0]}-{result.value[1]}"
+    return str(result.value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cycles_value(text: str) -> Optional[str]:
+    # normalize.treatment() reads cycles with this helper; calling it directly skips
+    # the drug and treatment word searches, which the PhraseMatcher has already done.
+    cycles = normalize._cycles(text, vocab.load("treatments")["cycle_words"])
+    return None if cycles is None else str(cycles)
+
+
+def _tnm_value(match: re.Match) -> Optional[str]:
+    tnm = staging.parse_tnm(match.group(0))
+    if tnm is None:
+        return None
+    return f"{tnm.prefix}{tnm.t}{tnm.n}{tnm.m or ''}"
+
+
+def _number_text_value(text: str) -> Optional[str]:
+    if re.fullmatch(r"\d+", text):
+        return str(int(text))
+    if re.fullmatch(r"\d+\.\d+", text):
+        return text
+    n = normalize.words_to_number(text)
+    return None if n is None else str(n)
+
+
+# --- candidates -----------------------------------------------------------------------------------
+
+
+_LONG_RUN = re.compile(r"\S{65,}")  # no vocabulary term is this long without a space
+
+
+def _phrase_candidates(pipe: _Pipeline, text: str) -> List[Found]:
+    # spaCy's tokenizer is slow on very long runs without spaces (2,000 emoji take
+    # ~0.4 s); such runs hold no vocabulary term, so they are blanked out, keeping offsets.
+    doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), text))
+    found = []
+    for match_id, start, end in pipe.matcher(doc):
+        entity, value = pipe.nlp.vocab.strings[match_id].split("|", 1)
+        span = doc[start:end]
+        if span.text.lower() in pipe.caps_only[entity] and span.text != span.text.upper():
+            continue  # "cup", "pd": not the abbreviation
+        found.append(Found(entity, value, span.start_char, span.end_char))
+    return found
+
+
+def _regex_candidates(pipe: _Pipeline, text: str) -> List[Found]:
+    rx = pipe.regexes
+    found: List[Found] = []
+
+    def add(entity: str, start: int, end: int, value: Optional[str]) -> None:
+        if value is not None and end > start:
+            found.append(Found(entity, value, start, end))
+
+    for m in rx.nct.finditer(text):
+        add(NCT_ID, m.start(), m.end(), "NCT" + m.group(1))
+    for m in staging._TNM_RE.finditer(text):
+        add(TNM, m.start(), m.end(), _tnm_value(m))
+    found.extend(_stage_candidates(text))
+    for m in rx.ecog.finditer(text):
+        # The grade(s) alone: "PS1" or "ECOG of 1 to 2" read the same as "1" / "1-2".
+        add(ECOG, m.start(), m.end(), _ecog_value(m.group(1) + (f"-{m.group(2)}" if m.group(2) else "")))
+    for m in rx.karnofsky.finditer(text):
+        add(ECOG, m.start(), m.end(), _ecog_value(f"KPS {m.group(1)}"))
+    for pattern in (rx.cycles_after, rx.cycles_before, rx.cycles_times):
+        for m in pattern.finditer(text):
+            add(CYCLES, m.start(), m.end(), _cycles_value(m.group(0)))
+    found.extend(_age_candidates(rx, text))
+    found.extend(_number_candidates(rx, text))
+    return found
+
+
+def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
+    found = []
+    for m in rx.age_unit.finditer(text):
+        if m.group("bare"):
+            # "58 years" is an age, "2 years ago" / "for 30 years" are not.
+            before = text[: m.start()].split()
+            after = text[m.end():].lstrip().lower()
+            value = _age_value(m.group("num"))
+            if (value is None or int(value) < 10
+                    or (before and before[-1].lower() in _NOT_AGE_BEFORE)
+                    or re.match(r"(?:ago|since|later|before|after|back|now|of|in|with|on|post|out|into|and\s+\d)\b", after)):
+                continue
+        value = _age_value(m.group(0))
+        if value is not None:
+            found.append(Found(AGE, value, m.start(), m.end()))
+    for m in rx.age_cue.finditer(text):
+        value = _age_value(m.group("num"))
+        if value is not None:
+            found.append(Found(AGE, value, m.start(), m.end()))
+    for m in rx.age_pronoun.finditer(text):
+        value = _age_value(m.group("num"))
+        if value is not None and int(value) >= 10:  # "I'm 2 weeks post-op", "I'm one of..." are no ages
+            found.append(Found(AGE, value, m.start("num"), m.end("num")))
+    for m in rx.age_shorthand.finditer(text):
+        value = _age_value(m.group("num"))
+        if value is not None:
+            found.append(Found(AGE, value, m.start(), m.end()))
+    return found
+
+
+_NOT_AGE_BEFORE = {"for", "in", "over", "past", "last", "within", "after", "since", "about", "around", "nearly",
+                   "almost", "than", "ago", "next", "first", "few", "every", "those", "these", "the"}
+
+
+def _stage_candidates(text: str) -> List[Found]:
+    """Stage groups after a stage word anywhere ("stage 4a", "Stage IV or IVb"), or a whole
+    answer written like a stage ("IVa", "it's III", "4b"). A bare digit or number word
+    without a letter ("3", "four") is left to ``number``: the form knows what it asked."""
+    prefixed, whole, pronoun, alternative = staging._stage_patterns()
+    found = []
+
+    def extend(match: re.Match) -> int:
+        end = match.end()
+        while (more := alternative.match(text, end)) is not None:
+            end = more.end()
+        return end
+
+    for m in prefixed.finditer(text):
+        if not staging._is_stage(m, text, pronoun):
+            continue
+        end = extend(m)
+        value = _stage_value(text[m.start():end])
+        if value:
+            found.append(Found(STAGE, value, m.start(), end))
+    if not found:
+        m = whole.match(text)
+        if m is not None:
+            number = m["number"]
+            letter = m["joined"] or m["spaced"]
+            roman = number.isalpha() and re.fullmatch(r"[IVX]+", number, re.I) is not None and number.lower() != "i"
+            if roman or (letter and number.lower() != "i"):
+                end = extend(m)
+                if not text[end:].strip(" .!?"):
+                    value = _stage_value(text[m.start("number"):end])
+                    if value:
+                        found.append(Found(STAGE, value, m.start("number"), end))
+    return found
+
+
+def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
+    found = []
+    for m in rx.number.finditer(text):
+        low = _number_text_value(m.group(1))
+        if low is None:
+            continue
+        value = low if m.group(2) is None else f"{low}-{_number_text_value(m.group(2))}"
+        found.append(Found(NUMBER, value, m.start(), m.end()))
+    for m in rx.spoken_number.finditer(text):
+        said = m.group(0)
+        if said.lower() == "one" and (
+            rx.one_not_a_number_before.search(text[max(0, m.start() - 20): m.start()])
+            or rx.one_not_a_number_after.match(text[m.end(): m.end() + 20])
+        ):
+            continue
+        value = normalize.words_to_number(said)
+        if value is not None:
+            found.append(Found(NUMBER, str(value), m.start(), m.end()))
+    return found
+
+
+# --- the extractor ---------------------------------------------------------------------------------
+
+
+def _resolve(candidates: List[Found]) -> List[Found]:
+    """Longest first, then earliest, then by entity priority; no two entities overlap."""
+    taken: List[Found] = []
+    claimed = bytearray(max((c.end for c in candidates), default=0))
+    for c in sorted(candidates, key=lambda f: (-(f.end - f.start), f.start, _PRIORITY[f.entity])):
+        if any(claimed[c.start:c.end]):
+            continue
+        claimed[c.start:c.end] = b"\x01" * (c.end - c.start)
+        taken.append(c)
+    return sorted(taken, key=lambda f: f.start)
+
+
+@functools.lru_cache(maxsize=256)
+def _extract_cached(text: str) -> Tuple[Found, ...]:
+    return tuple(extract(text))
+
+
+def extract(text: Optional[str]) -> List[Found]:
+    """The clinical entities in ``text`` (only its first MAX_CHARS characters are read)."""
+    if not text or not isinstance(text, str):
+        return []
+    text = text[:MAX_CHARS]
+    if text.lstrip().startswith("/"):
+        return []  # "/intent{...}": the RegexMessageHandler sets intent and entities
+    pipe = pipeline()
+    candidates = _phrase_candidates(pipe, text) + _regex_candidates(pipe, text)
+    return _resolve(candidates)
+
+
+def entities(text: Optional[str]) -> List[Dict[Text, Any]]:
+    """Rasa entity dicts for ``text`` (without the extractor name)."""
+    if not text or not isinstance(text, str):
+        return []
+    return [
+        {
+            ENTITY_ATTRIBUTE_TYPE: f.entity,
+            ENTITY_ATTRIBUTE_START: f.start,
+            ENTITY_ATTRIBUTE_END: f.end,
+            ENTITY_ATTRIBUTE_VALUE: f.value,
+            "text": text[f.start:f.end],
+            "confidence_entity": 1.0,
+        }
+        for f in _extract_cached(text)
+    ]
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class ClinicalEntityExtractor(GraphComponent, EntityExtractorMixin):
+    """Rule-based clinical entities from ``knowledge/vocabulary`` (see the module docstring)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {}
+
+    def __init__(self, config: Dict[Text, Any]) -> None:
+        self._config = {**self.get_default_config(), **(config or {})}
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "ClinicalEntityExtractor":
+        pipeline()  # build the matchers now, not on the first message
+        extract("warm-up: I'm 58, stage 4a, T3N1M0, ECOG 1, KPS 80, three cycles of Keytruda x4, it shrank")
+        return cls(config)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            try:
+                found = entities(message.get(TEXT))
+            except Exception:  # never let one odd message break the conversation
+                logger.exception("ClinicalEntityExtractor failed on a message; no entities added")
+                found = []
+            found = self.add_extractor_name(found)
+            message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
+        return messages
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training examples keep their annotated entities: nothing to add."""
+        return training_data
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class ClinicalEntityFeaturizer(SparseFeaturizer, GraphComponent):
+    """Sparse features for DIET: which kind of clinical entity each token belongs to.
+
+    One dimension per entity name (age, tumor_site, ..., number): a token inside an
+    entity found by ``extract`` gets a 1 in its entity's dimension, and the sentence
+    feature marks every kind of entity in the message. DIET thus learns that "a drug
+    name on its own" is an answer even for drugs, sites or ages it never saw in
+    training ("methotrexate", "retromolar trigone", "I'm seventy-one"). Entities
+    come from the same rules as ``ClinicalEntityExtractor``, so training and
+    prediction see the same features.
+
+    With ``mask_lemmas`` (default on) it also sets the lemma of every token inside an
+    entity to a placeholder ("methotrexate" -> ``__drug__``, "voice box" ->
+    ``__tumor_site__ __tumor_site__``). The CountVectorsFeaturizers read lemmas, so
+    for DIET every drug name looks alike: a drug it never saw is as much an answer as
+    one it did. List this featurizer before the CountVectorsFeaturizers.
+    """
+
+    @classmethod
+    def required_components(cls) -> List[type]:
+        return [Tokenizer]
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**SparseFeaturizer.get_default_config(), "mask_lemmas": True}
+
+    def __init__(self, config: Dict[Text, Any], execution_context: ExecutionContext) -> None:
+        super().__init__(execution_context.node_name, {**self.get_default_config(), **config})
+        self._mask_lemmas = bool(self._config["mask_lemmas"])
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "ClinicalEntityFeaturizer":
+        pipeline()
+        return cls(config, execution_context)
+
+    @classmethod
+    def validate_config(cls, config: Dict[Text, Any]) -> None:
+        pass
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        for example in training_data.training_examples:
+            self._featurize(example)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            self._featurize(message)
+        return messages
+
+    def _featurize(self, message: Message) -> None:
+        text = message.get(TEXT)
+        tokens = message.get(TOKENS_NAMES[TEXT], [])
+        if not text or not tokens:
+            return
+        try:
+            found = _extract_cached(text)
+        except Exception:  # never let one odd message break training or a conversation
+            logger.exception("ClinicalEntityFeaturizer failed on a message; no features added")
+            found = ()
+        sequence = np.zeros([len(tokens), len(ENTITY_NAMES)])
+        sentence = np.zeros([1, len(ENTITY_NAMES)])
+        for f in found:
+            column = ENTITY_NAMES.index(f.entity)
+            sentence[0, column] = 1.0
+            for i, token in enumerate(tokens):
+                if token.start < f.end and f.start < token.end:
+                    sequence[i, column] = 1.0
+                    if self._mask_lemmas:
+                        token.lemma = f"__{f.entity}__"
+        self.add_features_to_message(
+            scipy.sparse.coo_matrix(sequence), scipy.sparse.coo_matrix(sentence), TEXT, message
+        )
