@@ -110,6 +110,9 @@ def canonical(slot: str, value: Any) -> bool:
             isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value))
     if slot == "consent":
         return isinstance(value, bool)
+    if slot in vocab.fields() and slot != "tumor_site":  # the site's validator also explains out-of-scope cancers
+        field = vocab.field(slot)
+        return field.type == "category" and value in field.values
     return False
 
 

@@ -334,3 +334,10 @@ def test_the_action_server_registers_every_domain_action():
     executor.register_package("actions")
     custom = [a for a in DOMAIN["actions"] if a != "action_session_start"] + ["action_session_start"]
     assert set(custom) <= set(executor.actions)
+
+
+def test_a_volunteered_answer_arrives_as_its_code_and_is_accepted():
+    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
+    messages, slots = answer(base, "it was poorly differentiated", "ecog",
+                             entities=[{"entity": "differentiation", "value": "poor"}])
+    assert slots["differentiation"] == "poor" and "didn't get that" not in texts(messages)
