@@ -19,7 +19,8 @@ export ACTIONS_PORT ?= 5055
 
 KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
 LOOKUPS := data/lookups.yml
-MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/components.py
+MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/components.py \
+                 knowledge/vocab.py knowledge/normalize.py knowledge/staging.py $(wildcard knowledge/vocabulary/*.yaml)
 
 .PHONY: help setup kb train test pytest run lock bench clean
 

@@ -84,6 +84,10 @@ TREATMENT, DRUG, CYCLES, RESPONSE = "treatment", "drug", "cycles", "response"
 P16, DIFFERENTIATION, NCT_ID, NUMBER = "p16", "differentiation", "nct_id", "number"
 ENTITY_NAMES = (AGE, TUMOR_SITE, STAGE, TNM, ECOG, TREATMENT, DRUG, CYCLES, RESPONSE,
                 P16, DIFFERENTIATION, NCT_ID, NUMBER)
+# Cities (knowledge/vocabulary/cities.yaml) are no entity (the form reads the city from
+# the text with knowledge.geo) but are a feature for DIET: "Changsha" is an answer.
+CITY = "city"
+FEATURE_NAMES = ENTITY_NAMES + (CITY,)
 
 # When two candidates cover exactly the same characters, the earlier name wins.
 _PRIORITY = {name: i for i, name in enumerate(
@@ -242,6 +246,7 @@ class _Pipeline:
     matcher: PhraseMatcher
     caps_only: Dict[str, set]  # entity -> lower-case terms that must be written in capitals
     regexes: _Regexes
+    cities: PhraseMatcher
 
 
 @functools.lru_cache(maxsize=1)
@@ -264,7 +269,20 @@ def pipeline() -> _Pipeline:
                     by_value.setdefault(value, []).append(doc)
         for value, docs in by_value.items():
             matcher.add(f"{entity}|{value}", docs)
-    return _Pipeline(nlp=nlp, matcher=matcher, caps_only=caps_only, regexes=_build_regexes())
+    cities = PhraseMatcher(nlp.vocab, attr="NORM")
+    city_terms = _city_terms()
+    caps_only[CITY] = {t.lower() for t in city_terms if _is_short_abbreviation(t)}
+    city_docs = [nlp.make_doc(v) for t in city_terms for v in _variants(t)]
+    if city_docs:
+        cities.add(CITY, city_docs)
+    return _Pipeline(nlp=nlp, matcher=matcher, caps_only=caps_only, regexes=_build_regexes(), cities=cities)
+
+
+def _city_terms() -> List[str]:
+    """City names and aliases from knowledge/vocabulary/cities.yaml (none if it is missing)."""
+    if not (vocab.VOCABULARY_DIR / "cities.yaml").exists():
+        return []
+    return [str(t) for e in vocab.load("cities")["cities"] for t in [e["name"], *e.get("aliases", [])]]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -479,6 +497,21 @@ def _extract_cached(text: str) -> Tuple[Found, ...]:
     return tuple(extract(text))
 
 
+@functools.lru_cache(maxsize=256)
+def _feature_spans(text: str) -> Tuple[Found, ...]:
+    """The entities, plus the cities outside them (value = the words), for the featurizer."""
+    found = list(_extract_cached(text))
+    pipe = pipeline()
+    doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), text[:MAX_CHARS]))
+    for _, start, end in pipe.cities(doc):
+        span = doc[start:end]
+        if span.text.lower() in pipe.caps_only[CITY] and span.text != span.text.upper():
+            continue
+        if not any(f.start < span.end_char and span.start_char < f.end for f in found):
+            found.append(Found(CITY, span.text, span.start_char, span.end_char))
+    return tuple(found)
+
+
 def extract(text: Optional[str]) -> List[Found]:
     """The clinical entities in ``text`` (only its first MAX_CHARS characters are read)."""
     if not text or not isinstance(text, str):
@@ -508,6 +541,25 @@ def entities(text: Optional[str]) -> List[Dict[Text, Any]]:
     ]
 
 
+@functools.lru_cache(maxsize=1)
+def source_fingerprint() -> str:
+    """A hash of everything the entities depend on: this module, the knowledge modules it
+    calls and the vocabulary files. Rasa's training cache only fingerprints a component's
+    class source and config, so without this a new synonym in knowledge/vocabulary or a
+    changed pattern here would reuse stale cached features."""
+    import hashlib
+    from pathlib import Path
+
+    knowledge = Path(vocab.__file__).parent
+    files = [Path(__file__), knowledge / "vocab.py", knowledge / "normalize.py", knowledge / "staging.py",
+             *sorted(vocab.VOCABULARY_DIR.glob("*.yaml"))]
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class ClinicalEntityExtractor(GraphComponent, EntityExtractorMixin):
     """Rule-based clinical entities from ``knowledge/vocabulary`` (see the module docstring)."""
@@ -531,6 +583,10 @@ class ClinicalEntityExtractor(GraphComponent, EntityExtractorMixin):
         extract("warm-up: I'm 58, stage 4a, T3N1M0, ECOG 1, KPS 80, three cycles of Keytruda x4, it shrank")
         return cls(config)
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        return source_fingerprint()
+
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             try:
@@ -551,7 +607,8 @@ class ClinicalEntityExtractor(GraphComponent, EntityExtractorMixin):
 class ClinicalEntityFeaturizer(SparseFeaturizer, GraphComponent):
     """Sparse features for DIET: which kind of clinical entity each token belongs to.
 
-    One dimension per entity name (age, tumor_site, ..., number): a token inside an
+    One dimension per entity name (age, tumor_site, ..., number) and one for a city
+    of knowledge/vocabulary/cities.yaml: a token inside an
     entity found by ``extract`` gets a 1 in its entity's dimension, and the sentence
     feature marks every kind of entity in the message. DIET thus learns that "a drug
     name on its own" is an answer even for drugs, sites or ages it never saw in
@@ -593,6 +650,10 @@ class ClinicalEntityFeaturizer(SparseFeaturizer, GraphComponent):
     def validate_config(cls, config: Dict[Text, Any]) -> None:
         pass
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[Text, Any]) -> Optional[str]:
+        return source_fingerprint()
+
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         for example in training_data.training_examples:
             self._featurize(example)
@@ -609,14 +670,14 @@ class ClinicalEntityFeaturizer(SparseFeaturizer, GraphComponent):
         if not text or not tokens:
             return
         try:
-            found = _extract_cached(text)
+            found = _feature_spans(text)
         except Exception:  # never let one odd message break training or a conversation
             logger.exception("ClinicalEntityFeaturizer failed on a message; no features added")
             found = ()
-        sequence = np.zeros([len(tokens), len(ENTITY_NAMES)])
-        sentence = np.zeros([1, len(ENTITY_NAMES)])
+        sequence = np.zeros([len(tokens), len(FEATURE_NAMES)])
+        sentence = np.zeros([1, len(FEATURE_NAMES)])
         for f in found:
-            column = ENTITY_NAMES.index(f.entity)
+            column = FEATURE_NAMES.index(f.entity)
             sentence[0, column] = 1.0
             for i, token in enumerate(tokens):
                 if token.start < f.end and f.start < token.end:

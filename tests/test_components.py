@@ -292,12 +292,27 @@ def test_featurizer_marks_entity_tokens(tokenizer, context):
     tokenizer.process([message])
     featurizer.process([message])
     sequence, sentence = message.get_sparse_features("text")
-    columns = components.ENTITY_NAMES
+    columns = components.FEATURE_NAMES
     assert sequence.features.shape == (4, len(columns))
     dense = sequence.features.toarray()
     assert dense[0, columns.index("drug")] == 1 and dense[1].sum() == 0
     assert dense[2, columns.index("cycles")] == 1 and dense[3, columns.index("cycles")] == 1
     assert sentence.features.toarray()[0].tolist() == [1.0 if c in ("drug", "cycles") else 0.0 for c in columns]
+
+
+def test_featurizer_masks_entity_lemmas_and_knows_cities(tokenizer, context):
+    featurizer = ClinicalEntityFeaturizer.create(ClinicalEntityFeaturizer.get_default_config(), None, None, context)
+    message = Message(data={"text": "Tevimbra in Changsha"})
+    tokenizer.process([message])
+    featurizer.process([message])
+    assert [t.lemma for t in message.get("text_tokens")] == ["__drug__", "in", "__city__"]
+    assert [e.entity for e in components.extract("Tevimbra in Changsha")] == ["drug"]  # a city is no entity
+
+
+def test_cache_fingerprint_covers_code_and_vocabulary():
+    fingerprint = ClinicalEntityExtractor.fingerprint_addon({})
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint)
+    assert ClinicalEntityFeaturizer.fingerprint_addon({}) == fingerprint
 
 
 def test_config_lists_the_components():
