@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from knowledge import engine, geo
 from knowledge.db import KnowledgeBaseError
 
+from .privacy import save_record
 from .profile import SCOPE, profile_from_tracker
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class ActionMatchTrials(Action):
         payload = result_payload(profile, matches, origin)
         dispatcher.utter_message(text=self.summary(payload["matches"], matches))
         dispatcher.utter_message(json_message=payload)
+        save_record(dispatcher, tracker, profile, matches)
         dispatcher.utter_message(response="utter_after_result")
         return [SlotSet("result_profile", profile)]
 

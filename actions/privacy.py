@@ -1,0 +1,65 @@
+"""What is kept about a screening, and how a patient makes it go away.
+
+A completed screening is saved as a pre-screening record (``bot.records``) whose
+reference the patient or nurse can quote. "Delete my data" removes that record
+here, on the action server, and the conversation itself in the tracker store
+(``bot.tracker_store``), which deletes every stored event of a conversation
+whose turn ran ``action_delete_my_data``. Logs name only exception types: never
+answers, references or sender ids.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from typing import Any, Dict, List, Sequence, Text
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, Restarted
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import records
+
+logger = logging.getLogger(__name__)
+
+RECORD_NOT_DELETED = (
+    "I deleted this conversation, but I could not delete your pre-screening record just now. "
+    "Please say \"delete my data\" again in a few minutes, or ask the study team to delete it."
+)
+_STORE_ERRORS = (sqlite3.Error, OSError, RuntimeError, ValueError)
+
+
+def save_record(dispatcher: CollectingDispatcher, tracker: Tracker, profile: Dict[str, Any],
+                matches: Sequence[Any]) -> str | None:
+    """Save the screening's record and tell the user its reference.
+
+    A failure to save never hides the result the user already has: it is
+    logged (type only) and the user simply gets no reference.
+    """
+    mode = "nurse" if tracker.get_slot("role") == "nurse" else "patient"
+    try:
+        ref = records.save(profile, records.verdicts_from_matches(matches), mode=mode,
+                           sender_id=tracker.sender_id, kb_build_id=records.current_kb_build_id())
+    except _STORE_ERRORS as e:
+        logger.error("saving the pre-screening record failed: %s", type(e).__name__)
+        return None
+    dispatcher.utter_message(response="utter_record_saved", reference=ref)
+    return ref
+
+
+class ActionDeleteMyData(Action):
+    """"Delete my data": the conversation's records go now, its stored events when the turn is saved."""
+
+    def name(self) -> Text:
+        return "action_delete_my_data"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                  domain: Dict[Text, Any]) -> List[EventType]:
+        try:
+            records.delete_conversation(tracker.sender_id)
+        except _STORE_ERRORS as e:
+            logger.error("deleting the conversation's records failed: %s", type(e).__name__)
+            dispatcher.utter_message(text=RECORD_NOT_DELETED)
+        else:
+            dispatcher.utter_message(response="utter_data_deleted")
+        # Restarted also empties the conversation Rasa holds in memory for this turn.
+        return [ActiveLoop(None), AllSlotsReset(), Restarted()]

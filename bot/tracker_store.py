@@ -1,0 +1,162 @@
+"""Where conversations are kept: Rasa's SQL tracker store on a local SQLite file.
+
+Why a subclass of Rasa's ``SQLTrackerStore`` and not the stock ``type: SQL``:
+
+* **Resume after a restart.** Events are on disk (``var/conversations.db``), so a
+  restarted Rasa server carries on a half-finished screening where it stopped.
+* **WAL mode.** Readers (the HTTP API, ``records purge``) never block the server
+  writing a turn. WAL is a property of the file, set before Rasa opens it, and
+  every new SQLAlchemy connection re-asserts it with a busy timeout.
+* **Private file.** The folder is 0700 and the file 0600: these are health data.
+* **Forgetting for real.** When a turn ran ``action_delete_my_data`` the store
+  deletes every stored event of that conversation instead of appending the
+  turn, so nothing is left, and the next message starts a new conversation.
+* **Retention.** ``purge(older_than_days)`` drops whole conversations whose last
+  event is older than the cut-off (``python -m bot records purge``).
+
+Configured in ``endpoints.yml``::
+
+    tracker_store:
+      type: bot.tracker_store.SQLiteTrackerStore
+      db: var/conversations.db
+
+A relative ``db`` is taken from the repository root; ``TRIALBOT_CONVERSATIONS_DB``
+overrides it (tests use that to keep their conversations apart).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Optional, Text
+
+import sqlalchemy as sa
+import yaml
+from rasa.core.brokers.broker import EventBroker
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from .records import ROOT, private_file
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "var/conversations.db"
+ENV_DB = "TRIALBOT_CONVERSATIONS_DB"
+FORGET_ACTION = "action_delete_my_data"
+ENDPOINTS = ROOT / "endpoints.yml"
+# Settings of Rasa's SQL store that make no sense for a local SQLite file.
+_NOT_FOR_SQLITE = ("dialect", "host", "port", "username", "password", "login_db", "query", "url")
+
+
+def conversations_path(db: str | Path | None = None) -> Path:
+    """``TRIALBOT_CONVERSATIONS_DB``, else ``db`` from endpoints.yml, else ``var/conversations.db``."""
+    chosen = Path(os.environ.get(ENV_DB) or db or DEFAULT_DB)
+    return chosen if chosen.is_absolute() else ROOT / chosen
+
+
+def _configure_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    """Every connection SQLAlchemy opens: WAL, wait on a busy writer, durable enough."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _prepare(path: Path) -> None:
+    """Create the file 0600 in a 0700 folder and switch it to WAL before Rasa opens it."""
+    private_file(path)
+    with sqlite3.connect(path, timeout=10) as conn:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    conn.close()
+    if mode.lower() != "wal":
+        raise RuntimeError(f"{path}: SQLite refused WAL mode ({mode})")
+
+
+def ran_forget_action(tracker: DialogueStateTracker) -> bool:
+    """True when the latest turn (events since the last user message) ran ``action_delete_my_data``."""
+    for event in reversed(tracker.events):
+        if isinstance(event, ActionExecuted) and event.action_name == FORGET_ACTION:
+            return True
+        if isinstance(event, UserUttered):
+            return False
+    return False
+
+
+class SQLiteTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store on a private SQLite file in WAL mode, able to forget."""
+
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        db: Text = DEFAULT_DB,
+        event_broker: Optional[EventBroker] = None,
+        **kwargs: Any,
+    ) -> None:
+        for key in _NOT_FOR_SQLITE:
+            kwargs.pop(key, None)
+        self.path = conversations_path(db)
+        _prepare(self.path)
+        super().__init__(domain=domain, dialect="sqlite", db=str(self.path), event_broker=event_broker, **kwargs)
+        # Rasa opened its first connection (create_all) before we could hook in:
+        # drop it so that every connection from now on goes through the hook.
+        self.engine.dispose()
+        sa.event.listen(self.engine, "connect", _configure_connection)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Append the turn's events, or delete the whole conversation if the user asked to."""
+        if ran_forget_action(tracker):
+            self.forget(tracker.sender_id)
+            return
+        await super().save(tracker)
+
+    def forget(self, sender_id: Text) -> int:
+        """Delete every stored event of one conversation; returns how many."""
+        with self.session_scope() as session:
+            n = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id).delete(
+                synchronize_session=False)
+            session.commit()
+        logger.info("deleted a conversation at the user's request (%d events)", n)
+        return n
+
+    def purge(self, older_than_days: float, now: float | None = None) -> int:
+        """Delete conversations whose last event is older than ``older_than_days``; returns how many.
+
+        Whole conversations go, never the old half of one: a tracker rebuilt from
+        part of its events would be a different conversation.
+        """
+        if older_than_days < 0:
+            raise ValueError("older_than_days must not be negative")
+        cutoff = (now if now is not None else time.time()) - older_than_days * 86400
+        events = self.SQLEvent
+        with self.session_scope() as session:
+            stale = [sid for (sid,) in session.query(events.sender_id)
+                     .group_by(events.sender_id).having(sa.func.max(events.timestamp) < cutoff)]
+            for chunk in range(0, len(stale), 500):
+                session.query(events).filter(events.sender_id.in_(stale[chunk:chunk + 500])).delete(
+                    synchronize_session=False)
+            session.commit()
+        return len(stale)
+
+
+def configured_store(endpoints: Path = ENDPOINTS) -> SQLiteTrackerStore:
+    """The conversation store that ``endpoints.yml`` configures (for the CLI)."""
+    config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) or {}
+    settings = dict(config.get("tracker_store") or {})
+    kind = settings.pop("type", None)
+    if kind != f"{__name__}.{SQLiteTrackerStore.__name__}":
+        raise RuntimeError(f"{endpoints}: tracker_store type is {kind!r}, not {__name__}.SQLiteTrackerStore")
+    return SQLiteTrackerStore(**settings)
+
+
+def purge_configured(older_than_days: float, endpoints: Path = ENDPOINTS) -> int:
+    """Retention for the configured conversation store: how many conversations were removed."""
+    store = configured_store(endpoints)
+    try:
+        return store.purge(older_than_days)
+    finally:
+        store.engine.dispose()
