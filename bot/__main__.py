@@ -134,5 +134,8 @@ def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
         _stop(processes)
 
 
+from .records_cli import records  # noqa: E402  (python -m bot records ...)
+cli.add_command(records)
+
 if __name__ == "__main__":
     cli(prog_name="python -m bot")
