@@ -74,3 +74,23 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(KB) models/*.tar.gz .pytest_cache
+
+# Knowledge-base browsing for coordinators: Datasette over knowledge/trials.db, read-only
+# (-i: immutable), on 127.0.0.1 only. Datasette lives in its own venv, pinned by
+# requirements-browse.lock, so it never moves Rasa's pins. Restart it after `make kb`.
+BROWSE_VENV  := .venv-browse
+BROWSE_STAMP := $(BROWSE_VENV)/.installed
+export BROWSE_PORT ?= 8001
+
+.PHONY: browse browse-setup
+browse-setup: $(BROWSE_STAMP)
+
+$(BROWSE_STAMP): requirements-browse.lock scripts/find-python310.sh
+	@PY310=$$(scripts/find-python310.sh) || exit 1; \
+	if [ ! -x $(BROWSE_VENV)/bin/python ]; then "$$PY310" -m venv $(BROWSE_VENV); fi
+	$(BROWSE_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-browse.lock
+	touch $(BROWSE_STAMP)
+
+browse: $(BROWSE_STAMP) $(KB)
+	$(BROWSE_VENV)/bin/datasette serve -i $(KB) --host 127.0.0.1 --port $(BROWSE_PORT) \
+	  --metadata knowledge/datasette.yaml
