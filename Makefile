@@ -56,7 +56,12 @@ $(MODEL): $(STAMP) $(MODEL_SOURCES)
 pytest: $(STAMP) $(KB)
 	$(PY) -m pytest
 
-test: $(STAMP) $(KB) $(MODEL)
+# Conversation checks first (data, dialogue on test stories, held-out NLU scores), then pytest.
+test: $(STAMP) $(KB) $(MODEL) $(BROWSE_STAMP)
+	$(PY) -m rasa data validate
+	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
+	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
+	$(PY) -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m pytest
 
 run: $(STAMP) $(KB) $(MODEL)

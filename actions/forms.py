@@ -25,7 +25,7 @@ from rasa_sdk.types import DomainDict
 
 from knowledge import engine, geo, normalize, vocab
 
-from .profile import CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, profile_from_slots, site_label
+from .profile import CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, is_nurse, profile_from_slots, site_label
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,10 @@ NOT_ANSWERS = {
     "greet", "goodbye", "start_screening", "i_am_nurse", "ask_what_is_ecog", "ask_what_is_stage",
     "ask_what_is_p16", "ask_why_needed", "ask_what_is_this", "ask_trial_details", "ask_why_not",
     "go_back", "skip", "restart", "bot_challenge", "chitchat", "out_of_scope", "nlu_fallback",
+    "delete_my_data",
 }
+# Intents that steer the conversation: never read as an answer, even when they name a city.
+CONTROL_INTENTS = {"restart", "goodbye", "go_back", "skip", "correct", "delete_my_data", "ask_trial_details", "ask_why_not"}
 # Entities that carry each slot's value when the user volunteers it unasked.
 SLOT_ENTITIES = {
     "age": ("age",),
@@ -74,6 +77,8 @@ def raw_answer(tracker: Tracker, slot: str) -> Optional[str]:
     slots ("sorry, I'm actually 16" at the ECOG question is about age).
     """
     text, intent, entities = _message(tracker)
+    if slot == "location" and intent not in CONTROL_INTENTS and not text.startswith("/") and geo.city(text):
+        return text  # a known city is an answer whatever the intent, even after a result
     if intent in NOT_ANSWERS:
         return None
     found = _entity_values(entities, SLOT_ENTITIES.get(slot, ()))
@@ -143,7 +148,15 @@ class ValidatePrescreeningForm(FormValidationAction):
         return list(FORM_SLOTS)
 
     async def next_requested_slot(self, dispatcher, tracker, domain) -> Optional[EventType]:
-        return SlotSet(REQUESTED_SLOT, self.next_question(dispatcher, tracker))
+        question = self.next_question(dispatcher, tracker)
+        if is_nurse(tracker):
+            # The nurse console shows the running profile beside the chat.
+            dispatcher.utter_message(json_message={
+                "type": "screening_profile",
+                "profile": profile_from_slots(tracker.current_slot_values()),
+                "asking": question,
+            })
+        return SlotSet(REQUESTED_SLOT, question)
 
     def next_question(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Optional[str]:
         slots = tracker.current_slot_values()
