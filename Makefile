@@ -7,8 +7,13 @@ SHELL := /bin/bash
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+WEB_STAMP := web/node_modules/.installed
+CHROMIUM  := /usr/bin/chromium
 KB      := knowledge/trials.db
 MODEL   := models/trialbot.tar.gz
+# Datasette's own venv for `make browse` (defined here: prerequisites expand when read).
+BROWSE_VENV  := .venv-browse
+BROWSE_STAMP := $(BROWSE_VENV)/.installed
 
 # Privacy and quiet defaults for every Rasa/TensorFlow process we start.
 export RASA_TELEMETRY_ENABLED := false
@@ -29,7 +34,7 @@ help:
 	@echo "make test   set up, build, train, run every test"
 	@echo "make setup | kb | train | bench | lock | clean"
 
-setup: $(STAMP)
+setup: $(STAMP) $(WEB_STAMP) $(CHROMIUM)
 
 $(STAMP): requirements.lock scripts/find-python310.sh
 	@PY310=$$(scripts/find-python310.sh) || exit 1; \
@@ -38,6 +43,18 @@ $(STAMP): requirements.lock scripts/find-python310.sh
 	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	touch $(STAMP)
+
+# The chat widget (rasa-webchat, pinned in web/package-lock.json) is served from
+# web/node_modules by bot/web.py: installed here, never fetched from a CDN at run time.
+$(WEB_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM):
+	@SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+	echo "installing Debian's chromium for the browser tests"; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 kb: $(KB)
 
@@ -53,18 +70,18 @@ $(LOOKUPS): $(STAMP) bot/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
 	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet
 
-pytest: $(STAMP) $(KB)
+pytest: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB)
 	$(PY) -m pytest
 
 # Conversation checks first (data, dialogue on test stories, held-out NLU scores), then pytest.
-test: $(STAMP) $(KB) $(MODEL) $(BROWSE_STAMP)
+test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP)
 	$(PY) -m rasa data validate
 	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
 	$(PY) -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m pytest
 
-run: $(STAMP) $(KB) $(MODEL)
+run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)
 	$(PY) -m bot run
 
 bench: $(STAMP)
@@ -83,8 +100,6 @@ clean:
 # Knowledge-base browsing for coordinators: Datasette over knowledge/trials.db, read-only
 # (-i: immutable), on 127.0.0.1 only. Datasette lives in its own venv, pinned by
 # requirements-browse.lock, so it never moves Rasa's pins. Restart it after `make kb`.
-BROWSE_VENV  := .venv-browse
-BROWSE_STAMP := $(BROWSE_VENV)/.installed
 export BROWSE_PORT ?= 8001
 
 .PHONY: browse browse-setup
