@@ -1,8 +1,9 @@
 """Run the assistant: ``python -m bot run`` (what ``make run`` calls).
 
-Starts the action server and the Rasa server as two child processes, both
-bound to 127.0.0.1, waits until both answer, prints where to reach them, and
-stops both on Ctrl-C (or when either one dies, so nothing is left half-up).
+Starts the action server, the Rasa server and the web server (patient page and
+nurse console, ``bot/web.py``) as child processes, all bound to 127.0.0.1,
+waits until each answers, prints where to reach them, and stops them all on
+Ctrl-C (or when any one dies, so nothing is left half-up).
 """
 from __future__ import annotations
 
@@ -89,10 +90,11 @@ def cli():
 @cli.command()
 @click.option("--rasa-port", envvar="RASA_PORT", default=5005, show_default=True)
 @click.option("--actions-port", envvar="ACTIONS_PORT", default=5055, show_default=True)
+@click.option("--web-port", envvar="WEB_PORT", default=8080, show_default=True)
 @click.option("--model", type=click.Path(path_type=Path), default=MODEL, show_default=True)
 @click.option("--startup-timeout", default=300.0, show_default=True, help="Seconds to wait for the servers.")
-def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
-    """Start the action server and the Rasa server on 127.0.0.1; Ctrl-C stops both."""
+def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_timeout: float):
+    """Start the action server, the Rasa server and the web page on 127.0.0.1; Ctrl-C stops all."""
     if not model.exists():
         raise click.ClickException(f"{model} does not exist: train it with `make train`")
     token = os.environ.get("TRIALBOT_API_TOKEN")
@@ -108,17 +110,24 @@ def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
     rasa = subprocess.Popen(
         [python, "-m", "bot.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
          "--endpoints", str(endpoints), "--credentials", "credentials.yml"],
-        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), TRIALBOT_API_TOKEN=token),
+        # WEB_PORT: the socket.io channel (bot/channels.py) accepts browsers from that origin only.
+        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), WEB_PORT=str(web_port), TRIALBOT_API_TOKEN=token),
     )
-    processes = [actions, rasa]
+    web_env = _env(WEB_PORT=str(web_port), RASA_PORT=str(rasa_port))
+    web_env.pop("TRIALBOT_API_TOKEN", None)  # the page server has no use for the API token
+    web = subprocess.Popen([python, "-m", "bot.web"], cwd=ROOT, env=web_env)
+    processes = [actions, rasa, web]
     _stop_on_signals()
     try:
         ok = _wait_for(f"http://{HOST}:{actions_port}/health", actions, startup_timeout) and \
-            _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout)
+            _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout) and \
+            _wait_for(f"http://{HOST}:{web_port}/healthz", web, startup_timeout)
         if not ok:
             raise click.ClickException("a server did not start; see the messages above")
         click.echo(
             "\nThe assistant is running (Ctrl-C stops it):\n"
+            f"  patient page:   http://{HOST}:{web_port}/\n"
+            f"  nurse console:  http://{HOST}:{web_port}/nurse\n"
             f"  chat (REST):    POST http://{HOST}:{rasa_port}/webhooks/rest/webhook  "
             '{"sender": "me", "message": "hello"}\n'
             f"  socket.io:      http://{HOST}:{rasa_port}/socket.io\n"
@@ -127,7 +136,7 @@ def run(rasa_port: int, actions_port: int, model: Path, startup_timeout: float):
         )
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
-        raise click.ClickException("a server stopped unexpectedly; stopping the other")
+        raise click.ClickException("a server stopped unexpectedly; stopping the others")
     except KeyboardInterrupt:
         click.echo("\nstopping...")
     finally:

@@ -1,0 +1,186 @@
+/*
+ * The chat on the patient page and the nurse console: a thin wrapper around the
+ * rasa-webchat 1.0.1 widget (window.WebChat, served from web/node_modules).
+ *
+ * Only this file knows the widget: its props, its sessionStorage key and its
+ * CSS class names. Swapping the widget means rewriting this file; the cards,
+ * checklist and profile panel (render.js) only receive the bot's custom
+ * messages and a `resend(text)` function.
+ *
+ * What the wrapper adds to the widget:
+ * - the conversation lives in sessionStorage (never localStorage: clinics share computers);
+ * - the nurse console sends customData {role: "nurse"}, so the bot starts in nurse mode;
+ * - keyboard and screen-reader access the widget lacks: quick replies become
+ *   focusable buttons, the message box and send button get labels, the
+ *   conversation is a live log;
+ * - a retry notice when a message gets no reply in time or the connection drops.
+ */
+(function () {
+  "use strict";
+
+  var WIDGET_STORAGE_KEY = "chat_session"; // rasa-webchat's own key
+  var ROLE_KEY = "trialbot_role";
+  var replyTimeoutMs = 30000; // replaced by /config.json's replyTimeoutSeconds
+
+  var role = document.body.getAttribute("data-role") === "nurse" ? "nurse" : "patient";
+  var chatRoot = document.getElementById("chat");
+  var statusBox = document.getElementById("chat-status");
+  var replyTimer = null;
+  var lastUserText = "";
+
+  /* A conversation started on the other page (same tab) must not continue here in the wrong mode. */
+  function startFreshIfOtherRole() {
+    if (sessionStorage.getItem(ROLE_KEY) !== role) {
+      sessionStorage.removeItem(WIDGET_STORAGE_KEY);
+      sessionStorage.setItem(ROLE_KEY, role);
+    }
+  }
+
+  function clearConversation() {
+    sessionStorage.clear();
+    window.location.reload();
+  }
+
+  /* --- status line under the chat (retry, connection) --------------------- */
+
+  function showStatus(text, withRetry) {
+    statusBox.textContent = "";
+    if (!text) return;
+    var p = document.createElement("p");
+    p.className = "notice";
+    p.textContent = text;
+    statusBox.appendChild(p);
+    if (withRetry && lastUserText) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "button-secondary";
+      button.textContent = "Send my last answer again";
+      button.addEventListener("click", function () { resend(lastUserText); });
+      statusBox.appendChild(button);
+    }
+  }
+
+  function waitForReply() {
+    window.clearTimeout(replyTimer);
+    replyTimer = window.setTimeout(function () {
+      showStatus("No reply came back in time. Please try again: send your answer once more.", true);
+    }, replyTimeoutMs);
+  }
+
+  function replyArrived() {
+    window.clearTimeout(replyTimer);
+    replyTimer = null;
+    showStatus("");
+  }
+
+  /* Send text as if typed: the widget's own form does the sending and shows the message. */
+  function resend(text) {
+    var box = chatRoot.querySelector(".rw-new-message");
+    var form = chatRoot.querySelector("form.rw-sender");
+    if (!box || !form || !text) return;
+    var setter = Object.getOwnPropertyDescriptor(window.HTMLTextAreaElement.prototype, "value").set;
+    setter.call(box, text);
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    box.focus();
+  }
+
+  /* --- accessibility the widget does not give ------------------------------ */
+
+  function activateOnKeys(event) {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      event.currentTarget.click();
+    }
+  }
+
+  function patchWidget() {
+    chatRoot.querySelectorAll(".rw-reply:not([data-a11y])").forEach(function (reply) {
+      reply.setAttribute("data-a11y", "1");
+      if (reply.tagName !== "A" && reply.tagName !== "BUTTON") {
+        reply.setAttribute("role", "button");
+        reply.setAttribute("tabindex", "0");
+        reply.addEventListener("keydown", activateOnKeys);
+      }
+    });
+    var box = chatRoot.querySelector(".rw-new-message:not([aria-label])");
+    if (box) box.setAttribute("aria-label", "Your answer");
+    var send = chatRoot.querySelector(".rw-send:not([aria-label])");
+    if (send) send.setAttribute("aria-label", "Send");
+    var log = chatRoot.querySelector(".rw-messages-container:not([role])");
+    if (log) {
+      log.setAttribute("role", "log");
+      log.setAttribute("aria-live", "polite");
+      log.setAttribute("aria-label", "Conversation");
+      log.setAttribute("tabindex", "0");
+    }
+  }
+
+  /*
+   * Waiting for a reply = the last message group is the person's own. Judged
+   * from the widget's messages, so a conversation restored from sessionStorage
+   * or a reply that is still being typed out behaves the same as a live one.
+   */
+  function watchMessages() {
+    patchWidget();
+    var groups = chatRoot.querySelectorAll(".rw-group-message");
+    if (!groups.length) return;
+    var last = groups[groups.length - 1];
+    if (last.classList.contains("rw-from-client")) {
+      var sent = last.querySelectorAll(".rw-client");
+      if (sent.length) lastUserText = sent[sent.length - 1].textContent.trim();
+      if (!replyTimer) waitForReply();
+    } else if (replyTimer) {
+      replyArrived();
+    }
+  }
+
+  /* --- mount ---------------------------------------------------------------- */
+
+  function widgetProps(config) {
+    return {
+      socketUrl: config.socketUrl,
+      socketPath: config.socketPath,
+      customData: { role: role },
+      initPayload: "/greet",
+      title: role === "nurse" ? "Pre-screening (nurse mode)" : "Trial pre-screening",
+      subtitle: "Not medical advice",
+      inputTextFieldHint: "Type your answer...",
+      connectingText: "Connecting...",
+      embedded: true,
+      showCloseButton: false,
+      showFullScreenButton: false,
+      hideWhenNotConnected: false,
+      withRules: false,
+      params: { storage: "session" },
+      customMessageDelay: function () { return 250; },
+      customComponent: window.TrialbotRender.component({ role: role, resend: resend }),
+      onSocketEvent: {
+        connect: function () { showStatus(""); },
+        disconnect: function () {
+          showStatus("The connection to the assistant was lost. Trying to reconnect...", false);
+        },
+        connect_error: function () {
+          showStatus("The assistant cannot be reached just now. It will keep trying.", false);
+        }
+      }
+    };
+  }
+
+  function mount(config) {
+    if (config.replyTimeoutSeconds > 0) replyTimeoutMs = config.replyTimeoutSeconds * 1000;
+    new MutationObserver(watchMessages).observe(chatRoot, { childList: true, subtree: true });
+    window.WebChat.default(widgetProps(config), chatRoot);
+  }
+
+  function start() {
+    startFreshIfOtherRole();
+    document.getElementById("clear-conversation").addEventListener("click", clearConversation);
+    fetch("/config.json", { cache: "no-store" })
+      .then(function (response) { return response.json(); })
+      .then(mount)
+      .catch(function () { showStatus("The chat could not start. Please reload the page.", false); });
+  }
+
+  start();
+})();
