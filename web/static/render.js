@@ -111,7 +111,6 @@
         badge(match.verdict),
         h("h3", { className: "trial-title" }, match.title || match.nct_id),
         h("p", { className: "trial-nct" }, match.nct_id)),
-      match.partial_criteria ? h("p", { className: "partial" }, "Only part of this trial's criteria is known here.") : null,
       reasons(match),
       sites.length ? h("h4", null, "Where") : null,
       sites.length ? list(sites.slice(0, 5), "sites") : null,
@@ -191,12 +190,16 @@
     var profile = payload.profile || {};
     showProfile({ profile: profile, asking: null });
     (payload.matches || []).forEach(function (match) {
-      var section = el("section", "checklist-trial verdict-" + match.verdict);
+      // One collapsible checklist per trial; those that do not fit start closed.
+      var section = el("details", "checklist-trial verdict-" + match.verdict);
       section.setAttribute("data-nct", match.nct_id);
+      section.open = match.verdict !== "ineligible";
+      var summary = el("summary");
       var heading = el("h3");
       heading.appendChild(el("span", "badge badge-" + match.verdict, VERDICTS[match.verdict] || match.verdict));
       heading.appendChild(document.createTextNode(" " + match.nct_id + ": " + (match.title || "")));
-      section.appendChild(heading);
+      summary.appendChild(heading);
+      section.appendChild(summary);
       section.appendChild(checklistTable(match, profile));
       box.appendChild(section);
     });

@@ -1,0 +1,511 @@
+"""The patient page and the nurse console in a real browser (Debian's Chromium).
+
+Starts the real stack (`python -m bot run`: action server, Rasa with the
+socket.io channel of bot/channels.py, and the page server of bot/web.py) on
+free ports, then drives the pages with Playwright as a person would: typing
+some answers, clicking others, one with the keyboard. The verdicts asserted
+for the seed-trial patient are the engine's for exactly these answers
+(checked with `python -m knowledge match`, and again below against the
+engine). Screenshots of each final screen go to test-artifacts/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "trialbot.tar.gz"
+CHROMIUM = Path("/usr/bin/chromium")
+WIDGET = ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+REPLY_TIMEOUT = 8  # seconds the page waits before offering a retry (TRIALBOT_REPLY_TIMEOUT)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train` (make test does)"),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium: run `make setup`"),
+    pytest.mark.skipif(not WIDGET.exists(), reason="no chat widget bundle: run `make setup`"),
+]
+
+# The seed-trial patient: 61, hypopharynx, stage IVA, ECOG 1, untreated, squamous, resectable,
+# poorly differentiated, no other cancer, not pregnant. The engine says (knowledge match):
+EXPECTED = {"NCT06100497": "eligible", "NCT07320690": "ineligible"}
+ANSWERS_FOR_ENGINE = dict(age="61", site="hypopharynx", stage="IVA", ecog="1", prior="none",
+                          histology="squamous cell carcinoma", resectable="yes",
+                          differentiation="poorly differentiated", other_cancer="no", pregnant="no")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    rasa_port: int
+    web_port: int
+    token: str
+
+    @property
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+    @property
+    def nurse_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/nurse"
+
+    def api(self, method: str, path: str, body=None) -> tuple[int, str]:
+        sep = "&" if "?" in path else "?"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rasa_port}{path}{sep}token={self.token}",
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def rasa_pid(self) -> int:
+        """The Rasa server's process (to freeze it for the no-reply test)."""
+        pids = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "bot.rasa_server" in cmdline:
+                return int(pid)
+        raise AssertionError("no Rasa server process in the stack")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    token = "test-token-" + os.urandom(6).hex()
+    log = tmp_path_factory.mktemp("browser-stack") / "run.log"
+    env = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "WEB_PORT": str(web_port),
+           "TRIALBOT_API_TOKEN": token, "TRIALBOT_REPLY_TIMEOUT": str(REPLY_TIMEOUT)}
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while "The assistant is running" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            pytest.fail("bot run did not start:\n" + log.read_text()[-3000:])
+        time.sleep(1)
+    assert f"http://127.0.0.1:{web_port}/nurse" in log.read_text()
+    yield Stack(process, rasa_port, web_port, token)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+# --- driving the chat as a person ------------------------------------------------
+
+
+def bot_message_count(page) -> int:
+    return page.locator(".rw-group-message.rw-from-response .rw-message").count()
+
+
+def wait_for_bot_turn(page, before: int, timeout: float = 60) -> None:
+    """Wait until the bot has said something new and then nothing more for a moment."""
+    deadline = time.monotonic() + timeout
+    while bot_message_count(page) <= before:
+        assert time.monotonic() < deadline, "the bot did not answer"
+        page.wait_for_timeout(200)
+    settled, last = time.monotonic(), bot_message_count(page)
+    while time.monotonic() - settled < 1.5:
+        page.wait_for_timeout(250)
+        now = bot_message_count(page)
+        if now != last:
+            settled, last = time.monotonic(), now
+
+
+def last_bot_text(page) -> str:
+    """The bot's latest words (without its buttons), or "" when the person spoke last."""
+    groups = page.locator(".rw-group-message")
+    last = groups.nth(groups.count() - 1)
+    if "rw-from-response" not in (last.get_attribute("class") or ""):
+        return ""
+    texts = last.locator(".rw-message-text")
+    return texts.nth(texts.count() - 1).inner_text() if texts.count() else ""
+
+
+def type_answer(page, text: str) -> None:
+    before = bot_message_count(page)
+    box = page.get_by_label("Your answer")
+    box.fill(text)
+    box.press("Enter")
+    wait_for_bot_turn(page, before)
+
+
+def reply_button(page, title: str):
+    return page.locator(".rw-replies").last.get_by_role("button", name=title, exact=True)
+
+
+def click_reply(page, title: str, keyboard: bool = False) -> None:
+    """Click (or focus and press Enter on) a quick reply of the bot's last message."""
+    before = bot_message_count(page)
+    reply = reply_button(page, title)
+    if keyboard:
+        reply.focus()
+        page.keyboard.press("Enter")
+    else:
+        reply.click()
+    wait_for_bot_turn(page, before)
+
+
+def click_or_type(page, title: str, text: str) -> None:
+    """Click the button a person would click; type the words when the bot offers no such button."""
+    if page.locator(".rw-replies").count() and reply_button(page, title).count():
+        click_reply(page, title)
+    else:
+        type_answer(page, text)
+
+
+# (the bot's question, patient or nurse wording) -> what the seed-trial patient answers
+ANSWERS = [
+    (r"go ahead|Proceed\?", lambda page, ecog: click_reply(page, "I agree", keyboard=True)),
+    (r"How old|Patient's age", lambda page, ecog: type_answer(page, "61")),
+    (r"Where in the head|Primary site", lambda page, ecog: type_answer(page, "hypopharynx")),
+    (r"What stage|Stage \(AJCC", lambda page, ecog: type_answer(page, "stage IVA")),
+    (r"day to day|ECOG performance", lambda page, ecog: click_reply(page, ecog)),
+    (r"What treatment|Prior treatment", lambda page, ecog: click_or_type(page, "None yet", "none")),
+    (r"squamous cell carcinoma\?|Histology", lambda page, ecog: click_or_type(
+        page, "Yes, squamous cell carcinoma", "squamous cell carcinoma")),
+    (r"removed with surgery|Resectable", lambda page, ecog: click_or_type(page, "Yes", "yes")),
+    (r"differentiated the tumour|Differentiation", lambda page, ecog: click_or_type(
+        page, "Poorly", "poorly differentiated")),
+    (r"other cancer|Other malignancy", lambda page, ecog: click_or_type(page, "No", "no")),
+    (r"(?i)pregnant", lambda page, ecog: click_or_type(page, "No", "no")),
+    (r"which city|Patient's city", lambda page, ecog: type_answer(page, "Shanghai")),
+]
+
+
+def answer(page, ecog_title: str) -> None:
+    """Answer whatever the bot asked, as the seed-trial patient; fail on a question we did not expect."""
+    question = last_bot_text(page)
+    for pattern, act in ANSWERS:
+        if re.search(pattern, question):
+            act(page, ecog_title)
+            return
+    raise AssertionError(f"unexpected question: {question!r}")
+
+
+def run_screening(page, ecog_title: str, max_turns: int = 20) -> None:
+    before = bot_message_count(page)
+    wait_for_bot_turn(page, before)  # the welcome, sent by the widget's init payload
+    for _ in range(max_turns):
+        if page.locator(".trial-results").count():
+            return
+        answer(page, ecog_title)
+    raise AssertionError("no result after %d answers" % max_turns)
+
+
+def engine_verdicts() -> dict[str, str]:
+    """What `python -m knowledge match` says for the answers the test gives."""
+    args = [sys.executable, "-m", "knowledge", "match", "--json"]
+    for key, value in ANSWERS_FOR_ENGINE.items():
+        args += ["--" + key.replace("_", "-"), value]
+    out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {m["nct_id"]: m["verdict"] for m in json.loads(out)["matches"]}
+
+
+def card(page, nct: str):
+    return page.locator(f".trial-card[data-nct='{nct}']").last
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+# --- tests ----------------------------------------------------------------------------
+
+
+def test_the_expected_verdicts_are_the_engines():
+    verdicts = engine_verdicts()
+    for nct, verdict in EXPECTED.items():
+        assert verdicts[nct] == verdict
+
+
+def test_patient_page_screening_ends_in_result_cards(stack, page):
+    page.goto(stack.page_url)
+    assert "not medical advice" in page.locator(".disclaimer").inner_text()
+    assert "session storage" in page.locator(".privacy").inner_text()
+    run_screening(page, ecog_title="I can't do heavy work, but I can walk and do light work or housework")
+
+    for nct, verdict in EXPECTED.items():
+        assert card(page, nct).get_attribute("data-verdict") == verdict
+    fits = card(page, "NCT06100497")
+    assert fits.locator(".badge").inner_text() == "Likely fits"
+    assert "Beijing Tongren Hospital" in fits.inner_text()
+    assert fits.get_by_role("link").get_attribute("href") == "https://clinicaltrials.gov/study/NCT06100497"
+    no_fit = card(page, "NCT07320690")
+    assert no_fit.locator(".badge").inner_text() == "Does not fit"
+    assert "Why it does not fit" in no_fit.inner_text()
+    assert "immune checkpoint inhibitor" in no_fit.locator(".reasons-not-met").inner_text()
+    assert "Likely fits (the study team still confirms)" in page.locator("#chat").inner_text()  # the text summary too
+    assert re.search(r"reference is HN-[A-Z0-9-]+", page.locator("#chat").inner_text())
+    # Every card the engine explains, with the engine's verdict.
+    shown = {c.get_attribute("data-nct"): c.get_attribute("data-verdict")
+             for c in page.locator(".trial-results").last.locator(".trial-card").all()}
+    assert shown == engine_verdicts()
+
+    # Kept in session storage only (shared computers), never local storage.
+    assert page.evaluate("Object.keys(localStorage).length") == 0
+    assert page.evaluate("sessionStorage.getItem('chat_session')") is not None
+    assert not page.errors
+    card(page, "NCT06100497").scroll_into_view_if_needed()
+    screenshot(page, "patient-result.png")
+
+
+def test_patient_page_reads_on_a_phone(stack, browser):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(stack.page_url)
+        page.locator(".rw-replies .rw-reply").first.wait_for(timeout=60000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        box = page.locator("#chat").bounding_box()
+        assert box["width"] <= 360
+        screenshot(page, "patient-phone.png")
+    finally:
+        context.close()
+
+
+def test_nurse_console_shows_profile_and_checklist(stack, page):
+    page.goto(stack.nurse_url)
+    run_screening(page, ecog_title="ECOG 1")
+
+    profile = page.locator("#profile")
+    assert profile.locator("[data-field='age'] dd").inner_text() == "61"
+    assert profile.locator("[data-field='stage'] dd").inner_text() == "IVA"
+    assert profile.locator("[data-field='ecog'] dd").inner_text() == "1"
+    assert profile.locator("[data-field='prior_treatment'] dd").inner_text() == "none"
+
+    for nct, verdict in EXPECTED.items():
+        assert page.locator(f".checklist-trial[data-nct='{nct}']").get_attribute("class").endswith(verdict)
+    fits = page.locator(".checklist-trial[data-nct='NCT06100497']")
+    age_row = fits.locator("tr", has_text="Age:").first
+    assert age_row.locator("td").nth(1).inner_text() == "61"
+    assert age_row.locator(".status").inner_text() == "Met"
+    no_fit = page.locator(".checklist-trial[data-nct='NCT07320690']")
+    assert no_fit.get_attribute("open") is None  # trials that do not fit start folded
+    no_fit.locator("summary").click()
+    not_met = no_fit.locator("tr.status-not_met").first
+    assert "Prior treatment" in not_met.inner_text() and not_met.locator("td").nth(1).inner_text() == "none"
+    assert not_met.locator(".status").inner_text() == "Not met"
+    assert no_fit.locator("tr.status-unknown .status").first.inner_text() == "Unknown"
+    assert "Pre-screening record saved. Reference:" in page.locator("#chat").inner_text()
+    assert page.evaluate("Object.keys(localStorage).length") == 0
+    assert not page.errors
+    page.locator("#profile-heading").scroll_into_view_if_needed()
+    screenshot(page, "nurse-result.png")
+
+
+def test_markup_typed_or_echoed_is_shown_as_text(stack, page):
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)
+    hostile = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+    box = page.get_by_label("Your answer")
+    box.fill(hostile)
+    box.press("Enter")
+    page.locator(".rw-client", has_text="<img src=x").wait_for(timeout=10000)
+
+    # The bot echoes a slot in a response: set it to markup through the API and send it to this page.
+    session_id = json.loads(page.evaluate("sessionStorage.getItem('chat_session')"))["session_id"]
+    status, _ = stack.api("POST", f"/conversations/{session_id}/tracker/events",
+                          {"event": "slot", "name": "nct_id", "value": hostile + " [link](javascript:window.__xss=3)"})
+    assert status == 200
+    status, _ = stack.api("POST", f"/conversations/{session_id}/execute?output_channel=latest",
+                          {"name": "utter_unknown_trial"})
+    assert status == 200
+    page.locator(".rw-response", has_text="I don't have a trial").wait_for(timeout=15000)
+    page.wait_for_timeout(500)
+
+    chat = page.locator("#chat")
+    assert chat.locator("img[src='x'], script:not([src])").count() == 0
+    assert chat.locator("a[href^='javascript']").count() == 0
+    assert page.evaluate("window.__xss") is None
+    assert '<img src=x onerror="window.__xss=1">' in chat.inner_text()
+
+
+def test_an_empty_reply_offers_a_retry(stack, page):
+    """/session_start makes Rasa answer nothing at all: the channel says so and the page offers a retry."""
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)
+    before = bot_message_count(page)
+    type_answer(page, "/session_start")
+    assert bot_message_count(page) > before
+    note = page.locator(".retry-note").last
+    assert "Please try again" in note.inner_text()
+    before = bot_message_count(page)
+    note.get_by_role("button", name="Send it again").click()
+    wait_for_bot_turn(page, before)
+    assert page.locator(".rw-client", has_text="/session_start").count() == 2
+
+
+def test_no_reply_in_time_offers_a_retry(stack, page):
+    """Rasa frozen (SIGSTOP): after the timeout the page says so; when Rasa wakes, the reply clears it."""
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)
+    pid = stack.rasa_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        box = page.get_by_label("Your answer")
+        box.fill("what do you do?")
+        box.press("Enter")
+        status = page.locator("#chat-status")
+        status.get_by_text("No reply came back in time").wait_for(timeout=(REPLY_TIMEOUT + 10) * 1000)
+        assert status.get_by_role("button", name="Send my last answer again").is_visible()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    page.locator("#chat-status .notice").wait_for(state="detached", timeout=60000)
+
+
+def test_widget_controls_are_labelled_and_reachable_by_keyboard(stack, page):
+    page.goto(stack.page_url)
+    page.locator(".rw-replies .rw-reply").first.wait_for(timeout=60000)
+    assert page.get_by_label("Your answer").count() == 1
+    assert page.get_by_role("button", name="Send").count() == 1
+    assert page.get_by_role("log", name="Conversation").count() == 1
+    reply = page.locator(".rw-replies").last.get_by_role("button", name="I agree", exact=True)
+    assert reply.get_attribute("tabindex") == "0"
+    for _ in range(40):  # Tab from the top of the page reaches the consent button
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement && document.activeElement.textContent") == "I agree":
+            break
+    else:
+        raise AssertionError("Tab never reached the consent button")
+    before = bot_message_count(page)
+    page.keyboard.press("Enter")
+    wait_for_bot_turn(page, before)
+    assert "old" in last_bot_text(page)
+
+
+# --- the socket.io channel the pages talk to (bot/channels.py) -------------------------
+
+
+def polling_handshake(stack, origin: str | None) -> tuple[int, dict]:
+    headers = {"Origin": origin} if origin else {}
+    request = urllib.request.Request(f"http://127.0.0.1:{stack.rasa_port}/socket.io/?EIO=4&transport=polling",
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
+def test_socketio_accepts_only_the_pages_origin(stack):
+    status, _ = polling_handshake(stack, "http://evil.example")
+    assert status == 400
+    status, _ = polling_handshake(stack, f"http://127.0.0.1:{stack.rasa_port}")  # right host, wrong port
+    assert status == 400
+    for origin in (f"http://127.0.0.1:{stack.web_port}", f"http://localhost:{stack.web_port}"):
+        status, headers = polling_handshake(stack, origin)
+        assert status == 200
+        assert headers.get("Access-Control-Allow-Origin") == origin  # never "*"
+
+
+class ChatClient:
+    """A socket.io client speaking the widget's protocol (session_request, user_uttered)."""
+
+    def __init__(self, stack):
+        import socketio
+
+        self.events: list[tuple[str, object]] = []
+        self.sio = socketio.Client()
+        self.sio.on("session_confirm", lambda data: self.events.append(("confirm", data)))
+        self.sio.on("bot_uttered", lambda data: self.events.append(("bot", data)))
+        self.sio.connect(f"http://127.0.0.1:{stack.rasa_port}", socketio_path="/socket.io/", transports=["polling"])
+
+    def request_session(self, session_id) -> str:
+        self.events.clear()
+        self.sio.emit("session_request", {"session_id": session_id})
+        deadline = time.monotonic() + 15
+        while not any(kind == "confirm" for kind, _ in self.events):
+            assert time.monotonic() < deadline, "no session_confirm"
+            time.sleep(0.1)
+        return next(data for kind, data in self.events if kind == "confirm")
+
+    def say(self, text: str, session_id: str, wait: float = 8) -> list:
+        self.events.clear()
+        self.sio.emit("user_uttered", {"message": text, "session_id": session_id, "customData": {}})
+        time.sleep(wait)
+        return [data for kind, data in self.events if kind == "bot"]
+
+    def close(self):
+        self.sio.disconnect()
+
+
+def test_session_ids_are_issued_by_the_server_and_cannot_be_forged(stack):
+    a, b = ChatClient(stack), ChatClient(stack)
+    try:
+        issued = a.request_session(None)
+        assert re.fullmatch(r"[0-9a-f]{64}", issued)
+        assert b.request_session("my-own-id") != "my-own-id"
+        forged = issued[:-1] + ("0" if issued[-1] != "0" else "1")
+        assert b.request_session(forged) not in (forged, issued)
+        guessed = os.urandom(32).hex()
+        assert b.request_session(guessed) != guessed
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_message_under_another_sessions_id_is_dropped(stack):
+    a, intruder = ChatClient(stack), ChatClient(stack)
+    try:
+        victim = a.request_session(None)
+        own = intruder.request_session(None)
+        assert intruder.say("hello", victim) == []
+        assert [kind for kind, _ in a.events if kind == "bot"] == []
+        status, body = stack.api("GET", f"/conversations/{victim}/tracker")
+        assert status == 200 and not [e for e in json.loads(body)["events"] if e["event"] == "user"]
+        replies = intruder.say("hello", own)
+        assert any("pre-screening helper" in r.get("text", "") for r in replies)
+    finally:
+        a.close()
+        intruder.close()
