@@ -165,7 +165,10 @@ class ValidatePrescreeningForm(FormValidationAction):
         profile = profile_from_slots(slots)
         verdicts = engine.verdicts(profile, scope=SCOPE)
         possible = [nct for nct, verdict in verdicts.items() if verdict != "ineligible"]
-        if not possible and any(slots.get(s) is not None for s in CORE):
+        # Questions serve the trials a screening can settle; partial records are listed
+        # in the result with their open points for the study team, but ask nothing.
+        decisive = engine.decisive()
+        if not (set(possible) & decisive) and any(slots.get(s) is not None for s in CORE):
             if slots.get(REQUESTED_SLOT) is not None:
                 dispatcher.utter_message(response="utter_no_trial_fits")
             return None
@@ -173,7 +176,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             if slots.get(slot) is None:
                 return slot
         answered = [f for f in FOLLOW_UPS if slots.get(f) is not None]
-        question = engine.next_question(profile, scope=SCOPE, askable=FOLLOW_UPS, asked=answered)
+        question = engine.next_question(profile, scope=SCOPE, askable=FOLLOW_UPS, asked=answered, among=decisive)
         if question is not None:
             return question.field
         if slots.get("location") is None and len(possible) >= 2:

@@ -119,7 +119,7 @@ def _term_table() -> Dict[str, List[Tuple[str, str]]]:
     return {
         TUMOR_SITE: [(t, c) for t, c in vocab.site_terms()] + ambiguous,
         DRUG: vocab.drug_terms(),
-        TREATMENT: vocab.treatment_terms(),
+        TREATMENT: vocab.treatment_terms() + [(t, "none") for t in vocab.no_treatment_terms()],
         RESPONSE: vocab.response_terms(),
         P16: vocab.p16_terms(),
         DIFFERENTIATION: vocab.differentiation_terms(),

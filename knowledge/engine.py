@@ -425,12 +425,25 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
     return results
 
 
+def decisive(db=None) -> frozenset[str]:
+    """Trials whose verdict a screening can settle: full criteria, reviewed.
+
+    A partial or unreviewed record can never be "eligible" (a derived
+    needs-review criterion sees to that), so its open points go to the study
+    team; the conversation asks its questions, and stops asking, for these.
+    """
+    conn = _connection(db)
+    return frozenset(row[0] for row in conn.execute(
+        "SELECT nct_id FROM trials WHERE criteria_completeness = 'full' AND review_status = 'reviewed'"))
+
+
 def next_question(
     profile: Mapping[str, Any],
     db=None,
     scope: str | None = None,
     askable: Iterable[str] | None = None,
     asked: Iterable[str] = (),
+    among: Iterable[str] | None = None,
 ) -> Question | None:
     """The unanswered field whose answer would change the most verdicts.
 
@@ -438,7 +451,8 @@ def next_question(
     trial when one of its criteria is unknown because of that field, directly
     or through a condition ("stage III if p16-positive" waits on p16). Fields
     in ``asked`` (answered "don't know") are not asked again; ``askable`` limits
-    the choice to questions the caller can put. None when no trial is still
+    the choice to questions the caller can put, ``among`` the trials that count
+    (e.g. ``decisive()``). None when no trial is still
     possible, or nothing left to ask can change a verdict.
     """
     conn = _connection(db)
@@ -446,6 +460,8 @@ def next_question(
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
     evaluation = _evaluate(conn, params)
     possible = {nct_id for nct_id, counts in evaluation.counts.items() if not counts[0]}
+    if among is not None:
+        possible &= set(among)
     if not possible:
         return None
     allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if not f.derived}

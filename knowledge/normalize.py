@@ -298,7 +298,8 @@ def treatment(text: str) -> Treatment | None:
     cycles = _cycles(text, data["cycle_words"])
     response = next((code for *_, code in vocab.find_terms(text, vocab.response_terms())), None)
     path_response = next((code for *_, code in vocab.find_terms(text, vocab.pathologic_response_terms())), None)
-    none_said = any(True for _ in vocab.find_terms(text, [(t, "none") for t in data["none_terms"]]))
+    none_terms = [*data["none_terms"], *vocab.no_treatment_terms()]
+    none_said = any(True for _ in vocab.find_terms(text, [(t, "none") for t in none_terms]))
     if categories:
         return Treatment(frozenset(categories), tuple(dict.fromkeys(drugs)), cycles, response, path_response)
     if none_said:

@@ -153,6 +153,11 @@ def treatment_terms() -> list[tuple[str, str]]:
     return [(term, entry["code"]) for entry in load("treatments")["treatments"] for term in entry["terms"]]
 
 
+def no_treatment_terms() -> list[str]:
+    """Phrases that say no treatment was given ("treatment-naive", "no prior therapy")."""
+    return list(load("treatments").get("no_treatment_terms", []))
+
+
 def drug_terms() -> list[tuple[str, str]]:
     """Drug generic names, aliases and brands -> the drug's generic name."""
     pairs = []

@@ -115,10 +115,13 @@ def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result(seeds_db,
     assert slots["requested_slot"] is None
 
 
-def test_minor_goes_on_while_a_partial_trial_states_no_age():
-    # The title-only record NCT06323369 gives no age limit: it cannot be ruled out, so ask on.
+def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result():
+    # Both trials with full criteria say "Age >= 18". The title-only records give no age
+    # limit, but questions serve the trials a screening can settle: stop and show the result.
     messages, slots = answer(CONSENTED, "16", "age")
-    assert slots["age"] == 16 and slots["requested_slot"] == "tumor_site"
+    assert slots["age"] == 16 and slots["requested_slot"] is None
+    responses = [m.get("response") for m in messages]
+    assert "utter_minor" in responses and "utter_no_trial_fits" in responses
 
 
 @pytest.mark.parametrize("text,code", [("voice box", "larynx"), ("my tonsil", "oropharynx"), ("pyriform sinus", "hypopharynx")])

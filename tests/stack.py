@@ -1,0 +1,94 @@
+"""Start the real stack (`python -m bot run`) for end-to-end tests, and talk to it.
+
+The stack is what `make run` starts: the action server and the Rasa server on
+127.0.0.1, on free ports, with a fresh API token. Tests reach it over the REST
+channel as a user would and read the tracker through the token-protected API.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "models" / "trialbot.tar.gz"
+READY = "The assistant is running"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(url: str, data: dict | None = None, timeout: float = 60) -> tuple[int, str]:
+    body = None if data is None else json.dumps(data).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen
+    rasa_port: int
+    actions_port: int
+    token: str
+    log: Path
+
+    def say(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
+        """Send one user message over the REST channel; the bot's replies."""
+        payload = {"sender": sender, "message": message}
+        if metadata:
+            payload["metadata"] = metadata
+        status, body = http(f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook", payload)
+        assert status == 200, f"REST channel answered {status}: {body[:300]}"
+        return json.loads(body)
+
+    def tracker(self, sender: str) -> dict:
+        query = urllib.parse.urlencode({"token": self.token})
+        status, body = http(f"http://127.0.0.1:{self.rasa_port}/conversations/{sender}/tracker?{query}")
+        assert status == 200, f"tracker API answered {status}"
+        return json.loads(body)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
+    """Start `python -m bot run` on free ports and wait until it says it is running."""
+    rasa_port, actions_port = free_port(), free_port()
+    token = "test-token-" + os.urandom(8).hex()
+    # Conversations and records of a test stack live beside its log, never in the repo's var/.
+    environment = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
+                   "WEB_PORT": str(free_port()), "TRIALBOT_API_TOKEN": token,
+                   "TRIALBOT_CONVERSATIONS_DB": str(log.parent / "conversations.db"),
+                   "TRIALBOT_RECORDS_DB": str(log.parent / "records.db"), **env}
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=environment,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while READY not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+            raise RuntimeError("bot run did not start:\n" + log.read_text(errors="replace")[-3000:])
+        time.sleep(1)
+    return Stack(process, rasa_port, actions_port, token, log)
