@@ -47,6 +47,7 @@ class Stack:
     actions_port: int
     token: str
     log: Path
+    web_port: int
 
     def say(self, sender: str, message: str, metadata: dict | None = None) -> list[dict]:
         """Send one user message over the REST channel; the bot's replies."""
@@ -74,11 +75,11 @@ class Stack:
 
 def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
     """Start `python -m bot run` on free ports and wait until it says it is running."""
-    rasa_port, actions_port = free_port(), free_port()
+    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
     # Conversations and records of a test stack live beside its log, never in the repo's var/.
     environment = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
-                   "WEB_PORT": str(free_port()), "TRIALBOT_API_TOKEN": token,
+                   "WEB_PORT": str(web_port), "TRIALBOT_API_TOKEN": token,
                    "TRIALBOT_CONVERSATIONS_DB": str(log.parent / "conversations.db"),
                    "TRIALBOT_RECORDS_DB": str(log.parent / "records.db"), **env}
     with open(log, "w") as out:
@@ -91,4 +92,4 @@ def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
                 os.killpg(process.pid, signal.SIGKILL)
             raise RuntimeError("bot run did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(1)
-    return Stack(process, rasa_port, actions_port, token, log)
+    return Stack(process, rasa_port, actions_port, token, log, web_port)

@@ -1,33 +1,22 @@
-"""`python -m bot run` (what `make run` starts): both servers up on 127.0.0.1,
+"""`python -m bot run` (what `make run` starts): every server up on 127.0.0.1,
 the HTTP API behind a token, the token never on a command line, one signal stops all."""
 from __future__ import annotations
 
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "trialbot.tar.gz"
+from tests.stack import MODEL, http, start_stack
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train` (make test does)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_addresses(port: int) -> set[str]:
@@ -44,33 +33,16 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def http(url: str, data: dict | None = None) -> tuple[int, str]:
-    body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    stack = start_stack(tmp_path_factory.mktemp("run") / "run.log")
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    rasa_port, actions_port, token = free_port(), free_port(), "test-token-" + os.urandom(6).hex()
-    log = tmp_path_factory.mktemp("run") / "run.log"
-    env = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "TRIALBOT_API_TOKEN": token}
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 240
-    while "The assistant is running" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("bot run did not start:\n" + log.read_text()[-3000:])
-        time.sleep(1)
-    yield process, rasa_port, actions_port, token
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
+def stack(running):
+    return running.process, running.rasa_port, running.actions_port, running.token
 
 
 def test_chat_over_rest_says_what_it_is_and_that_it_is_not_medical_advice(stack):
@@ -94,9 +66,8 @@ def test_action_server_health(stack):
     assert http(f"http://127.0.0.1:{actions_port}/health") == (200, '{"status":"ok"}')
 
 
-def test_both_servers_listen_on_loopback_only(stack):
-    _, rasa_port, actions_port, _ = stack
-    for port in (rasa_port, actions_port):
+def test_every_server_listens_on_loopback_only(running):
+    for port in (running.rasa_port, running.actions_port, running.web_port):
         addresses = listening_addresses(port)
         assert addresses == {"0100007F"}, f"port {port} listens on {addresses}"
 
@@ -120,11 +91,12 @@ def test_the_conversation_reaches_the_action_server(stack):
     assert "How old are you?" in " ".join(m.get("text", "") for m in json.loads(body))
 
 
-def test_one_signal_stops_both_servers(stack):
-    process, rasa_port, actions_port, _ = stack
+def test_one_signal_stops_every_server(running):
+    process, rasa_port, actions_port = running.process, running.rasa_port, running.actions_port
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) is not None
     deadline = time.monotonic() + 30
-    while (listening_addresses(rasa_port) or listening_addresses(actions_port)) and time.monotonic() < deadline:
+    ports = (rasa_port, actions_port, running.web_port)
+    while any(listening_addresses(p) for p in ports) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not listening_addresses(rasa_port) and not listening_addresses(actions_port)
+    assert not any(listening_addresses(p) for p in ports)
