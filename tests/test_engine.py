@@ -259,3 +259,20 @@ def test_imported_breast_trial_is_never_offered_to_a_head_and_neck_patient(tmp_p
     assert [m.nct_id for m in breast] == ["NCT02513394"]
     assert breast[0].verdict == "uncertain"
     assert any(t.startswith("This trial's criteria were imported and read by machine") for t in breast[0].unknown)
+
+
+def test_only_full_reviewed_trials_are_decisive(full_db):
+    # The two seed pages give full criteria and were reviewed; the five related trials are partial.
+    assert engine.decisive(full_db) == {"NCT06100497", "NCT07320690"}
+
+
+def test_next_question_can_be_limited_to_some_trials(full_db):
+    # A nasopharyngeal cancer rules out both seed trials in so many words; the title-only
+    # records could still ask (histology), but not when questions serve the decisive trials.
+    profile = {"age": 50, "tumor_site": "nasopharynx"}
+    assert engine.next_question(profile, full_db, scope="head_and_neck") is not None
+    assert engine.next_question(profile, full_db, scope="head_and_neck", among=engine.decisive(full_db)) is None
+    # While a decisive trial is still possible, its open questions are asked.
+    larynx = {"age": 50, "tumor_site": "larynx", "stage": ["III"], "ecog": 0, "prior_treatment": []}
+    question = engine.next_question(larynx, full_db, scope="head_and_neck", among=engine.decisive(full_db))
+    assert question is not None and set(question.trials) <= engine.decisive(full_db)
