@@ -521,7 +521,10 @@ def extract(text: Optional[str]) -> List[Found]:
         return []  # "/intent{...}": the RegexMessageHandler sets intent and entities
     pipe = pipeline()
     candidates = _phrase_candidates(pipe, text) + _regex_candidates(pipe, text)
-    return _resolve(candidates)
+    # "no radiotherapy" is not a treatment given: leave it to the form, which reads the
+    # whole answer with knowledge.normalize (same negation rule).
+    return [f for f in _resolve(candidates)
+            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
 
 
 def entities(text: Optional[str]) -> List[Dict[Text, Any]]:

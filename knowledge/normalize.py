@@ -278,6 +278,31 @@ class Treatment:
         ]
 
 
+@functools.lru_cache(maxsize=1)
+def _negation_regexes() -> tuple[re.Pattern, re.Pattern]:
+    data = vocab.load("treatments")
+    cues = "|".join(re.escape(c) for c in sorted(data["negation_cues"], key=len, reverse=True))
+    breaks = "|".join(re.escape(b) for b in sorted(data["clause_breaks"], key=len, reverse=True))
+    return re.compile(rf"(?:^|\W)(?:{cues})(?:\W|$)", re.I), re.compile(rf"[,;.]|\b(?:{breaks})\b", re.I)
+
+
+def negated(text: str, start: int) -> bool:
+    """True when the words just before ``start`` deny what is named there.
+
+    "no radiotherapy", "never had chemo", "surgery but no radiation" (radiation
+    negated, surgery not). The clause is cut at punctuation and words such as
+    "but", and only the last few words count, so "no pain, had surgery" keeps
+    the surgery. One home for this rule: the entity extractor uses it too.
+    """
+    cue, clause_break = _negation_regexes()
+    before = text[:start]
+    cut = [m.end() for m in clause_break.finditer(before)]
+    clause = before[cut[-1]:] if cut else before
+    window = vocab.load("treatments")["negation_window"]
+    words = clause.split()
+    return bool(cue.search(" " + " ".join(words[-window:]) + " "))
+
+
 def treatment(text: str) -> Treatment | None:
     """Treatment categories, drugs, cycles and response from free text.
 
@@ -287,9 +312,12 @@ def treatment(text: str) -> Treatment | None:
     anti-PD-1, not immunotherapy of an unknown kind.
     """
     data = vocab.load("treatments")
-    drugs = [drug for *_, drug in vocab.find_terms(text, vocab.drug_terms())]
+    drug_hits = list(vocab.find_terms(text, vocab.drug_terms()))
+    category_hits = list(vocab.find_terms(text, vocab.treatment_terms()))
+    denied = any(negated(text, start) for start, *_ in drug_hits + category_hits)
+    drugs = [drug for start, _, _, drug in drug_hits if not negated(text, start)]
     categories = {vocab.drugs()[d]["category"] for d in drugs}
-    categories |= {code for *_, code in vocab.find_terms(text, vocab.treatment_terms())}
+    categories |= {code for start, _, _, code in category_hits if not negated(text, start)}
     if categories & {"anti_pd1", "anti_pdl1"}:
         categories.discard("immunotherapy_unspecified")
     if "chemoradiotherapy" in categories:
@@ -304,6 +332,9 @@ def treatment(text: str) -> Treatment | None:
         return Treatment(frozenset(categories), tuple(dict.fromkeys(drugs)), cycles, response, path_response)
     if none_said:
         return Treatment(frozenset(), (), None, None, None)
+    if denied:
+        # "no chemo": we learn what was not given, not what was: unknown, never a guess.
+        return Treatment(None, (), cycles, response, path_response)
     if is_unknown(text):
         return Treatment(None, (), cycles, response, path_response)
     if cycles is not None or response or path_response:

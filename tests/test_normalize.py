@@ -175,3 +175,32 @@ def test_profile_answers_make_an_engine_profile():
     }
     with pytest.raises(ValueError, match="age"):
         n.ProfileAnswers({"age": "999"}).profile()
+
+
+@pytest.mark.parametrize("text,expected", [
+    # A treatment named after "no", "never", "without"... in the same clause was not given.
+    ("surgery but no radiation", ["surgery"]),
+    ("never had radiotherapy, only surgery", ["surgery"]),
+    ("pembrolizumab x3, no chemo", ["anti_pd1"]),
+    ("I have not had surgery but had cisplatin", ["chemotherapy"]),
+    ("no pain, had surgery", ["surgery"]),  # the negation belongs to another clause
+    ("I had chemo and radiotherapy", ["radiotherapy", "chemotherapy"]),
+    # Only a denial: we learn what was not given, not what was.
+    ("no chemo", "unknown"),
+    ("without chemotherapy", "unknown"),
+    ("not sure if I had chemo", "unknown"),
+    ("no prior therapy", []),
+    ("treatment-naive", []),
+])
+def test_treatment_negation(text, expected):
+    assert n.treatment(text).value == expected
+
+
+@pytest.mark.parametrize("text,drug", [("pembro x3", "pembrolizumab"), ("nivo", "nivolumab"),
+                                       ("carbo and 5-FU", "carboplatin")])
+def test_drug_nicknames(text, drug):
+    assert drug in n.treatment(text).drugs
+
+
+def test_carcinoma_in_situ_is_not_cisplatin():
+    assert n.treatment("CIS of the cervix") is None
