@@ -87,6 +87,10 @@ run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)
 bench: $(STAMP)
 	$(PY) bench/bench_engine.py
 
+# Load benchmark over REST on a stack it starts (bench/bench_load.py; docs/performance.md): 1 user, then 50 concurrent.
+bench-load: $(STAMP) $(KB) $(MODEL)
+	$(PY) bench/bench_load.py --users 1 --users 50
+
 # Re-resolve the pins from requirements.in (needs network access to PyPI).
 lock: $(STAMP)
 	rm -rf .venv-lock && "$$(scripts/find-python310.sh)" -m venv .venv-lock

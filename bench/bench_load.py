@@ -160,6 +160,7 @@ class Phase:
     seconds: float = 0.0
     cpu: dict = field(default_factory=dict)  # process -> CPU seconds used during the phase
     client_cpu: float = 0.0
+    machine_cpu: float = 0.0  # the whole machine's busy CPU seconds during the phase
     senders: list[str] = field(default_factory=list)
     think: float = 0.0  # mean seconds a user takes to read a reply and type the next message
 
@@ -348,6 +349,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
 
 
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all processes), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 def client_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -386,7 +394,12 @@ def phase_report(phase: Phase) -> dict:
         "cpu_ms_per_turn": {role: round(s * 1000 / max(1, turns), 1) for role, s in phase.cpu.items()},
         "client_cpu_ms_per_turn": round(phase.client_cpu * 1000 / max(1, turns), 1),
         "target_p95_ms": TARGETS_P95_MS.get(phase.users),
-        "client_cpu_note": "this client shares the machine's 2 cores with the stack",
+        # Busy share of all cores taken by processes other than the stack and this client
+        # (the machine is shared): a high value means the latencies are pessimistic.
+        "other_cpu_share": round(max(0.0, phase.machine_cpu - sum(phase.cpu.values()) - phase.client_cpu)
+                                 / max(1e-9, phase.seconds * (os.cpu_count() or 1)), 2),
+        "stack_cpu_share": round(sum(phase.cpu.values()) / max(1e-9, phase.seconds * (os.cpu_count() or 1)), 2),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -438,9 +451,11 @@ async def bench_stack(base: str, token: str | None, run_pid: int, settings: Sett
             click.echo(f"  {n} concurrent user(s), {phase.planned} screenings{pauses} "
                        f"(at most {settings.max_seconds:.0f} s) ...")
             cpu_before, client_before = {r: cpu_seconds(p) for r, p in procs.items()}, client_cpu()
+            machine_before = machine_busy()
             await run_phase(client, phase, run_id, prefixes, settings.max_seconds)
             phase.cpu = {r: cpu_seconds(p) - cpu_before[r] for r, p in procs.items()}
             phase.client_cpu = client_cpu() - client_before
+            phase.machine_cpu = machine_busy() - machine_before
             memory[f"after {n} user(s)"] = {role: memory_mb(pid) for role, pid in procs.items()}
             phases.append(phase_report(phase))
             senders += phase.senders
@@ -568,7 +583,8 @@ def print_result(label: str, result: dict) -> None:
             click.echo(f"  {p['users']} user(s): {p['tracker_lookups']} question(s) not recognised from domain.yml "
                        "(the tracker API was asked, untimed)")
         cpu = ", ".join(f"{r} {ms:.0f}" for r, ms in p["cpu_ms_per_turn"].items())
-        click.echo(f"  {p['users']} user(s): CPU ms per turn: {cpu}; this client {p['client_cpu_ms_per_turn']:.0f}")
+        click.echo(f"  {p['users']} user(s): CPU ms per turn: {cpu}; this client {p['client_cpu_ms_per_turn']:.0f}; "
+                   f"share of all cores: stack {p['stack_cpu_share']:.0%}, other processes {p['other_cpu_share']:.0%}")
     if result.get("foreign_records"):
         click.echo(f"WARNING: {result['foreign_records']} screening(s) of another stack's Rasa ran on this action "
                    "server during the run (shared models/endpoints.run.yml): its CPU figures include them")
