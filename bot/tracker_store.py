@@ -1,4 +1,5 @@
-"""Where conversations are kept: Rasa's SQL tracker store on a local SQLite file.
+"""Where conversations are kept: Rasa's SQL tracker store on a local SQLite file,
+or on PostgreSQL when several Rasa workers share it (docs/scale-out.md).
 
 Why a subclass of Rasa's ``SQLTrackerStore`` and not the stock ``type: SQL``:
 
@@ -22,6 +23,13 @@ Configured in ``endpoints.yml``::
 
 A relative ``db`` is taken from the repository root; ``TRIALBOT_CONVERSATIONS_DB``
 overrides it (tests use that to keep their conversations apart).
+
+Forgetting and retention do not depend on SQLite, so they live in
+``ForgettingSQLTrackerStore``, which takes Rasa's SQL settings unchanged (any
+dialect SQLAlchemy knows; PostgreSQL in ``deploy/endpoints.scale-out.yml``).
+``SQLiteTrackerStore`` adds the file, WAL and permission handling on top.
+``TRIALBOT_ENDPOINTS`` names the endpoints file the ``records purge`` CLI reads
+(default ``endpoints.yml``), so retention reaches a PostgreSQL store too.
 """
 from __future__ import annotations
 
@@ -33,7 +41,6 @@ from pathlib import Path
 from typing import Any, Optional, Text
 
 import sqlalchemy as sa
-import yaml
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
@@ -48,6 +55,7 @@ DEFAULT_DB = "var/conversations.db"
 ENV_DB = "TRIALBOT_CONVERSATIONS_DB"
 FORGET_ACTION = "action_delete_my_data"
 ENDPOINTS = ROOT / "endpoints.yml"
+ENV_ENDPOINTS = "TRIALBOT_ENDPOINTS"
 # Settings of Rasa's SQL store that make no sense for a local SQLite file.
 _NOT_FOR_SQLITE = ("dialect", "host", "port", "username", "password", "login_db", "query", "url")
 
@@ -87,25 +95,13 @@ def ran_forget_action(tracker: DialogueStateTracker) -> bool:
     return False
 
 
-class SQLiteTrackerStore(SQLTrackerStore):
-    """Rasa's SQL tracker store on a private SQLite file in WAL mode, able to forget."""
+class ForgettingSQLTrackerStore(SQLTrackerStore):
+    """Rasa's SQL tracker store, any dialect, that forgets on request and purges old conversations.
 
-    def __init__(
-        self,
-        domain: Optional[Domain] = None,
-        db: Text = DEFAULT_DB,
-        event_broker: Optional[EventBroker] = None,
-        **kwargs: Any,
-    ) -> None:
-        for key in _NOT_FOR_SQLITE:
-            kwargs.pop(key, None)
-        self.path = conversations_path(db)
-        _prepare(self.path)
-        super().__init__(domain=domain, dialect="sqlite", db=str(self.path), event_broker=event_broker, **kwargs)
-        # Rasa opened its first connection (create_all) before we could hook in:
-        # drop it so that every connection from now on goes through the hook.
-        self.engine.dispose()
-        sa.event.listen(self.engine, "connect", _configure_connection)
+    Takes the settings of Rasa's ``type: SQL`` store (``dialect``, ``host``,
+    ``port``, ``db``, ``username``, ``password``, ``login_db``, ``query``) as they
+    are; the scale-out deployment uses it with ``dialect: postgresql``.
+    """
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the turn's events, or delete the whole conversation if the user asked to."""
@@ -143,17 +139,56 @@ class SQLiteTrackerStore(SQLTrackerStore):
         return len(stale)
 
 
-def configured_store(endpoints: Path = ENDPOINTS) -> SQLiteTrackerStore:
-    """The conversation store that ``endpoints.yml`` configures (for the CLI)."""
-    config = yaml.safe_load(endpoints.read_text(encoding="utf-8")) or {}
-    settings = dict(config.get("tracker_store") or {})
-    kind = settings.pop("type", None)
-    if kind != f"{__name__}.{SQLiteTrackerStore.__name__}":
-        raise RuntimeError(f"{endpoints}: tracker_store type is {kind!r}, not {__name__}.SQLiteTrackerStore")
-    return SQLiteTrackerStore(**settings)
+class SQLiteTrackerStore(ForgettingSQLTrackerStore):
+    """The forgetting SQL store on a private SQLite file in WAL mode."""
+
+    def __init__(
+        self,
+        domain: Optional[Domain] = None,
+        db: Text = DEFAULT_DB,
+        event_broker: Optional[EventBroker] = None,
+        **kwargs: Any,
+    ) -> None:
+        for key in _NOT_FOR_SQLITE:
+            kwargs.pop(key, None)
+        self.path = conversations_path(db)
+        _prepare(self.path)
+        super().__init__(domain=domain, dialect="sqlite", db=str(self.path), event_broker=event_broker, **kwargs)
+        # Rasa opened its first connection (create_all) before we could hook in:
+        # drop it so that every connection from now on goes through the hook.
+        self.engine.dispose()
+        sa.event.listen(self.engine, "connect", _configure_connection)
 
 
-def purge_configured(older_than_days: float, endpoints: Path = ENDPOINTS) -> int:
+STORE_TYPES = {f"{__name__}.{cls.__name__}": cls for cls in (SQLiteTrackerStore, ForgettingSQLTrackerStore)}
+
+
+def endpoints_path() -> Path:
+    """``TRIALBOT_ENDPOINTS`` (relative to the repository root), else ``endpoints.yml``."""
+    chosen = os.environ.get(ENV_ENDPOINTS)
+    if not chosen:
+        return ENDPOINTS
+    return Path(chosen) if Path(chosen).is_absolute() else ROOT / chosen
+
+
+def configured_store(endpoints: Path | None = None) -> ForgettingSQLTrackerStore:
+    """The conversation store an endpoints file configures (for the CLI).
+
+    Read with Rasa's own reader, so ``${VAR}`` settings (the PostgreSQL password
+    of the scale-out file) are filled in from the environment exactly as the
+    server fills them in.
+    """
+    from rasa.utils.endpoints import read_endpoint_config
+
+    endpoints = endpoints or endpoints_path()
+    config = read_endpoint_config(str(endpoints), "tracker_store")
+    kind = config.type if config else None
+    if kind not in STORE_TYPES:
+        raise RuntimeError(f"{endpoints}: tracker_store type is {kind!r}, not one of {sorted(STORE_TYPES)}")
+    return STORE_TYPES[kind](host=config.url, **config.kwargs)  # as Rasa passes it (url -> host)
+
+
+def purge_configured(older_than_days: float, endpoints: Path | None = None) -> int:
     """Retention for the configured conversation store: how many conversations were removed."""
     store = configured_store(endpoints)
     try:
