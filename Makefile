@@ -14,6 +14,8 @@ MODEL   := models/trialbot.tar.gz
 # Datasette's own venv for `make browse` (defined here: prerequisites expand when read).
 BROWSE_VENV  := .venv-browse
 BROWSE_STAMP := $(BROWSE_VENV)/.installed
+# PostgreSQL and Redis from Debian for tests/test_scale_out.py (installed when missing).
+SCALE_STAMP  := $(VENV)/.scale-out-packages
 
 # Privacy and quiet defaults for every Rasa/TensorFlow process we start.
 export RASA_TELEMETRY_ENABLED := false
@@ -74,7 +76,7 @@ pytest: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB)
 	$(PY) -m pytest
 
 # Conversation checks first (data, dialogue on test stories, held-out NLU scores), then pytest.
-test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP)
+test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_STAMP)
 	$(PY) -m rasa data validate
 	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
@@ -118,3 +120,14 @@ $(BROWSE_STAMP): requirements-browse.lock scripts/find-python310.sh
 browse: $(BROWSE_STAMP) $(KB)
 	$(BROWSE_VENV)/bin/datasette serve -i $(KB) --host 127.0.0.1 --port $(BROWSE_PORT) \
 	  --metadata knowledge/datasette.yaml
+
+# The scale-out path (docs/scale-out.md): tests/test_scale_out.py runs several Rasa workers
+# on throwaway PostgreSQL and Redis servers (scripts/scale-out-services.sh), so Debian's
+# postgresql and redis-server are installed when missing (apt-get, non-interactive; sudo
+# when not root). If that cannot work here, this target fails, and so does `make test`.
+.PHONY: scale-out-packages
+scale-out-packages: $(SCALE_STAMP)
+
+$(SCALE_STAMP): scripts/scale-out-services.sh | $(STAMP)
+	scripts/scale-out-services.sh install
+	touch $@

@@ -46,7 +46,7 @@ from rasa.utils.endpoints import read_endpoint_config
 
 from bot.tracker_store import FORGET_ACTION, ForgettingSQLTrackerStore, SQLiteTrackerStore, purge_configured
 from tests.stack import MODEL, free_port, http
-from tests.test_conversations import SCENARIOS, SEED_A, SEED_B
+from tests.test_conversations import SCENARIOS, play
 from tests.test_conversations import test_a_complete_screening as check_complete_screening
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,6 +276,7 @@ def cluster(services, tmp_path_factory):
     model = home / "trialbot.tar.gz"
     shutil.copy2(MODEL, model)  # every worker loads the same model even if it is retrained meanwhile
     token = "test-token-" + os.urandom(8).hex()
+    actions_token = os.urandom(16).hex()  # workers call the action server with it (bot/guards.py)
     actions_port, ports = free_port(), [free_port() for _ in range(WORKERS)]
     base = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
             "TRIALBOT_RECORDS_DB": str(home / "records.db"),
@@ -285,10 +286,10 @@ def cluster(services, tmp_path_factory):
     try:
         actions_log = home / "actions.log"
         actions = _start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-                         {**base, "SANIC_HOST": "127.0.0.1"}, actions_log)
+                         {**base, "SANIC_HOST": "127.0.0.1", "TRIALBOT_ACTIONS_TOKEN": actions_token}, actions_log)
         processes.append(actions)
         worker_env = {**base, **services, "ACTIONS_PORT": str(actions_port), "TRIALBOT_API_TOKEN": token,
-                      "WEB_PORT": str(free_port()), "TRIALBOT_SESSION_SECRET": os.urandom(16).hex()}
+                      "TRIALBOT_ACTIONS_TOKEN": actions_token, "WEB_PORT": str(free_port()), "TRIALBOT_SESSION_SECRET": os.urandom(16).hex()}
         logs = [home / f"worker-{i}.log" for i in range(WORKERS)]
         for port, log in zip(ports, logs):
             processes.append(_start(
@@ -330,8 +331,7 @@ def test_screenings_hop_between_workers_and_keep_every_answer(cluster, services)
 
 def test_delete_my_data_on_one_worker_is_forgotten_by_all(cluster, services):
     sender = "scale-forget"
-    for message in ("hello", "yes, I agree", "I'm 61", "hypopharynx"):
-        cluster.say(sender, message)
+    play(cluster, SCENARIOS[0], sender)  # a finished screening, as in tests/test_tracker_store.py
     assert cluster.tracker(sender)["slots"]["age"] == 61
     assert stored_events(services, sender) > 0
     reply = " ".join(r.get("text") or "" for r in cluster.say(sender, "delete my data"))
