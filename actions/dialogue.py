@@ -10,6 +10,7 @@ from rasa_sdk.forms import REQUESTED_SLOT
 from knowledge import vocab
 
 from .profile import FORM_SLOTS, UNKNOWN, is_nurse
+from .safety import guarded
 
 
 class ActionSessionStart(Action):
@@ -18,6 +19,7 @@ class ActionSessionStart(Action):
     def name(self) -> Text:
         return "action_session_start"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         events: List[EventType] = [SessionStarted()]
         metadata = tracker.get_slot("session_started_metadata") or {}
@@ -26,11 +28,16 @@ class ActionSessionStart(Action):
         events.append(ActionExecuted("action_listen"))
         return events
 
+    def fallback_events(self, tracker) -> List[EventType]:
+        """Even when reading the metadata fails, the session starts (as a patient's)."""
+        return [SessionStarted(), ActionExecuted("action_listen")]
+
 
 class ActionSetNurseMode(Action):
     def name(self) -> Text:
         return "action_set_nurse_mode"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         dispatcher.utter_message(response="utter_nurse_mode")
         return [SlotSet("role", "nurse")]
@@ -42,6 +49,7 @@ class ActionAskEcog(Action):
     def name(self) -> Text:
         return "action_ask_ecog"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         nurse = is_nurse(tracker)
         buttons = [
@@ -59,6 +67,7 @@ class ActionGoBack(Action):
     def name(self) -> Text:
         return "action_go_back"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         answered = [s for s in (tracker.get_slot("answered") or []) if s != "consent"]
         if not answered:
@@ -78,6 +87,7 @@ class ActionSkipQuestion(Action):
     def name(self) -> Text:
         return "action_skip_question"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         requested = tracker.get_slot(REQUESTED_SLOT)
         if requested not in FORM_SLOTS or requested == "consent":
@@ -97,6 +107,7 @@ class ActionCorrect(Action):
     def name(self) -> Text:
         return "action_correct"
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         entities = {e.get("entity") for e in (tracker.latest_message or {}).get("entities") or []}
         if entities - {"number", "nct_id"}:

@@ -18,7 +18,7 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -26,6 +26,7 @@ from rasa_sdk.types import DomainDict
 from knowledge import engine, geo, normalize, vocab
 
 from .profile import CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, is_nurse, profile_from_slots, site_label
+from .safety import guarded
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,21 @@ class ValidatePrescreeningForm(FormValidationAction):
     def name(self) -> Text:
         return "validate_prescreening_form"
 
+    @guarded
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        """FormValidationAction.run (extract, validate, next question), with errors caught."""
+        return await super().run(dispatcher, tracker, domain)
+
+    def fallback_events(self, tracker: Tracker) -> List[EventType]:
+        """What a failed validation returns: the form stays on the same question.
+
+        Rasa's FormAction reads a validation that sets no slot as "nothing was
+        extracted" and rejects the whole form, which drops our message. A rejection
+        of this validation action itself keeps the message, leaves the form active
+        and listening, and changes no slot (rasa/core/actions/forms.py:
+        ``_user_rejected_manually``).
+        """
+        return [ActionExecutionRejected(self.name())]
 
     # --- which slots the form handles, and which question comes next ------------------
 

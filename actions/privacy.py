@@ -19,6 +19,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import records
 
+from .safety import guarded
+
 logger = logging.getLogger(__name__)
 
 RECORD_NOT_DELETED = (
@@ -52,6 +54,7 @@ class ActionDeleteMyData(Action):
     def name(self) -> Text:
         return "action_delete_my_data"
 
+    @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
         try:

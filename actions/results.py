@@ -20,6 +20,7 @@ from knowledge.db import KnowledgeBaseError
 
 from .privacy import save_record
 from .profile import SCOPE, profile_from_tracker
+from .safety import CANNOT_CHECK, guarded
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,6 @@ HEADINGS = {
     "uncertain": "Might fit: to check",
     "ineligible": "Does not fit",
 }
-CANNOT_CHECK = "I'm sorry, I can't check the trials right now. Please try again in a few minutes."
 NCT_PATTERN = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
 
 
@@ -82,6 +82,7 @@ class ActionMatchTrials(Action):
     def name(self) -> Text:
         return "action_match_trials"
 
+    @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         if tracker.get_slot("consent") is not True:
             return [AllSlotsReset(), SlotSet("role", tracker.get_slot("role"))]
@@ -90,7 +91,7 @@ class ActionMatchTrials(Action):
             matches = engine.match(profile, scope=SCOPE)
         except (KnowledgeBaseError, OSError, ValueError) as e:
             logger.error("matching failed: %s", type(e).__name__)
-            dispatcher.utter_message(text=CANNOT_CHECK)
+            dispatcher.utter_message(response=CANNOT_CHECK)
             return []
         location = tracker.get_slot("location")
         origin = geo.city(location) if location and location != "unknown" else None
@@ -132,6 +133,7 @@ def _match_for(tracker: Tracker, nct_id: str) -> engine.TrialMatch | None:
 class _TrialAction(Action, ABC):
     """An answer about one trial the user names by its NCT number (abstract: not registered)."""
 
+    @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         ids = _trial_ids(tracker)
         if not ids:
@@ -141,7 +143,7 @@ class _TrialAction(Action, ABC):
             text = self.answer(tracker, ids[0])
         except KnowledgeBaseError as e:
             logger.error("%s failed: %s", self.name(), type(e).__name__)
-            dispatcher.utter_message(text=CANNOT_CHECK)
+            dispatcher.utter_message(response=CANNOT_CHECK)
             return []
         if text is None:
             dispatcher.utter_message(response="utter_unknown_trial", nct_id=ids[0])

@@ -3,7 +3,14 @@
 Starts the action server, the Rasa server and the web server (patient page and
 nurse console, ``bot/web.py``) as child processes, all bound to 127.0.0.1,
 waits until each answers, prints where to reach them, and stops them all on
-Ctrl-C (or when any one dies, so nothing is left half-up).
+Ctrl-C (or when the Rasa or web server dies, so nothing is left half-up). A
+dead action server is restarted on the same port with the same token: Rasa
+apologises meanwhile ("I can't check the trials right now") and conversations
+carry on with their answers once it is back.
+
+Secrets travel in the environment only: the HTTP API token (printed when
+generated) and a per-run action server token, which only the action server
+and Rasa receive.
 """
 from __future__ import annotations
 
@@ -60,16 +67,49 @@ def _stop(processes: list[subprocess.Popen]) -> None:
             p.kill()
 
 
-def _endpoints_file(actions_port: int) -> Path:
-    """endpoints.yml with the action server's port filled in.
+def _actions_command(actions_port: int) -> list[str]:
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)]
 
-    Rasa 3.6 does not expand ``${ACTIONS_PORT}`` inside the action endpoint URL,
-    so the run command writes the resolved file beside the models (git-ignored).
+
+class ActionServer:
+    """The action server child, restarted when it dies (same port, same token).
+
+    Rasa answers "I can't check the trials right now" while it is down
+    (bot/guards.py) and the conversation carries on once it is back. Restarts
+    are spaced by ``TRIALBOT_ACTIONS_RESTART_DELAY`` seconds (2); after
+    ``MAX_RESTARTS`` within ``RESTART_WINDOW`` seconds it is left down and
+    ``bot run`` stops everything, so a crash loop is not hidden.
     """
-    text = (ROOT / "endpoints.yml").read_text(encoding="utf-8").replace("${ACTIONS_PORT}", str(actions_port))
-    path = ROOT / "models" / "endpoints.run.yml"
-    path.write_text(text, encoding="utf-8")
-    return path
+
+    MAX_RESTARTS = 5
+    RESTART_WINDOW = 300.0
+
+    def __init__(self, actions_port: int, env: dict[str, str]):
+        self.port, self.env = actions_port, env
+        self.delay = float(os.environ.get("TRIALBOT_ACTIONS_RESTART_DELAY", "2"))
+        self.restarts: list[float] = []
+        self.died_at: float | None = None
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(_actions_command(self.port), cwd=ROOT, env=self.env)
+
+    def alive(self) -> bool:
+        """Poll; restart when due. False only when it is down for good."""
+        if self.process.poll() is None:
+            return True
+        now = time.monotonic()
+        if self.died_at is None:
+            self.died_at = now
+            click.echo(f"the action server stopped (exit {self.process.returncode}); restarting it", err=True)
+        self.restarts = [t for t in self.restarts if now - t < self.RESTART_WINDOW]
+        if len(self.restarts) >= self.MAX_RESTARTS:
+            return False
+        if now - self.died_at >= self.delay:
+            self.restarts.append(now)
+            self.died_at = None
+            self.process = self._start()
+        return True
 
 
 def _stop_on_signals() -> None:
@@ -101,25 +141,29 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
     if not token:
         token = secrets.token_urlsafe(24)
         click.echo(f"TRIALBOT_API_TOKEN was not set; this run's API token is: {token}")
+    # Rasa calls the action server with this token (bot/guards.py); the action server refuses
+    # calls without it (rasa_sdk_plugins/guard.py). Environment only: never argv, never a file.
+    actions_token = os.environ.get("TRIALBOT_ACTIONS_TOKEN") or secrets.token_urlsafe(32)
     python = sys.executable
-    endpoints = _endpoints_file(actions_port)
-    actions = subprocess.Popen(
-        [python, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-        cwd=ROOT, env=_env(SANIC_HOST=HOST),
-    )
+    actions_env = _env(SANIC_HOST=HOST, TRIALBOT_ACTIONS_TOKEN=actions_token)
+    actions_env.pop("TRIALBOT_API_TOKEN", None)  # the action server has no use for the API token
+    action_server = ActionServer(actions_port, actions_env)
     rasa = subprocess.Popen(
+        # endpoints.yml as it is: bot/rasa_server.py fills ${ACTIONS_PORT} and the token in memory.
         [python, "-m", "bot.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
-         "--endpoints", str(endpoints), "--credentials", "credentials.yml"],
+         "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
         # WEB_PORT: the socket.io channel (bot/channels.py) accepts browsers from that origin only.
-        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), WEB_PORT=str(web_port), TRIALBOT_API_TOKEN=token),
+        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), WEB_PORT=str(web_port), TRIALBOT_API_TOKEN=token,
+                           TRIALBOT_ACTIONS_TOKEN=actions_token),
     )
     web_env = _env(WEB_PORT=str(web_port), RASA_PORT=str(rasa_port))
-    web_env.pop("TRIALBOT_API_TOKEN", None)  # the page server has no use for the API token
+    for secret in ("TRIALBOT_API_TOKEN", "TRIALBOT_ACTIONS_TOKEN"):
+        web_env.pop(secret, None)  # the page server has no use for either token
     web = subprocess.Popen([python, "-m", "bot.web"], cwd=ROOT, env=web_env)
-    processes = [actions, rasa, web]
+    others = [rasa, web]
     _stop_on_signals()
     try:
-        ok = _wait_for(f"http://{HOST}:{actions_port}/health", actions, startup_timeout) and \
+        ok = _wait_for(f"http://{HOST}:{actions_port}/health", action_server.process, startup_timeout) and \
             _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout) and \
             _wait_for(f"http://{HOST}:{web_port}/healthz", web, startup_timeout)
         if not ok:
@@ -134,13 +178,13 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
             f"  HTTP API:       http://{HOST}:{rasa_port}/status?token=...  (token above or TRIALBOT_API_TOKEN)\n"
             f"  action server:  http://{HOST}:{actions_port}/health\n"
         )
-        while all(p.poll() is None for p in processes):
+        while action_server.alive() and all(p.poll() is None for p in others):
             time.sleep(0.5)
         raise click.ClickException("a server stopped unexpectedly; stopping the others")
     except KeyboardInterrupt:
         click.echo("\nstopping...")
     finally:
-        _stop(processes)
+        _stop([action_server.process, *others])
 
 
 from .records_cli import records  # noqa: E402  (python -m bot records ...)

@@ -93,3 +93,34 @@ def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
             raise RuntimeError("bot run did not start:\n" + log.read_text(errors="replace")[-3000:])
         time.sleep(1)
     return Stack(process, rasa_port, actions_port, token, log, web_port)
+
+
+# --- helpers for fault tests (tests/test_faults.py, tests/test_security.py) -------------------
+
+
+def session_children(stack: Stack, marker: str) -> list[int]:
+    """Pids of the stack's processes whose command line contains ``marker``
+    (e.g. ``rasa_sdk`` for the action server)."""
+    out = subprocess.run(["pgrep", "-s", str(stack.process.pid)], capture_output=True, text=True).stdout.split()
+    found = []
+    for pid in out:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(int(pid))
+    return found
+
+
+def wait_until_up(url: str, timeout: float = 120) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if http(url, timeout=5)[0] == 200:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.5)
+    return False
