@@ -231,9 +231,9 @@ class Cluster:
     """N Rasa workers sharing PostgreSQL and Redis; the test is their load balancer.
 
     ``say`` sends each turn of a conversation to the next worker in turn, and
-    ``tracker`` reads from the worker after the one that answered last, so no
-    worker ever sees two consecutive steps of one conversation. ``handled``
-    records which worker took each turn.
+    ``tracker`` reads from a worker other than the one that answered last, so
+    whatever a worker knows of a conversation it must have read from the shared
+    store. ``handled`` records which worker took each turn.
     """
 
     ports: list[int]
