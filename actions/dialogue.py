@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import List, Text
 
 from rasa_sdk import Action
-from rasa_sdk.events import ActionExecuted, EventType, SessionStarted, SlotSet
+from rasa_sdk.events import ActionExecuted, EventType, Restarted, SessionStarted, SlotSet
 from rasa_sdk.forms import REQUESTED_SLOT
 
 from knowledge import vocab
@@ -23,7 +23,9 @@ class ActionSessionStart(Action):
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         events: List[EventType] = [SessionStarted()]
         metadata = tracker.get_slot("session_started_metadata") or {}
-        if isinstance(metadata, dict) and metadata.get("role") == "nurse":
+        from_metadata = isinstance(metadata, dict) and metadata.get("role") == "nurse"
+        # A restart (action_restart) re-sets the role just before the new session starts.
+        if from_metadata or tracker.get_slot("role") == "nurse":
             events.append(SlotSet("role", "nurse"))
         events.append(ActionExecuted("action_listen"))
         return events
@@ -126,3 +128,20 @@ class ActionCorrect(Action):
 def _field_words() -> List[tuple]:
     """How people name each question ("my age", "the stage"), from fields.yaml, as (word, field)."""
     return [(word, name) for name, entry in vocab.load("fields")["fields"].items() for word in entry.get("words", [])]
+
+
+class ActionRestart(Action):
+    """"Start over": forget every answer, but not who is screening.
+
+    Replaces Rasa's default ``action_restart`` so that a nurse who starts over
+    (e.g. for the next patient) stays in nurse mode: the role came from the
+    session's metadata or from "I'm a nurse", and a restart must not drop it.
+    """
+
+    def name(self) -> Text:
+        return "action_restart"
+
+    @guarded
+    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        dispatcher.utter_message(response="utter_restart")
+        return [Restarted(), SlotSet("role", tracker.get_slot("role") or "patient")]

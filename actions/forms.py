@@ -18,7 +18,7 @@ import logging
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import ActionExecutionRejected, EventType, SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -146,15 +146,17 @@ class ValidatePrescreeningForm(FormValidationAction):
         return await super().run(dispatcher, tracker, domain)
 
     def fallback_events(self, tracker: Tracker) -> List[EventType]:
-        """What a failed validation returns: the form stays on the same question.
+        """What a failed validation returns: the same question again, no answer changed.
 
         Rasa's FormAction reads a validation that sets no slot as "nothing was
-        extracted" and rejects the whole form, which drops our message. A rejection
-        of this validation action itself keeps the message, leaves the form active
-        and listening, and changes no slot (rasa/core/actions/forms.py:
-        ``_user_rejected_manually``).
+        extracted" and rejects the whole form, which drops our message. Re-setting
+        the slot being asked to the value it already has (and the question to that
+        slot) keeps the message and has the form ask the same question again.
         """
-        return [ActionExecutionRejected(self.name())]
+        requested = tracker.get_slot(REQUESTED_SLOT)
+        if not requested:
+            return []
+        return [SlotSet(requested, tracker.get_slot(requested)), SlotSet(REQUESTED_SLOT, requested)]
 
     # --- which slots the form handles, and which question comes next ------------------
 
@@ -219,7 +221,13 @@ class ValidatePrescreeningForm(FormValidationAction):
                 if name in answered:
                     answered.remove(name)
                 answered.append(name)
-        return events + [SlotSet("answered", answered), SlotSet("failed", failed)]
+        # Bookkeeping only when it changed: a turn that sets no slot at all (skip, go back,
+        # "what is ECOG?") must let Rasa's form reject it, so the rules for those run.
+        if answered != list(tracker.get_slot("answered") or []):
+            events.append(SlotSet("answered", answered))
+        if failed != dict(tracker.get_slot("failed") or {}):
+            events.append(SlotSet("failed", failed))
+        return events
 
     # --- extraction: one method per slot ------------------------------------------------
 

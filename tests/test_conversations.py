@@ -302,3 +302,50 @@ def test_a_correction_after_the_result_re_screens_with_the_new_answer(stack):
     assert second is not None, "the corrected screening ends with a new result"
     assert second["profile"]["age"] == 16
     assert {m["nct_id"]: m["verdict"] for m in second["matches"]}[SEED_A] == "ineligible"
+
+
+def test_skipping_the_city_ends_the_screening_with_sites_unsorted(stack):
+    scenario = Scenario("skip city", ["hello"], {**SCENARIOS[0].answers, "location": "/skip"},
+                        SCENARIOS[0].verdicts)
+    result, questions, _, _ = play(stack, scenario, "e2e-skip-city")
+    assert questions.count("location") == 1
+    assert all(site["distance_km"] is None for m in result["matches"] for site in m["sites"])
+
+
+def test_naming_a_city_after_the_result_sorts_the_sites_by_distance(stack):
+    sender = "e2e-city-after"
+    scenario = Scenario("city later", ["hello"], {**SCENARIOS[0].answers, "location": "skip"}, {})
+    play(stack, scenario, sender)
+    result = _result(stack.say(sender, "I live in Beijing"))
+    assert result is not None and result["profile"] is not None
+    distances = [s["distance_km"] for m in result["matches"] for s in m["sites"] if s.get("lat") is not None]
+    assert distances and all(d is not None for d in distances)
+
+
+def test_nurse_mode_survives_a_restart(stack):
+    sender = "e2e-nurse-restart"
+    nurse = {"role": "nurse"}
+    stack.say(sender, "hello", nurse)
+    assert stack.tracker(sender)["slots"]["role"] == "nurse"
+    stack.say(sender, "/restart", nurse)
+    stack.say(sender, "hello", nurse)
+    assert stack.tracker(sender)["slots"]["role"] == "nurse"
+
+
+def test_questions_mid_form_are_answered_and_the_same_question_resumes(stack):
+    sender = "e2e-mid-form"
+    for message in ("hello", "yes", "I'm 61", "hypopharynx", "stage 4a"):
+        stack.say(sender, message)
+    assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog"
+    for question, words in (("what does ECOG mean?", "day to day"), ("why do you need this?", "criteria"),
+                            ("are you a bot?", "computer program"), ("what's the weather like", "can't help")):
+        said = " ".join(_texts(stack.say(sender, question)))
+        assert words in said, f"{question!r} -> {said[:200]}"
+        assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog", question
+    stack.say(sender, "go back")
+    slots = stack.tracker(sender)["slots"]
+    assert slots["requested_slot"] == "stage" and slots["stage"] is None
+    stack.say(sender, "stage 3")
+    stack.say(sender, "skip")
+    slots = stack.tracker(sender)["slots"]
+    assert slots["stage"] == ["III"] and slots["ecog"] == "unknown" and slots["requested_slot"] == "prior_treatment"
