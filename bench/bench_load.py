@@ -159,6 +159,7 @@ class Phase:
     tracker_lookups: int = 0
     seconds: float = 0.0
     cpu: dict = field(default_factory=dict)  # process -> CPU seconds used during the phase
+    profile: dict | None = None  # where the Rasa server's time went (py-spy), if asked
     client_cpu: float = 0.0
     machine_cpu: float = 0.0  # the whole machine's busy CPU seconds during the phase
     senders: list[str] = field(default_factory=list)
@@ -374,6 +375,56 @@ def client_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# --- where Rasa's time goes (optional, with py-spy) ------------------------------------------------
+
+# Parts of a turn inside the Rasa server, by the frame that contains them (py-spy's raw format:
+# "func (file:line)" frames joined by ";"). A sample counts once per part whatever its depth.
+# Rasa is asyncio: a coroutine waiting for the action server is on no stack, so these are
+# shares of the Rasa server's own work per turn, not of the wall-clock latency.
+PARTS = {
+    "NLU pipeline": "parse_message (rasa/core/processor.py",
+    "policies (TED, rules, memoization)": "_predict_next_with_tracker (rasa/core/processor.py",
+    "custom-action response schema check (jsonschema)": "_validate_action_result (rasa/core/actions/action.py",
+    "tracker store: save": "save_tracker (rasa/core/processor.py",
+    "tracker store: load": "fetch_tracker_and_update_session (rasa/core/processor.py",
+}
+TURN_FRAME = "handle_message (rasa/core/processor.py"
+
+
+def start_profile(py_spy: str, pid: int, out: Path) -> "subprocess.Popen":
+    """py-spy sampling ``pid`` (100 Hz, raw collapsed stacks) until stop_profile."""
+    import subprocess
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
+                             "--nonblocking", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(process, out: Path) -> dict | None:
+    """Stop py-spy (SIGINT: it writes its file) and split the turn samples into PARTS."""
+    import signal
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except Exception:  # noqa: BLE001  (a profiler that hangs must not hang the benchmark)
+        process.kill()
+        return None
+    if not out.exists():
+        return None
+    turn, parts = 0, dict.fromkeys(PARTS, 0)
+    for line in out.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if TURN_FRAME not in stack or not count.isdigit():
+            continue
+        turn += int(count)
+        for part, frame in PARTS.items():
+            if frame in stack:
+                parts[part] += int(count)
+    if not turn:
+        return None
+    return {"samples_in_turns": turn, "raw": str(out),
+            "share_of_turn": {part: round(n / turn, 3) for part, n in parts.items()}}
+
+
 # --- statistics -----------------------------------------------------------------------------------------
 
 
@@ -407,6 +458,7 @@ def phase_report(phase: Phase) -> dict:
         "cpu_ms_per_turn": {role: round(s * 1000 / max(1, turns), 1) for role, s in phase.cpu.items()},
         "client_cpu_ms_per_turn": round(phase.client_cpu * 1000 / max(1, turns), 1),
         "target_p95_ms": TARGETS_P95_MS.get(phase.users),
+        "rasa_profile": phase.profile,
         # Busy share of all cores taken by processes other than the stack and this client
         # (the machine is shared): a high value means the latencies are pessimistic.
         "other_cpu_share": round(max(0.0, phase.machine_cpu - sum(phase.cpu.values()) - phase.client_cpu)
@@ -433,6 +485,7 @@ class Settings:
     nlu_reps: int
     think: float
     wait_idle: float = 0.0  # at most this many seconds waiting for other processes to quieten before a phase
+    py_spy: str | None = None  # py-spy executable: sample the Rasa server during each phase
 
 
 class WrongActionServer(RuntimeError):
@@ -471,7 +524,14 @@ async def bench_stack(base: str, token: str | None, run_pid: int, settings: Sett
                 click.echo(f"    machine busy {busy:.0%} of all cores before the phase")
             cpu_before, client_before = {r: cpu_seconds(p) for r, p in procs.items()}, client_cpu()
             machine_before = machine_busy()
+            spy = None
+            if settings.py_spy and "rasa" in procs:
+                spy_out = OUT_DIR / f"profile-{run_id}-rasa-{n}users.txt"
+                spy_out.parent.mkdir(parents=True, exist_ok=True)
+                spy = start_profile(settings.py_spy, procs["rasa"], spy_out)
             await run_phase(client, phase, run_id, prefixes, settings.max_seconds)
+            if spy:
+                phase.profile = stop_profile(spy, spy_out)
             phase.cpu = {r: cpu_seconds(p) - cpu_before[r] for r, p in procs.items()}
             phase.client_cpu = client_cpu() - client_before
             phase.machine_cpu = machine_busy() - machine_before
@@ -599,6 +659,9 @@ def print_result(label: str, result: dict) -> None:
         if p["tracker_lookups"]:
             click.echo(f"  {p['users']} user(s): {p['tracker_lookups']} question(s) not recognised from domain.yml "
                        "(the tracker API was asked, untimed)")
+        if p.get("rasa_profile"):
+            shares = ", ".join(f"{part.strip()} {v:.0%}" for part, v in p["rasa_profile"]["share_of_turn"].items())
+            click.echo(f"  {p['users']} user(s): Rasa server time per turn (py-spy): {shares}")
         cpu = ", ".join(f"{r} {ms:.0f}" for r, ms in p["cpu_ms_per_turn"].items())
         click.echo(f"  {p['users']} user(s): CPU ms per turn: {cpu}; this client {p['client_cpu_ms_per_turn']:.0f}; "
                    f"share of all cores: stack {p['stack_cpu_share']:.0%}, other processes {p['other_cpu_share']:.0%}")
@@ -638,10 +701,14 @@ def print_result(label: str, result: dict) -> None:
               help="Untimed screenings before the first phase.")
 @click.option("--nlu-reps", type=click.IntRange(0, 100), default=5, show_default=True,
               help="Rounds of POST /model/parse over the script's messages (NLU alone).")
+@click.option("--py-spy", "py_spy", default=None,
+              help="py-spy executable (not a project dependency): sample the Rasa server during each phase "
+                   "and split its turns into NLU, policies, custom actions, tracker store (needs root or ptrace).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON results file [default: bench/out/load-<time>.json].")
 @click.option("--keep", is_flag=True, help="Keep the temporary stack log and stores.")
-def main(users, conversations, max_seconds, think, wait_idle, kb, trials, host, url, warmup, nlu_reps, out, keep):
+def main(users, conversations, max_seconds, think, wait_idle, kb, trials, host, url, warmup, nlu_reps, py_spy,
+         out, keep):
     """Concurrent scripted screenings over the REST channel of the real stack on 127.0.0.1."""
     if host != HOST:
         raise click.BadParameter("this benchmark only runs against 127.0.0.1", param_hint="--host")
@@ -651,7 +718,7 @@ def main(users, conversations, max_seconds, think, wait_idle, kb, trials, host, 
         raise click.UsageError("--url uses the running stack's knowledge base: drop --kb/--trials")
     if trials and kb:
         raise click.UsageError("--kb and --trials exclude each other")
-    settings = Settings(list(users), conversations, max_seconds, warmup, nlu_reps, think, wait_idle)
+    settings = Settings(list(users), conversations, max_seconds, warmup, nlu_reps, think, wait_idle, py_spy)
     info = bench_engine.machine()
     click.echo(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
                f"Python {info['python']}, SQLite {info['sqlite']}")
