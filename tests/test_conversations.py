@@ -349,3 +349,19 @@ def test_questions_mid_form_are_answered_and_the_same_question_resumes(stack):
     stack.say(sender, "skip")
     slots = stack.tracker(sender)["slots"]
     assert slots["stage"] == ["III"] and slots["ecog"] == "unknown" and slots["requested_slot"] == "prior_treatment"
+
+
+def test_the_terminal_chat_script_presses_buttons_by_number(stack):
+    """`python -m bot.chat` (README): a tester types a number to press a button."""
+    import subprocess
+    import sys
+
+    from tests.stack import ROOT
+
+    url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
+    out = subprocess.run([sys.executable, "-m", "bot.chat", "--url", url], input="1\n58\n/quit\n",
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-500:]
+    assert "[1] I agree" in out.stdout  # the consent buttons, numbered
+    assert "How old are you?" in out.stdout  # pressing 1 sent /affirm
+    assert "Where in the head or neck did the cancer start?" in out.stdout  # 58 was taken as the age
