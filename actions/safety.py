@@ -39,11 +39,16 @@ def guarded(run: Run) -> Run:
     async def wrapper(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                       domain: Dict[Text, Any]) -> List[EventType]:
         queued = len(dispatcher.messages)
+        slots_before = dict(tracker.slots)
         try:
             return await run(self, dispatcher, tracker, domain)
         except Exception as e:  # noqa: BLE001 - the point is that nothing escapes
             logger.error("%s failed: %s", self.name(), type(e).__name__)
             del dispatcher.messages[queued:]
+            # rasa_sdk's form validation writes extracted, unvalidated values into
+            # tracker.slots as it goes: the fallback must see the slots as they were.
+            tracker.slots.clear()
+            tracker.slots.update(slots_before)
             dispatcher.utter_message(response=CANNOT_CHECK)
             fallback = getattr(self, "fallback_events", None)
             return list(fallback(tracker)) if fallback else []

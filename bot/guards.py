@@ -106,22 +106,27 @@ def _already_apologised(tracker) -> bool:
 
 
 def _failure_events(action_name: str, tracker, domain, apology) -> List[Any]:
-    """What a remote action that could not run leaves in the conversation.
+    """What a remote action that could not run leaves in the conversation: the apology.
 
-    A form's validation action gets a rejection of itself beside the apology:
-    Rasa's FormAction reads a validation without slots as "nothing extracted",
-    rejects the whole form and drops the apology; a rejected *validation*
-    keeps the apology and leaves the form on the same question, listening.
-    Session start still starts the session (as Rasa's default does).
+    Two actions need a little more. Session start still starts the session (as
+    Rasa's default does). A form's validation re-sets the slot being asked to
+    the value it already has (and the question to the same slot): Rasa's
+    FormAction reads a validation without any slot as "nothing extracted" and
+    rejects the form, which drops the apology and leaves the policies to guess;
+    with these no-op SlotSets the form asks the same question again and listens,
+    and no answer changes. (A *rejection* of the validation is no good either:
+    Rasa then does not log the form as run and predicts it again, in a loop.)
     """
-    from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME
-    from rasa.shared.core.events import ActionExecuted, ActionExecutionRejected, SessionStarted
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_SESSION_START_NAME, REQUESTED_SLOT
+    from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet
 
     events: List[Any] = [] if apology is None else [apology]
     if action_name == ACTION_SESSION_START_NAME:
         return [SessionStarted(), *events, ActionExecuted(ACTION_LISTEN_NAME)]
-    if action_name.startswith("validate_") and action_name[len("validate_"):] in domain.form_names:
-        events.append(ActionExecutionRejected(action_name))
+    requested = tracker.get_slot(REQUESTED_SLOT)
+    is_form_validation = action_name.startswith("validate_") and action_name[len("validate_"):] in domain.form_names
+    if is_form_validation and requested:
+        events += [SlotSet(requested, tracker.get_slot(requested)), SlotSet(REQUESTED_SLOT, requested)]
     return events
 
 
