@@ -9,6 +9,8 @@ every answer the patient gave. This plugin, attached through rasa_sdk's
   <TRIALBOT_ACTIONS_TOKEN>``, compared in constant time): 401 without it, 403
   with a wrong one. ``/health`` stays open (it says nothing). Rasa sends the
   header (bot/rasa_server.py adds it to the action endpoint in-process).
+- loopback by default: ``SANIC_HOST`` (which rasa_sdk reads after this hook,
+  defaulting to 0.0.0.0) defaults to 127.0.0.1 here;
 - a refusal to start without a token, unless ``TRIALBOT_ACTIONS_INSECURE=1``
   is set on purpose (local experiments only; it is logged loudly);
 - an exception handler that answers ``{"error": "<ExceptionType>"}`` and logs
@@ -106,6 +108,7 @@ async def safe_exception_handler(request, exception: Exception):
 @hookimpl
 def attach_sanic_app_extensions(app: Sanic) -> None:
     """rasa_sdk calls this once the app is created, before it serves."""
+    os.environ.setdefault("SANIC_HOST", "127.0.0.1")
     token = configured_token()
     if token is not None:
         _add_token_check(app, token)

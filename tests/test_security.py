@@ -43,12 +43,15 @@ def request(url: str, data=None, headers: dict | None = None, method: str | None
 
 
 class ActionServer:
+    """``python -m rasa_sdk --actions actions`` as an operator would start it by hand
+    (no SANIC_HOST: the plugin's loopback default applies)."""
+
     def __init__(self, log: Path, **env: str):
         self.port = free_port()
         self.log = log
         environment = {k: v for k, v in os.environ.items()
-                       if k not in ("TRIALBOT_ACTIONS_TOKEN", "TRIALBOT_ACTIONS_INSECURE")}
-        environment.update(SANIC_HOST="127.0.0.1", **env)
+                       if k not in ("TRIALBOT_ACTIONS_TOKEN", "TRIALBOT_ACTIONS_INSECURE", "SANIC_HOST")}
+        environment.update(**env)
         with open(log, "w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.port)],
@@ -96,6 +99,19 @@ def bearer(token: str) -> dict:
 
 def test_action_server_health_needs_no_token(action_server):
     assert request(action_server.url + "/health")[0] == 200
+
+
+def test_action_server_listens_on_loopback_only_by_default(action_server):
+    from tests.test_run import listening_addresses
+
+    assert listening_addresses(action_server.port) == {"0100007F"}
+
+
+def test_action_server_allows_no_cross_origin_calls(action_server):
+    for method in ("GET", "OPTIONS"):
+        _, headers, _ = request(action_server.url + "/actions", headers={
+            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST", **bearer(TOKEN)}, method=method)
+        assert {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin") in (None, "")
 
 
 @pytest.mark.parametrize("path, method", [("/webhook", "POST"), ("/actions", "GET")])
@@ -242,6 +258,12 @@ class TestStack:
         # Rasa reached it: the consent question comes from the form's validation action.
         replies = stack.say("sec-token", "hello")
         assert any(b.get("payload") == "/affirm" for r in replies for b in r.get("buttons") or [])
+
+    def test_the_http_api_needs_the_token(self, stack):
+        url = f"http://127.0.0.1:{stack.rasa_port}/conversations/sec-token/tracker"
+        assert request(url)[0] == 401
+        assert request(url + "?token=wrong")[0] == 401
+        assert request(url + f"?token={stack.token}")[0] == 200
 
     def test_no_run_file_holds_the_port_or_token(self, stack):
         assert not (ROOT / "models" / "endpoints.run.yml").exists() or \
