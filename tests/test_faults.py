@@ -137,6 +137,10 @@ def test_action_server_killed_mid_form_then_back_keeps_every_answer(stack):
     assert result["profile"]["stage"] == ["IVA"]
     verdicts = {m["nct_id"]: m["verdict"] for m in result["matches"]}
     assert verdicts[SEED_A] == "eligible" and verdicts[SEED_B] == "ineligible"  # as in the uninterrupted scenario
+    # The failure was logged (type only), without the answer or the conversation's id.
+    log = stack.log.read_text(errors="replace")
+    assert "could not run: RasaException (ClientConnectorError)" in log
+    assert "stage 4a" not in log and "hypopharynx" not in log and sender not in log
 
 
 @pytest.mark.slow
