@@ -72,7 +72,7 @@ $(LOOKUPS): $(STAMP) bot/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
 	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet
 
-pytest: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB)
+pytest: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_STAMP)
 	$(PY) -m pytest
 
 # Conversation checks first (data, dialogue on test stories, held-out NLU scores), then pytest.

@@ -549,10 +549,9 @@ async def bench_stack(base: str, token: str | None, run_pid: int, settings: Sett
 def own_records(records_db: Path, senders: list[str] | None) -> int:
     """Pre-screening records in this stack's store (from ``senders`` only, unless None).
 
-    Why: stacks started at the same moment from one checkout once shared a resolved
-    endpoints file (models/endpoints.run.yml), so a Rasa server could send its custom actions
-    to another stack's action server. The record each completed screening saves shows which
-    action server did the work; the check stays as a guard."""
+    Why: a Rasa server must send its custom actions to its own stack's action server only;
+    the record each completed screening saves shows which action server did the work, so
+    a foreign record means the figures mix two stacks."""
     if not records_db.exists():
         return 0
     conn = sqlite3.connect(f"file:{records_db}?mode=ro", uri=True)
@@ -667,7 +666,7 @@ def print_result(label: str, result: dict) -> None:
                    f"share of all cores: stack {p['stack_cpu_share']:.0%}, other processes {p['other_cpu_share']:.0%}")
     if result.get("foreign_records"):
         click.echo(f"WARNING: {result['foreign_records']} screening(s) of another stack's Rasa ran on this action "
-                   "server during the run (shared models/endpoints.run.yml): its CPU figures include them")
+                   "server during the run: its CPU figures include them")
     if result["nlu_parse"]:
         n = result["nlu_parse"]
         click.echo(f"NLU alone (POST /model/parse, one at a time, {n['n']} calls): median {n['median_ms']:.0f} ms, "

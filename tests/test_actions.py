@@ -326,8 +326,11 @@ def test_trial_details_and_why_not():
 
 def test_missing_knowledge_base_gives_a_clear_answer_not_silence(monkeypatch, tmp_path):
     monkeypatch.setattr(db, "DB_PATH", tmp_path / "missing.db")
-    messages, _ = run(ActionMatchTrials(), tracker(IDEAL_B))
-    assert "can't check the trials right now" in messages[0]["text"]
+    messages, events = run(ActionMatchTrials(), tracker(IDEAL_B))
+    assert [m.get("response") for m in messages] == ["utter_cannot_check"]
+    assert "can't check the trials right now" in DOMAIN["responses"]["utter_cannot_check"][0]["text"]
+    # the answers given so far are kept: nothing clears a slot
+    assert not [e for e in events if e.get("event") == "slot" and e["value"] is None]
 
 
 def test_the_action_server_registers_every_domain_action():
