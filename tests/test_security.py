@@ -7,6 +7,7 @@ on a free port. The rest drive the real stack (``python -m bot run``) over REST.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -221,6 +222,35 @@ def test_log_events_keep_only_harmless_fields():
                                                 "text": SECRET_ANSWER, "tracker_latest_message": {"text": "x"}})
     assert event == {"event": "rest.message.received.failure", "text": "<redacted>",
                      "tracker_latest_message": "<redacted>"}
+
+
+ACTION_RESPONSES = [
+    ({"events": [{"event": "slot", "name": "age", "value": 61}], "responses": [{"response": "utter_ask_stage"}]}, True),
+    ({"events": [], "responses": [{"custom": {"type": "trial_matches", "matches": []}}]}, True),
+    ({}, True),
+    ({"events": [{"event": "no_such_event"}]}, False),
+    ({"events": "not a list"}, False),
+    ({"responses": ["not an object"]}, False),
+    ({"events": [{"event": "slot", "name": "age", "value": 61, "timestamp": "yesterday"}]}, False),
+]
+
+
+@pytest.mark.parametrize("response, valid", ACTION_RESPONSES)
+def test_action_responses_are_checked_as_rasa_checks_them(monkeypatch, response, valid):
+    """The once-built validator accepts and refuses exactly what jsonschema.validate does."""
+    import jsonschema
+    from rasa.core.actions.action import RemoteAction
+
+    monkeypatch.setattr(RemoteAction, "_validate_action_result", RemoteAction._validate_action_result)
+    action = RemoteAction("action_match_trials", None)
+    with pytest.raises(jsonschema.ValidationError) if not valid else contextlib.nullcontext():
+        action._validate_action_result(response)  # Rasa's own
+    guards.action_responses_checked_once_built()
+    if valid:
+        assert action._validate_action_result(response) is True
+    else:
+        with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server response"):
+            action._validate_action_result(response)
 
 
 # --- the real stack -----------------------------------------------------------------------------
