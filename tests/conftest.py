@@ -39,3 +39,16 @@ def full_db(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("full")
     records = copy_records(root / "trials")
     return build.build(dirs=[records], db_path=root / "trials.db", compare_parser=False).path
+
+
+@pytest.fixture(scope="session")
+def shared_stack(tmp_path_factory):
+    """One ordinary running stack (``python -m bot run``) shared by the modules that only talk
+    to it (conversations, bad input, the security checks over HTTP), each with its own sender
+    ids. Why: starting a stack costs about 30 s of a 2-core CI machine. Tests that stop, kill
+    or reconfigure a stack start their own."""
+    from tests.stack import start_stack
+
+    running = start_stack(tmp_path_factory.mktemp("shared-stack") / "stack.log")
+    yield running
+    running.stop()

@@ -15,7 +15,7 @@ from actions.forms import canonical
 from actions.profile import FORM_SLOTS, UNKNOWN
 from bot.guards import MAX_MESSAGE_CHARS
 from knowledge import vocab
-from tests.stack import MODEL, start_stack
+from tests.stack import MODEL
 from tests.test_security import request, to_question
 
 pytestmark = [
@@ -41,10 +41,8 @@ BAD_MESSAGES = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("bad-input") / "stack.log")
-    yield running
-    running.stop()
+def stack(shared_stack):
+    return shared_stack
 
 
 def assert_slots_valid(slots: dict) -> None:

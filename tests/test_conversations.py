@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.stack import MODEL, Stack, start_stack
+from tests.stack import MODEL, Stack
 
 pytestmark = [
     pytest.mark.slow,
@@ -231,10 +231,8 @@ def play(stack: Stack, scenario: Scenario, sender: str) -> tuple[dict, list[str]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("conversations") / "stack.log")
-    yield running
-    running.stop()
+def stack(shared_stack):
+    return shared_stack
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])

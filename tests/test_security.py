@@ -257,10 +257,8 @@ def test_action_responses_are_checked_as_rasa_checks_them(monkeypatch, response,
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    running = start_stack(tmp_path_factory.mktemp("security") / "stack.log")
-    yield running
-    running.stop()
+def stack(shared_stack):
+    return shared_stack
 
 
 def texts(replies: list[dict]) -> str:
