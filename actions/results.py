@@ -31,6 +31,11 @@ HEADINGS = {
     "ineligible": "Does not fit",
 }
 NCT_PATTERN = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
+# Trials explained in full (reasons and sites) in one result; every other trial in scope is
+# still listed with its exact verdict. Why: a knowledge base the size of the registry puts
+# thousands of trials in scope, and explaining them all took seconds per result
+# (docs/performance.md); the knowledge base this bot ships has far fewer.
+EXPLAINED_IN_FULL = 20
 
 
 def _quote(text: str, limit: int = 220) -> str:
@@ -88,7 +93,7 @@ class ActionMatchTrials(Action):
             return [AllSlotsReset(), SlotSet("role", tracker.get_slot("role"))]
         profile = profile_from_tracker(tracker)
         try:
-            matches = engine.match(profile, scope=SCOPE)
+            matches = engine.match(profile, scope=SCOPE, explain=EXPLAINED_IN_FULL)
         except (KnowledgeBaseError, OSError, ValueError) as e:
             logger.error("matching failed: %s", type(e).__name__)
             dispatcher.utter_message(response=CANNOT_CHECK)
@@ -108,7 +113,13 @@ class ActionMatchTrials(Action):
             return "I have no trials for this kind of cancer. " + DISCLAIMER
         sections = []
         for verdict, heading in HEADINGS.items():
-            lines = [summary_line(m, item["sites"]) for m, item in zip(matches, items) if m.verdict == verdict]
+            lines = [summary_line(m, item["sites"]) for m, item in zip(matches, items)
+                     if m.verdict == verdict and m.explained]
+            brief = [m.nct_id for m in matches if m.verdict == verdict and not m.explained]
+            if brief:
+                lines.append(f"\u2022 and {len(brief):,} more ({', '.join(brief[:3])}"
+                             f"{', …' if len(brief) > 3 else ''}): ask \"why not\" or \"tell me more about\" "
+                             "a trial's NCT number for its reasons")
             if lines:
                 sections.append(f"{heading}:\n" + "\n".join(lines))
         if not any(m.verdict != "ineligible" for m in matches):
@@ -127,7 +138,7 @@ def _trial_ids(tracker: Tracker) -> List[str]:
 
 def _match_for(tracker: Tracker, nct_id: str) -> engine.TrialMatch | None:
     profile = tracker.get_slot("result_profile") or profile_from_tracker(tracker)
-    return next((m for m in engine.match(profile, scope=SCOPE) if m.nct_id == nct_id), None)
+    return next(iter(engine.match(profile, scope=SCOPE, only=nct_id)), None)
 
 
 class _TrialAction(Action, ABC):

@@ -294,6 +294,9 @@ class TrialMatch:
     n_not_met: int = 0
     n_unknown: int = 0
     n_review: int = 0
+    # False for a trial ranked beyond ``match(explain=N)``: its verdict and counts are
+    # exact, its criteria and sites are left out (they come on request: "why not NCT…").
+    explained: bool = True
 
     def texts(self, *statuses: str) -> list[str]:
         return [c.text for c in self.criteria if c.status in statuses]
@@ -328,6 +331,8 @@ class TrialMatch:
             "partial_criteria": self.partial,
             "sites": self.locations,
             "url": self.url,
+            "explained": self.explained,
+            "counts": {"not_met": self.n_not_met, "unknown": self.n_unknown, "needs_review": self.n_review},
         }
 
 
@@ -369,12 +374,17 @@ def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> d
     return {nct_id: _verdict(*counts) for nct_id, counts in evaluation.counts.items()}
 
 
-def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: int | None = None) -> list[TrialMatch]:
+def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: int | None = None,
+          explain: int | None = None, only: str | None = None) -> list[TrialMatch]:
     """Every trial in scope with its verdict and reasons, best first.
 
     Ranking: eligible, then uncertain with the fewest open questions, then
     ineligible with the fewest failed criteria. ``limit`` bounds how many trials
-    are explained in full (the ranking still covers all of them).
+    are returned (the ranking still covers all of them). ``explain`` keeps every
+    trial but reads criteria and sites for the first ``explain`` only: why, with
+    thousands of trials in scope, explaining them all costs seconds and a result
+    message no chat can show, while each verdict is already counted exactly.
+    ``only`` explains one trial (an NCT id), for "why not NCT…" after such a result.
     """
     conn = _connection(db)
     encoded = encode_profile(profile)
@@ -384,12 +394,18 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
         evaluation.counts.items(),
         key=lambda item: (VERDICT_ORDER[_verdict(*item[1])], item[1][0], item[1][1] + item[1][2], item[0]),
     )
+    if only is not None:
+        ranked = [item for item in ranked if item[0] == only]
     if limit is not None:
         ranked = ranked[:limit]
     if not ranked:
         return []
-    ids = json.dumps([nct_id for nct_id, _ in ranked])
-    trials = {t["nct_id"]: t for t in conn.execute("SELECT * FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))", (ids,))}
+    trials = {t["nct_id"]: t for t in conn.execute(
+        "SELECT nct_id, title, url, status, phase, cancer_type, criteria_completeness, review_status "
+        "FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
+        (json.dumps([nct_id for nct_id, _ in ranked]),))}
+    explained = {nct_id for nct_id, _ in (ranked if explain is None else ranked[:explain])}
+    ids = json.dumps(sorted(explained))
     locations: dict[str, list[dict]] = {}
     for loc in conn.execute(
         "SELECT nct_id, facility, city, province, country, status, lat, lon FROM locations "
@@ -419,7 +435,7 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
                 cancer_type=t["cancer_type"], partial=t["criteria_completeness"] == "partial",
                 reviewed=t["review_status"] == "reviewed", verdict=_verdict(n_not_met, n_unknown, n_review),
                 criteria=criteria.get(nct_id, []), locations=locations.get(nct_id, []),
-                n_not_met=n_not_met, n_unknown=n_unknown, n_review=n_review,
+                n_not_met=n_not_met, n_unknown=n_unknown, n_review=n_review, explained=nct_id in explained,
             )
         )
     return results

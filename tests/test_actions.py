@@ -307,6 +307,26 @@ def test_out_of_scope_patient_sees_the_head_and_neck_trials_as_not_fitting():
     assert len(payload["matches"]) == 7 and {m["verdict"] for m in payload["matches"]} == {"ineligible"}
 
 
+def test_a_result_with_more_trials_than_it_explains_still_lists_every_verdict(monkeypatch):
+    """At registry scale only the best-ranked trials are explained; the rest keep their verdicts
+    and "why not" still quotes their failed criteria."""
+    from actions import results
+
+    _, full, _ = result(IDEAL_B)
+    monkeypatch.setattr(results, "EXPLAINED_IN_FULL", 2)
+    summary, payload, _ = result(IDEAL_B)
+    assert [(m["nct_id"], m["verdict"]) for m in payload["matches"]] == \
+        [(m["nct_id"], m["verdict"]) for m in full["matches"]]
+    brief = [m for m in payload["matches"] if not m["explained"]]
+    assert len(brief) == len(full["matches"]) - 2 and all(m["not_met"] == [] for m in brief)
+    assert "Likely fits" in summary and "NCT07320690" in summary
+    assert f"and {len([m for m in brief if m['verdict'] == 'ineligible'])} more" in summary
+    failed = next(m for m in brief if m["verdict"] == "ineligible")
+    reason = next(m for m in full["matches"] if m["nct_id"] == failed["nct_id"])["not_met"][0]
+    messages, _ = run(ActionWhyNot(), tracker(IDEAL_B, f"why not {failed['nct_id']}?", "ask_why_not"))
+    assert reason in messages[0]["text"]
+
+
 def test_no_consent_means_no_result_and_answers_are_cleared():
     messages, events = run(ActionMatchTrials(), tracker({"consent": False, "age": 58}))
     assert not any(m.get("custom") for m in messages)

@@ -300,6 +300,38 @@ def test_patient_page_screening_ends_in_result_cards(stack, page):
     screenshot(page, "patient-result.png")
 
 
+def test_a_trial_listed_without_reasons_says_how_to_ask_for_them(stack, page, full_db):
+    """A result with more trials than it explains (registry scale): the page builds a full card
+    for the explained trials and, for the others, the verdict and how to ask for the reasons."""
+    from knowledge import engine
+    from tests.test_engine import IDEAL_B
+
+    matches = [m.to_dict() for m in engine.match(IDEAL_B, db=full_db, explain=1)]
+    assert [m["explained"] for m in matches][:2] == [True, False]
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)
+    cards = page.evaluate("""(matches) => {
+      const Message = window.TrialbotRender.component({role: "patient"});
+      const tree = Message({custom: {type: "trial_matches", profile: {}, matches: matches}});
+      const text = (node) => node == null || typeof node === "boolean" ? "" :
+        typeof node !== "object" ? String(node) : Array.isArray(node) ? node.map(text).join(" ") :
+        text(node.props && node.props.children);
+      const found = [];
+      (function walk(node) {
+        if (!node || typeof node !== "object") return;
+        if (Array.isArray(node)) return node.forEach(walk);
+        if (node.props && node.props["data-nct"]) found.push([node.props["data-nct"], text(node)]);
+        else if (node.props) walk(node.props.children);
+      })(tree);
+      return found;
+    }""", matches)
+    assert [nct for nct, _ in cards] == [m["nct_id"] for m in matches]
+    first, second = cards[0][1], cards[1][1]
+    assert "What fits" in first and "why not " + matches[0]["nct_id"] not in first
+    assert f"why not {matches[1]['nct_id']}" in second and "What fits" not in second
+    assert not page.errors
+
+
 def test_patient_page_reads_on_a_phone(stack, browser):
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
     page = context.new_page()

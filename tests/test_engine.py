@@ -201,6 +201,26 @@ def test_trial_matches_payload_shape(seeds_db):
     assert "ECOG performance status of 0 or 1." in payload["met"]
 
 
+def test_explain_keeps_every_verdict_and_reads_reasons_for_the_best_ranked_only(full_db):
+    full = engine.match(IDEAL_B, db=full_db)
+    brief = engine.match(IDEAL_B, db=full_db, explain=2)
+    assert [(m.nct_id, m.verdict) for m in brief] == [(m.nct_id, m.verdict) for m in full]
+    assert [m.explained for m in brief] == [True, True] + [False] * (len(full) - 2)
+    for short, whole in zip(brief, full):
+        assert (short.n_not_met, short.n_unknown, short.n_review) == (whole.n_not_met, whole.n_unknown, whole.n_review)
+        if short.explained:
+            assert short.criteria == whole.criteria and short.locations == whole.locations
+        else:
+            assert short.criteria == [] and short.locations == [] and short.to_dict()["explained"] is False
+            assert short.to_dict()["counts"]["not_met"] == whole.n_not_met
+
+
+def test_only_explains_the_one_trial_asked_about(seeds_db):
+    whole = by_id(engine.match(IDEAL_B, db=seeds_db))[A]
+    assert engine.match(IDEAL_B, db=seeds_db, only=A) == [whole]
+    assert engine.match(IDEAL_B, db=seeds_db, only="NCT00000000") == []
+
+
 def test_unknown_codes_are_refused(seeds_db):
     with pytest.raises(KeyError):
         engine.match({"tumor_site": "orophrynx"}, db=seeds_db)

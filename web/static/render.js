@@ -102,6 +102,13 @@
     return parts;
   }
 
+  // A trial listed with its verdict only (a result with many trials explains the best
+  // ranked in full): say how to get its reasons.
+  function notExplained(match) {
+    return "Ask \u201cwhy not " + match.nct_id + "\u201d or \u201ctell me more about " + match.nct_id +
+      "\u201d in the chat for its reasons and sites.";
+  }
+
   function card(match) {
     var url = trialUrl(match);
     var sites = (match.sites || []).map(siteText).filter(Boolean);
@@ -112,6 +119,7 @@
         h("h3", { className: "trial-title" }, match.title || match.nct_id),
         h("p", { className: "trial-nct" }, match.nct_id)),
       reasons(match),
+      match.explained === false ? h("p", { className: "trial-brief" }, notExplained(match)) : null,
       sites.length ? h("h4", null, "Where") : null,
       sites.length ? list(sites.slice(0, 5), "sites") : null,
       url ? h("a", { className: "trial-link", href: url, target: "_blank", rel: "noopener noreferrer" },
@@ -200,7 +208,8 @@
       heading.appendChild(document.createTextNode(" " + match.nct_id + ": " + (match.title || "")));
       summary.appendChild(heading);
       section.appendChild(summary);
-      section.appendChild(checklistTable(match, profile));
+      if (match.explained === false) section.appendChild(el("p", "trial-brief", notExplained(match)));
+      else section.appendChild(checklistTable(match, profile));
       box.appendChild(section);
     });
   }
