@@ -8,7 +8,9 @@ the action server does (``knowledge.db.connect``), and times, over a fixed set
 of 20 patient profiles:
 
   match        engine.match(profile, db=conn): every trial in scope explained
-  match@20     engine.match(profile, db=conn, limit=20): what a chat shows
+  match@20     engine.match(profile, db=conn, limit=20): the 20 best only
+  result       engine.match(profile, db=conn, explain=20): what a chat result sends
+               (every trial in scope with its verdict, the best 20 explained)
   next_question engine.next_question(profile, db=conn)
 
 It prints a table (median and p95 in ms) and writes the same, with the
@@ -106,6 +108,7 @@ PROFILES: list[tuple[str, str, dict]] = [
 OPERATIONS = {
     "match": lambda p, conn: engine.match(p, db=conn),
     "match@20": lambda p, conn: engine.match(p, db=conn, limit=20),
+    "result": lambda p, conn: engine.match(p, db=conn, explain=20),
     "next_question": lambda p, conn: engine.next_question(p, db=conn),
 }
 
