@@ -290,9 +290,6 @@ def rest_body_check() -> None:
     rasa.core.run.configure_app = configure_app
 
 
-# --- logs ---------------------------------------------------------------------------------------
-
-
 # --- custom-action responses: the same schema check, its validator built once -------------------
 
 
@@ -328,6 +325,9 @@ def action_responses_checked_once_built() -> None:
         raise error
 
     RemoteAction._validate_action_result = _validate_action_result
+
+
+# --- logs ---------------------------------------------------------------------------------------
 
 
 def redact_event(logger_, method: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
