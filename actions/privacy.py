@@ -20,6 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot import records
 
 from .safety import guarded
+from .say import say
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +31,25 @@ RECORD_NOT_DELETED = (
 _STORE_ERRORS = (sqlite3.Error, OSError, RuntimeError, ValueError)
 
 
-def save_record(dispatcher: CollectingDispatcher, tracker: Tracker, profile: Dict[str, Any],
-                matches: Sequence[Any]) -> str | None:
-    """Save the screening's record and tell the user its reference.
+def save_record(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any], profile: Dict[str, Any],
+                matches: Sequence[Any], ref: str | None = None) -> str | None:
+    """Save the screening's record (or update it: ``ref``) and tell the user its reference.
 
-    A failure to save never hides the result the user already has: it is
-    logged (type only) and the user simply gets no reference.
+    One screening, one record: a later result of the same screening updates
+    the record it already has. A failure to save never hides the result the
+    user already has: it is logged (type only) and the user simply gets no
+    reference.
     """
     mode = "nurse" if tracker.get_slot("role") == "nurse" else "patient"
     try:
-        ref = records.save(profile, records.verdicts_from_matches(matches), mode=mode,
-                           sender_id=tracker.sender_id, kb_build_id=records.current_kb_build_id())
+        saved = records.save(profile, records.verdicts_from_matches(matches), mode=mode,
+                             sender_id=tracker.sender_id, kb_build_id=records.current_kb_build_id(), ref=ref)
     except _STORE_ERRORS as e:
         logger.error("saving the pre-screening record failed: %s", type(e).__name__)
         return None
-    dispatcher.utter_message(response="utter_record_saved", reference=ref)
-    return ref
+    say(dispatcher, domain, tracker.slots, "utter_record_updated" if saved == ref else "utter_record_saved",
+        reference=saved)
+    return saved
 
 
 class ActionDeleteMyData(Action):
@@ -63,6 +67,6 @@ class ActionDeleteMyData(Action):
             logger.error("deleting the conversation's records failed: %s", type(e).__name__)
             dispatcher.utter_message(text=RECORD_NOT_DELETED)
         else:
-            dispatcher.utter_message(response="utter_data_deleted")
+            say(dispatcher, domain, tracker.slots, "utter_data_deleted")
         # Restarted also empties the conversation Rasa holds in memory for this turn.
         return [ActiveLoop(None), AllSlotsReset(), Restarted()]

@@ -1,8 +1,8 @@
 """The bridge between conversation slots and the engine's patient profile.
 
 Slots hold canonical values (already normalised by the form), so turning them
-into a profile is a plain copy; this module only says which slots exist and in
-which order they are asked.
+into a profile is a plain copy; this module only says which slots exist, in
+which order they are asked, and how a value reads back to a person.
 """
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ FOLLOW_UPS = (
 )
 PROFILE_SLOTS = CORE + FOLLOW_UPS
 FORM_SLOTS = ("consent", *PROFILE_SLOTS, "location")
+# Slots that say who is screening and about whom; kept across a restart only for the role.
+SPEAKER_SLOTS = ("carer", "subject", "pronoun", "possessive", "object_pronoun")
 SCOPE = "head_and_neck"
 UNKNOWN = "unknown"
 
@@ -45,3 +47,35 @@ def is_nurse(tracker: Tracker) -> bool:
 
 def site_label(code: str) -> str:
     return vocab.site(code)["label"] if code in vocab.sites() else code
+
+
+def field_label(slot: str) -> str:
+    """How a person names a question's subject ("age", "tumour site"), from fields.yaml."""
+    if slot == "location":
+        return "where you could travel to"
+    if slot == "consent":
+        return "consent"
+    return vocab.field(slot).label if slot in vocab.fields() else slot.replace("_", " ")
+
+
+def value_label(slot: str, value: Any) -> str:
+    """A canonical slot value as a person reads it back ("larynx", "III or IVA", "ECOG 1")."""
+    if value == UNKNOWN:
+        return "unknown"
+    if slot == "tumor_site":
+        return site_label(str(value))
+    if slot == "stage" and isinstance(value, list):
+        return "stage " + " or ".join(value)
+    if slot == "ecog":
+        return f"ECOG {value[0]}-{value[1]}" if isinstance(value, list) else f"ECOG {value}"
+    if slot == "prior_treatment":
+        if isinstance(value, list):
+            labels = {t["code"]: t["label"] for t in vocab.load("treatments")["treatments"]}
+            return ", ".join(labels.get(v, v) for v in value) or "none yet"
+    if slot == "immunotherapy_cycles":
+        return f"{value} cycles"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)

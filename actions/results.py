@@ -7,7 +7,6 @@ patient can take part: "likely fits" still goes to the study team.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 import re
 from typing import Any, Dict, List, Text
 
@@ -21,6 +20,7 @@ from knowledge.db import KnowledgeBaseError
 from .privacy import save_record
 from .profile import SCOPE, profile_from_tracker
 from .safety import CANNOT_CHECK, guarded
+from .say import say
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,38 @@ def result_payload(profile: dict, matches: List[engine.TrialMatch], origin: geo.
     return {"type": "trial_matches", "profile": profile, "matches": items, "disclaimer": DISCLAIMER}
 
 
+VERDICT_WORDS = {"eligible": "likely fits", "uncertain": "might fit", "ineligible": "does not fit"}
+
+
+def verdict_changes(previous: Dict[str, str], matches: List[engine.TrialMatch]) -> List[str]:
+    """One line per trial whose verdict changed since the last result, with the reason in its words.
+
+    "NCT07320690: might fit \u2192 does not fit, because \u201cNo prior curative surgery ...\u201d"
+    """
+    lines = []
+    for m in matches:
+        old = previous.get(m.nct_id)
+        if old is None or old == m.verdict:
+            continue
+        if m.verdict == "ineligible" and m.not_met:
+            why = f", because {_quote(m.not_met[0], 160)}"
+        elif m.verdict == "uncertain" and m.unknown:
+            why = f": still to check {_quote(m.unknown[0], 160)}"
+        else:
+            why = ""
+        lines.append(f"{m.nct_id}: {VERDICT_WORDS[old]} \u2192 {VERDICT_WORDS[m.verdict]}{why}")
+    return lines
+
+
 class ActionMatchTrials(Action):
+    """The result of a screening, and the same screening's updated result after a late answer.
+
+    The first result is saved as a record whose reference the person is given.
+    Any later result of the same screening (a correction, a late answer, a
+    recurrence mentioned afterwards) says in one line per trial what changed,
+    shows the updated result and updates that record: one screening, one record.
+    """
+
     def name(self) -> Text:
         return "action_match_trials"
 
@@ -98,14 +129,26 @@ class ActionMatchTrials(Action):
             logger.error("matching failed: %s", type(e).__name__)
             dispatcher.utter_message(response=CANNOT_CHECK)
             return []
+        previous = tracker.get_slot("result_verdicts")
+        verdicts = {m.nct_id: m.verdict for m in matches}
         location = tracker.get_slot("location")
-        origin = geo.city(location) if location and location != "unknown" else None
+        if isinstance(previous, dict) and profile == tracker.get_slot("result_profile") \
+                and location == tracker.get_slot("result_location"):
+            say(dispatcher, domain, tracker.slots, "utter_result_unchanged")
+            say(dispatcher, domain, tracker.slots, "utter_after_result")
+            return []
+        if isinstance(previous, dict):
+            changed = verdict_changes(previous, matches)
+            say(dispatcher, domain, tracker.slots, "utter_result_updated" if changed else "utter_result_same_verdicts",
+                changes="\n".join(changed))
+        origin = geo.origin(location)
         payload = result_payload(profile, matches, origin)
         dispatcher.utter_message(text=self.summary(payload["matches"], matches))
         dispatcher.utter_message(json_message=payload)
-        save_record(dispatcher, tracker, profile, matches)
-        dispatcher.utter_message(response="utter_after_result")
-        return [SlotSet("result_profile", profile)]
+        ref = save_record(dispatcher, tracker, domain, profile, matches, ref=tracker.get_slot("record_ref"))
+        say(dispatcher, domain, tracker.slots, "utter_after_result")
+        return [SlotSet("result_profile", profile), SlotSet("result_verdicts", verdicts), SlotSet("result_location", location),
+                SlotSet("record_ref", ref or tracker.get_slot("record_ref")), SlotSet("asked", None)]
 
     @staticmethod
     def summary(items: List[dict], matches: List[engine.TrialMatch]) -> str:
@@ -127,87 +170,48 @@ class ActionMatchTrials(Action):
         return "\n\n".join(sections + [DISCLAIMER])
 
 
-def _trial_ids(tracker: Tracker) -> List[str]:
+def trial_ids(tracker: Tracker) -> List[str]:
+    """The NCT numbers the latest message names (or the last one the conversation named)."""
     text = (tracker.latest_message or {}).get("text") or ""
     found = [m.upper() for m in NCT_PATTERN.findall(text)]
-    entity = tracker.get_slot("nct_id")
+    entity = next((e.get("value") for e in (tracker.latest_message or {}).get("entities") or []
+                   if e.get("entity") == "nct_id" and e.get("value")), None)
     if not found and entity:
         found = [str(entity).upper()]
     return found
 
 
-def _match_for(tracker: Tracker, nct_id: str) -> engine.TrialMatch | None:
-    profile = tracker.get_slot("result_profile") or profile_from_tracker(tracker)
-    return next(iter(engine.match(profile, scope=SCOPE, only=nct_id)), None)
+def details_text(nct_id: str) -> str | None:
+    """"Tell me more about NCT07320690": what it tests, where, how to take part (None: not known)."""
+    trial = engine.show(nct_id)
+    if trial is None:
+        return None
+    contacts = trial["contacts"]
+    how = contacts if isinstance(contacts, str) else "; ".join(
+        ", ".join(v for v in (c.get("name"), c.get("phone"), c.get("email")) if v) for c in contacts)
+    sites = "; ".join(f"{s['facility']}, {s['city']}, {s['country']}" for s in trial["locations"][:5]) or "not listed"
+    partial = "\nOnly part of its eligibility criteria is known here." if trial["criteria_completeness"] == "partial" else ""
+    return (
+        f"{trial['nct_id']}: {trial['title']}\n"
+        f"{trial['phase']} \u00b7 {trial['status']} \u00b7 {trial['sponsor']}\n\n"
+        f"What it studies: {trial['summary']}\n\n"
+        f"Where: {sites}\n"
+        f"How to take part: talk to your care team, and contact the study team ({how}). "
+        f"Details: {trial['url']}{partial}"
+    )
 
 
-class _TrialAction(Action, ABC):
-    """An answer about one trial the user names by its NCT number (abstract: not registered)."""
-
-    @guarded
-    async def run(self, dispatcher, tracker, domain) -> List[EventType]:
-        ids = _trial_ids(tracker)
-        if not ids:
-            dispatcher.utter_message(response="utter_ask_which_trial")
-            return []
-        try:
-            text = self.answer(tracker, ids[0])
-        except KnowledgeBaseError as e:
-            logger.error("%s failed: %s", self.name(), type(e).__name__)
-            dispatcher.utter_message(response=CANNOT_CHECK)
-            return []
-        if text is None:
-            dispatcher.utter_message(response="utter_unknown_trial", nct_id=ids[0])
-            return []
-        dispatcher.utter_message(text=f"{text}\n\n{DISCLAIMER}")
-        return [SlotSet("nct_id", ids[0])]
-
-    @abstractmethod
-    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
-        """The reply about ``nct_id``, or None when the trial is not in the knowledge base."""
-
-
-class ActionTrialDetails(_TrialAction):
-    """"Tell me more about NCT07320690": what it tests, where, how to take part."""
-
-    def name(self) -> Text:
-        return "action_trial_details"
-
-    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
-        trial = engine.show(nct_id)
-        if trial is None:
-            return None
-        contacts = trial["contacts"]
-        how = contacts if isinstance(contacts, str) else "; ".join(
-            ", ".join(v for v in (c.get("name"), c.get("phone"), c.get("email")) if v) for c in contacts)
-        sites = "; ".join(f"{s['facility']}, {s['city']}, {s['country']}" for s in trial["locations"][:5]) or "not listed"
-        partial = "\nOnly part of its eligibility criteria is known here." if trial["criteria_completeness"] == "partial" else ""
-        return (
-            f"{trial['nct_id']}: {trial['title']}\n"
-            f"{trial['phase']} \u00b7 {trial['status']} \u00b7 {trial['sponsor']}\n\n"
-            f"What it studies: {trial['summary']}\n\n"
-            f"Where: {sites}\n"
-            f"How to take part: talk to your care team, and contact the study team ({how}). "
-            f"Details: {trial['url']}{partial}"
-        )
-
-
-class ActionWhyNot(_TrialAction):
-    """"Why not NCT06100497?": the failed criteria, in the trial's own words."""
-
-    def name(self) -> Text:
-        return "action_why_not"
-
-    def answer(self, tracker: Tracker, nct_id: str) -> str | None:
-        match = _match_for(tracker, nct_id)
-        if match is None:
-            return None
-        if match.verdict == "ineligible":
-            reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.not_met)
-            return f"{match.nct_id} does not fit because of these criteria, in the trial's own words:\n{reasons}"
-        if match.verdict == "uncertain":
-            reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.unknown)
-            return (f"{match.nct_id} has not been ruled out. These criteria could not be settled from your "
-                    f"answers, so the study team would check them:\n{reasons}")
-        return (f"{match.nct_id} is not ruled out: every pre-screening criterion fits your answers. "
-                f"The study team still checks {len(match.study_team)} other criteria.")
+def why_not_text(profile: dict, nct_id: str) -> str | None:
+    """"Why not NCT06100497?": the failed or open criteria, in the trial's own words (None: not known)."""
+    match = next(iter(engine.match(profile, scope=SCOPE, only=nct_id)), None)
+    if match is None:
+        return None
+    if match.verdict == "ineligible":
+        reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.not_met)
+        return f"{match.nct_id} does not fit because of these criteria, in the trial's own words:\n{reasons}"
+    if match.verdict == "uncertain":
+        reasons = "\n".join(f"\u2022 {_quote(t, 400)}" for t in match.unknown)
+        return (f"{match.nct_id} has not been ruled out. These criteria could not be settled from your "
+                f"answers, so the study team would check them:\n{reasons}")
+    return (f"{match.nct_id} is not ruled out: every pre-screening criterion fits your answers. "
+            f"The study team still checks {len(match.study_team)} other criteria.")

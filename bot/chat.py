@@ -55,14 +55,10 @@ def main(url: str, nurse: bool, as_json: bool) -> None:
     """Chat in the terminal. Ctrl-D or /quit leaves."""
     sender = f"terminal-{uuid.uuid4().hex[:12]}"
     metadata = {"role": "nurse"} if nurse else None
-    click.echo("Type your answers. A number presses a button. Ctrl-D or /quit leaves.")
+    click.echo("Say anything to begin, as a patient, a relative or a nurse would. A number presses a button. "
+               "Ctrl-D or /quit leaves.")
     buttons: list[dict] = []
-    message = "hello"
     while True:
-        try:
-            buttons = show(send(url, sender, message, metadata), as_json)
-        except urllib.error.URLError as e:
-            raise click.ClickException(f"cannot reach {url} ({e.reason}): is `make run` up?")
         try:
             typed = input(click.style("you> ", fg="green")).strip()
         except EOFError:
@@ -72,7 +68,10 @@ def main(url: str, nurse: bool, as_json: bool) -> None:
             return
         if typed.isdigit() and 1 <= int(typed) <= len(buttons):
             typed = buttons[int(typed) - 1]["payload"]
-        message = typed
+        try:
+            buttons = show(send(url, sender, typed, metadata), as_json)
+        except urllib.error.URLError as e:
+            raise click.ClickException(f"cannot reach {url} ({e.reason}): is `make run` up?")
 
 
 if __name__ == "__main__":

@@ -120,12 +120,14 @@ def connect(path: str | Path | None = None) -> sqlite_utils.Database:
     db = sqlite_utils.Database(conn)
     if not db[TABLE].exists():
         db[TABLE].create(
-            {"ref": str, "created_at": str, "mode": str, "profile": str, "verdicts": str,
+            {"ref": str, "created_at": str, "updated_at": str, "mode": str, "profile": str, "verdicts": str,
              "kb_build_id": str, "conversation": str},
             pk="ref", not_null={"created_at", "mode", "profile", "verdicts"}, if_not_exists=True,
         )
         db[TABLE].create_index(["created_at"], if_not_exists=True)
         db[TABLE].create_index(["conversation"], if_not_exists=True)
+    elif "updated_at" not in db[TABLE].columns_dict:
+        db[TABLE].add_column("updated_at", str)  # records.db files from before updates existed
     return db
 
 
@@ -168,15 +170,25 @@ def save(
     kb_build_id: str | None = None,
     path: str | Path | None = None,
     created_at: datetime | None = None,
+    ref: str | None = None,
 ) -> str:
-    """Store one completed pre-screening and return its new reference.
+    """Store one completed pre-screening and return its reference.
 
     ``verdicts`` is ``{nct_id: {"verdict", "not_met": [ids], "unknown": [ids]}}``
     (see ``verdicts_from_matches``). The profile must hold canonical slot values
     only; anything else (e.g. free text) is the caller's bug, so it is not filtered here.
+
+    With ``ref`` (the record this screening already has) and the same
+    conversation, the record is updated in place and keeps its reference:
+    a correction after the result is the same screening, not a new one. A
+    ``ref`` of another conversation (or deleted meanwhile) gets a new record.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if ref is not None and sender_id is not None:
+        updated = _update(ref, profile, verdicts, mode, sender_id, kb_build_id, path)
+        if updated:
+            return updated
     db = connect(path)
     row = {
         "created_at": _iso(created_at or _now()),
@@ -196,6 +208,23 @@ def save(
             except sqlite3.IntegrityError:
                 continue
         raise RuntimeError("could not find an unused reference")
+    finally:
+        db.close()
+
+
+def _update(ref: str, profile: Mapping[str, Any], verdicts: Mapping[str, Mapping[str, Any]], mode: str,
+            sender_id: str, kb_build_id: str | None, path: str | Path | None) -> str | None:
+    """Update record ``ref`` if this conversation owns it; its reference, or None."""
+    db = connect(path)
+    try:
+        with db.conn:
+            cursor = db.conn.execute(
+                f"UPDATE {TABLE} SET profile = ?, verdicts = ?, mode = ?, kb_build_id = ?, updated_at = ? "
+                "WHERE ref = ? AND conversation = ?",
+                [json.dumps(dict(profile), sort_keys=True),
+                 json.dumps({k: dict(v) for k, v in verdicts.items()}, sort_keys=True),
+                 mode, kb_build_id, _iso(_now()), normalise_reference(ref), conversation_key(sender_id, path)])
+        return normalise_reference(ref) if cursor.rowcount else None
     finally:
         db.close()
 
@@ -231,7 +260,7 @@ def export(since: datetime | str | None = None, path: str | Path | None = None) 
     db = connect(path)
     try:
         for row in db[TABLE].rows_where(where, params, order_by="created_at, ref",
-                                        select="ref, created_at, mode, kb_build_id, profile, verdicts"):
+                                        select="ref, created_at, updated_at, mode, kb_build_id, profile, verdicts"):
             yield _decode(row)
     finally:
         db.close()
@@ -261,14 +290,15 @@ def delete_conversation(sender_id: str, path: str | Path | None = None) -> int:
 
 
 def purge(older_than_days: float, path: str | Path | None = None, now: datetime | None = None) -> int:
-    """Remove records created more than ``older_than_days`` days ago (retention)."""
+    """Remove records last written (created, or updated by a late answer) more than
+    ``older_than_days`` days ago (retention)."""
     if older_than_days < 0:
         raise ValueError("older_than_days must not be negative")
     cutoff = _iso((now or _now()) - timedelta(days=older_than_days))
     db = connect(path)
     try:
         with db.conn:
-            cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE created_at < ?", [cutoff])
+            cursor = db.conn.execute(f"DELETE FROM {TABLE} WHERE COALESCE(updated_at, created_at) < ?", [cutoff])
         return cursor.rowcount
     finally:
         db.close()
@@ -313,10 +343,10 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     trials = sorted(_ordered_union(r["verdicts"] for r in rows))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["ref", "created_at", "mode", "kb_build_id", *fields, *trials])
+    writer.writerow(["ref", "created_at", "updated_at", "mode", "kb_build_id", *fields, *trials])
     for r in rows:
         writer.writerow([
-            r["ref"], r["created_at"], r["mode"], r.get("kb_build_id") or "",
+            r["ref"], r["created_at"], r.get("updated_at") or "", r["mode"], r.get("kb_build_id") or "",
             *(_cell(r["profile"].get(f)) for f in fields),
             *(_trial_cell(r["verdicts"][t]) if t in r["verdicts"] else "" for t in trials),
         ])

@@ -2,6 +2,9 @@
 
 A city is enough: the patient side names a city from vocabulary/cities.yaml,
 trial sites carry coordinates, and sites are ordered by great-circle distance.
+A province stands for its capital; a country, "anywhere" or "I can travel" is
+an answer that orders nothing; "rather not say" leaves it unknown
+(``place``).
 """
 from __future__ import annotations
 
@@ -32,10 +35,82 @@ def _cities() -> list[tuple[str, City]]:
     return pairs
 
 
+@functools.lru_cache(maxsize=None)
+def _exact_case() -> frozenset[str]:
+    """Names matched only as written: cities that are also common words ("Mobile"), and
+    abbreviations in capitals ("UK", "US"), so "I'm mobile" or "tell us" name no place."""
+    data = vocab.load("cities")
+    words = {e["name"] for e in data["cities"] if e.get("exact_case")}
+    words |= {c for c in data.get("countries", []) if c.isupper()}
+    return frozenset(words)
+
+
+def _find(text: str, pairs: list[tuple[str, object]]) -> object | None:
+    exact = _exact_case()
+    for start, end, matched, value in vocab.find_terms(text, pairs):
+        if matched in exact or not any(matched.lower() == e.lower() for e in exact):
+            return value
+    return None
+
+
 def city(text: str) -> City | None:
     """The city named in ``text`` ("I live in Shanghai" -> Shanghai), or None."""
-    found = next(vocab.find_terms(text, _cities()), None)
-    return found[3] if found else None
+    return _find(text, _cities())  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Place:
+    """An answer to "where do you live, or could you travel to?".
+
+    ``kind`` is city | province | country | anywhere | declined; ``origin`` is the
+    point sites are ordered from (None: no ordering); ``name`` is what the slot keeps.
+    """
+
+    kind: str
+    name: str
+    origin: City | None = None
+
+
+@functools.lru_cache(maxsize=None)
+def _provinces() -> list[tuple[str, City]]:
+    by_name = {c.name: c for _, c in _cities()}
+    return [(p["name"], by_name[p["capital"]]) for p in vocab.load("cities").get("provinces", [])]
+
+
+def _phrases(key: str) -> list[tuple[str, str]]:
+    return [(str(p), key) for p in vocab.load("cities").get(key, [])]
+
+
+def place(text: str) -> Place | None:
+    """The place an answer names, or what it says instead of a place; None when neither.
+
+    "Guangzhou" -> city; "Guangdong" -> province (ordered from Guangzhou);
+    "anywhere in China is fine" / "I can travel" -> anywhere; "China" -> country;
+    "rather not say" -> declined.
+    """
+    found = city(text)
+    if found is not None:
+        return Place("city", found.name, found)
+    capital = _find(text, _provinces())
+    if capital is not None:
+        name = next(p for p, c in _provinces() if c == capital)
+        return Place("province", name, capital)  # type: ignore[arg-type]
+    if _find(text, _phrases("rather_not_say")):
+        return Place("declined", "unknown")
+    if _find(text, _phrases("anywhere")):
+        return Place("anywhere", "anywhere")
+    country = _find(text, [(c, c) for c in vocab.load("cities").get("countries", [])])
+    if country is not None:
+        return Place("country", str(country))
+    return None
+
+
+def origin(location: str | None) -> City | None:
+    """The point to order sites from for a stored location (a city or province name)."""
+    if not location:
+        return None
+    found = place(location)
+    return found.origin if found else None
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -194,12 +194,13 @@ def p16_terms() -> list[tuple[str, str]]:
 
 
 def ecog_terms() -> list[tuple[str, int]]:
-    """Descriptions of daily life -> ECOG grade. The button texts (``patient``) and
+    """Descriptions of daily life -> ECOG grade. The button texts (``patient``, ``carer``) and
     the clinical wording are terms too, so a pressed button always reads back."""
     return [
         (term, grade["grade"])
         for grade in load("ecog")["grades"]
-        for term in [grade["patient"], grade["clinical"], *grade["terms"]]
+        for term in [grade["patient"], grade.get("carer"), grade["clinical"], *grade["terms"]]
+        if term
     ]
 
 

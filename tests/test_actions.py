@@ -3,6 +3,7 @@ over a knowledge base built from the real trial records."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,10 @@ import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.dialogue import ActionAskEcog, ActionCorrect, ActionGoBack, ActionSkipQuestion
+from actions.converse import ActionConverse
+from actions.dialogue import ActionRestart
 from actions.forms import ValidatePrescreeningForm
-from actions.results import ActionMatchTrials, ActionTrialDetails, ActionWhyNot
+from actions.results import ActionMatchTrials
 from knowledge import db
 
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").read_text(encoding="utf-8"))
@@ -24,6 +26,7 @@ IDEAL_B = {
     "p16": "positive", "histology": "squamous_cell_carcinoma", "immunotherapy_cycles": 3, "immunotherapy_response": "PR",
     "recurrent": "no", "pregnant": "no", "other_cancer_5y": "no",
 }
+_ids = itertools.count()
 
 
 @pytest.fixture(autouse=True)
@@ -32,52 +35,77 @@ def knowledge_base(full_db, monkeypatch):
     monkeypatch.setattr(db, "DB_PATH", full_db)
 
 
-def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform", entities=None, requested=None) -> Tracker:
+def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform", entities=None, requested=None,
+            active_loop: str | None = "prescreening_form", confidence: float = 1.0) -> Tracker:
     all_slots = {name: None for name in DOMAIN["slots"]}
-    all_slots.update({"role": "patient", "answered": [], "failed": {}})
+    all_slots.update({"role": "patient", "answered": []})
     all_slots.update(slots)
     all_slots["requested_slot"] = requested
-    latest = {"text": text, "intent": {"name": intent, "confidence": 1.0}, "entities": entities or []}
-    # Earlier answers were set before this user turn; only this turn's answers are validated.
+    latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or [],
+              "message_id": f"m{next(_ids)}"}
     events = [{"event": "slot", "name": k, "value": v} for k, v in slots.items()] + [
         {"event": "user", "text": text, "parse_data": latest}
     ]
     return Tracker("test-user", all_slots, latest, events, False, None,
-                   {"name": "prescreening_form"}, "action_listen")
+                   {"name": active_loop} if active_loop else {}, "action_listen")
 
 
 def run(action, t: Tracker):
     dispatcher = CollectingDispatcher()
+    before = dict(t.slots)
     events = asyncio.run(action.run(dispatcher, t, DOMAIN))
-    return dispatcher.messages, events
+    return dispatcher.messages, events, before
 
 
 def slot_events(events) -> dict[str, Any]:
     return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
 
 
-def answer(slots: dict, text: str, requested: str, intent: str = "inform", entities=None):
-    """One user turn through the form validation action."""
-    messages, events = run(ValidatePrescreeningForm(), tracker(slots, text, intent, entities, requested))
-    return messages, slot_events(events)
+def answer(slots: dict, text: str, requested: str | None, intent: str = "inform", entities=None, **kwargs):
+    """One user turn through the form validation action: (messages, every slot after the turn)."""
+    messages, events, before = run(ValidatePrescreeningForm(), tracker(slots, text, intent, entities, requested, **kwargs))
+    return messages, {**before, **slot_events(events)}
 
 
 def texts(messages) -> str:
     return " ".join(m.get("text") or m.get("response") or "" for m in messages)
 
 
-# --- the form: validation of each answer ---------------------------------------------------
+def responses(messages) -> list[str]:
+    """The domain responses said, by name (actions/say.py sends the name as ``utter_action``)."""
+    return [m.get("response") or m.get("utter_action") for m in messages if m.get("response") or m.get("utter_action")]
+
+
+def said(messages, name: str) -> str:
+    return next(m["text"] for m in messages if (m.get("utter_action") or m.get("response")) == name)
+
+
+def buttons(messages) -> list[dict]:
+    return [b for m in messages for b in m.get("buttons") or []]
+
+
+def starts_form(events) -> bool:
+    return any(e.get("event") == "active_loop" and e.get("name") == "prescreening_form" for e in events)
+
+
+def asked(messages) -> list[str]:
+    return [r[len("utter_question_"):] for r in responses(messages) if r.startswith("utter_question_")]
+
+
+# --- the form: every turn ends with a question, or the result -------------------------------------
 
 
 def test_consent_then_age_is_asked():
-    _, slots = answer({}, "yes", "consent", intent="affirm")
+    messages, slots = answer({}, "yes", "consent", intent="affirm")
     assert slots["consent"] is True and slots["requested_slot"] == "age"
+    assert asked(messages) == ["age"]
 
 
-def test_declining_consent_ends_the_form():
+def test_declining_consent_ends_the_form_with_a_way_back():
     messages, slots = answer({}, "no thanks", "consent", intent="deny")
     assert slots["consent"] is False and slots["requested_slot"] is None
-    assert any(m.get("response") == "utter_no_consent" for m in messages)
+    assert "utter_no_consent" in responses(messages)
+    assert DOMAIN["responses"]["utter_no_consent"][0]["buttons"], "declining still offers a way back"
 
 
 @pytest.mark.parametrize("text,value", [("58", 58), ("I'm fifty-eight", 58), ("58 yrs", 58)])
@@ -90,29 +118,56 @@ def test_age_answers(text, value):
 def test_impossible_age_is_refused_and_asked_again(text):
     messages, slots = answer(CONSENTED, text, "age")
     assert slots["age"] is None and slots["requested_slot"] == "age"
-    assert "doesn't look like a possible age" in texts(messages)
+    assert "utter_invalid_age" in responses(messages) and asked(messages) == ["age"]
 
 
-def test_unreadable_age_is_asked_again_and_skip_offered_after_two_failures():
-    messages, slots = answer(CONSENTED, "banana", "age")
-    assert slots["age"] is None and "couldn't read an age" in texts(messages)
-    assert slots["failed"] == {"age": 1}
-    messages, slots = answer({**CONSENTED, "failed": {"age": 1}}, "banana", "age")
-    assert any(m.get("response") == "utter_offer_skip" for m in messages)
+def test_a_question_is_asked_at_most_three_times_in_a_row_then_marked_unknown():
+    """First a hint, then a skip button, then the screening moves on (the dead end of issue 9)."""
+    slots = {**CONSENTED, "asked": {"slot": "age", "times": 1}}
+    messages, after = answer(slots, "banana", "age")
+    assert "utter_hint_age" in responses(messages) and asked(messages) == ["age"]
+    assert after["asked"] == {"slot": "age", "times": 2}
+    assert {"title": "Not sure", "payload": "/dont_know"} in buttons(messages)
+    messages, after = answer({**slots, "asked": after["asked"]}, "banana", "age")
+    assert after["asked"]["times"] == 3 and any(b["payload"] == "/skip" for b in buttons(messages))
+    messages, after = answer({**slots, "asked": after["asked"]}, "banana", "age")
+    assert after["age"] == "unknown" and "utter_marked_unknown" in responses(messages)
+    assert asked(messages) == ["tumor_site"] and after["asked"] == {"slot": "tumor_site", "times": 1}
+
+
+def test_consent_asked_three_times_without_an_answer_is_declined_kindly():
+    messages, after = answer({"asked": {"slot": "consent", "times": 3}}, "what", "consent", intent="nlu_fallback")
+    assert after["consent"] is False and after["requested_slot"] is None
+    assert "utter_no_consent" in responses(messages)
+
+
+def test_histology_with_its_grade_in_one_answer_is_taken_not_asked_forever():
+    """Issue 9, case 1: "squamous cell carcinoma, poorly differentiated" at the histology question."""
+    base = {**IDEAL_B, "histology": None, "differentiation": None}
+    entities = [{"entity": "histology", "value": "squamous_cell_carcinoma", "start": 0, "end": 23},
+                {"entity": "differentiation", "value": "poor", "start": 25, "end": 46}]
+    _, slots = answer(base, "squamous cell carcinoma, poorly differentiated", "histology", entities=entities)
+    assert slots["histology"] == "squamous_cell_carcinoma" and slots["differentiation"] == "poor"
+    assert slots["requested_slot"] != "histology"
+    # Without the NLU's entities (a typed answer the component missed), the words still count.
+    _, slots = answer(base, "it was poorly differentiated squamous cell", "histology")
+    assert slots["histology"] == "squamous_cell_carcinoma"
+
+
+@pytest.mark.parametrize("text,location", [
+    ("anywhere in China is fine", "anywhere"), ("I can travel", "anywhere"), ("Guangdong", "Guangdong"),
+    ("near Shanghai please", "Shanghai"), ("I'd rather not say", "unknown"), ("China", "China"),
+])
+def test_location_free_text_is_an_answer_whatever_the_intent(text, location):
+    """Issue 9, case 2: "anywhere in China is fine" was read as out of scope, for ever."""
+    everything = {**IDEAL_B, "differentiation": "poor", "resectable": "yes", "pathologic_response": "MPR"}
+    _, slots = answer(everything, text, "location", intent="out_of_scope")
+    assert slots["location"] == location and slots["requested_slot"] is None
 
 
 def test_injected_command_goes_through_the_same_validation():
     messages, slots = answer(CONSENTED, '/inform{"age": "999"}', "age", entities=[{"entity": "age", "value": "999"}])
-    assert slots["age"] is None
-
-
-def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result(seeds_db, monkeypatch):
-    monkeypatch.setattr(db, "DB_PATH", seeds_db)
-    messages, slots = answer(CONSENTED, "16", "age")
-    assert slots["age"] == 16
-    assert any(m.get("response") == "utter_minor" for m in messages)
-    # Both seed trials are for adults: nothing can fit, so the questions stop.
-    assert slots["requested_slot"] is None
+    assert slots["age"] is None and asked(messages) == ["age"]
 
 
 def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result():
@@ -120,8 +175,7 @@ def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result():
     # limit, but questions serve the trials a screening can settle: stop and show the result.
     messages, slots = answer(CONSENTED, "16", "age")
     assert slots["age"] == 16 and slots["requested_slot"] is None
-    responses = [m.get("response") for m in messages]
-    assert "utter_minor" in responses and "utter_no_trial_fits" in responses
+    assert "utter_minor" in responses(messages) and "utter_no_trial_fits" in responses(messages)
 
 
 @pytest.mark.parametrize("text,code", [("voice box", "larynx"), ("my tonsil", "oropharynx"), ("pyriform sinus", "hypopharynx")])
@@ -132,31 +186,28 @@ def test_site_in_lay_words(text, code):
 
 def test_unknown_site_offers_buttons():
     messages, slots = answer({**CONSENTED, "age": 58}, "my elbow", "tumor_site")
-    assert slots["tumor_site"] is None
-    buttons = [b for m in messages for b in m.get("buttons", [])]
-    assert {"title": "larynx (voice box)", "payload": '/inform{"tumor_site": "larynx"}'} in buttons
+    assert slots["tumor_site"] is None and "utter_hint_tumor_site" in responses(messages)
+    assert {"title": "larynx (voice box)", "payload": '/inform{"tumor_site": "larynx"}'} in buttons(messages)
 
 
 def test_ambiguous_site_offers_only_its_candidates():
     messages, slots = answer({**CONSENTED, "age": 58}, "throat", "tumor_site")
     assert slots["tumor_site"] is None
-    payloads = {b["payload"] for m in messages for b in m.get("buttons", [])}
+    payloads = {b["payload"] for b in buttons(messages)} - {"/dont_know"}
     assert payloads == {'/inform{"tumor_site": "%s"}' % c for c in ("oropharynx", "hypopharynx", "larynx")}
 
 
 def test_cancer_outside_the_head_and_neck_explains_the_scope_and_stops():
     messages, slots = answer({**CONSENTED, "age": 58}, "breast cancer", "tumor_site")
     assert slots["tumor_site"] == "breast"
-    assert any(m.get("response") == "utter_out_of_scope_cancer" for m in messages)
-    assert slots["requested_slot"] is None
+    assert "utter_out_of_scope_cancer" in responses(messages) and slots["requested_slot"] is None
 
 
 def test_nasopharyngeal_carcinoma_stops_the_questions_gently(seeds_db, monkeypatch):
     monkeypatch.setattr(db, "DB_PATH", seeds_db)
     messages, slots = answer({**CONSENTED, "age": 58}, "nasopharyngeal", "tumor_site")
-    assert slots["tumor_site"] == "nasopharynx"
-    assert slots["requested_slot"] is None
-    assert any(m.get("response") == "utter_no_trial_fits" for m in messages)
+    assert slots["tumor_site"] == "nasopharynx" and slots["requested_slot"] is None
+    assert "utter_no_trial_fits" in responses(messages)
 
 
 @pytest.mark.parametrize("text,stage", [("3", ["III"]), ("stage IVa", ["IVA"]), ("4", ["IVA", "IVB", "IVC"]),
@@ -168,25 +219,45 @@ def test_stage_answers(text, stage):
 
 def test_dont_know_stage_is_unknown_with_a_hint():
     messages, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx"}, "I don't know", "stage", intent="dont_know")
-    assert slots["stage"] == "unknown"
-    assert any(m.get("response") == "utter_stage_hint" for m in messages)
+    assert slots["stage"] == "unknown" and "utter_stage_hint" in responses(messages)
 
 
 def test_tnm_in_the_oropharynx_is_restaged_when_p16_becomes_known():
     base = {**CONSENTED, "age": 58, "tumor_site": "oropharynx"}
     _, slots = answer(base, "T2N1M0", "stage")
     assert slots["stage"] == ["I", "III"] and slots["tnm"] == "T2N1M0"
-    _, slots = answer({**base, **slots, "requested_slot": None}, "p16 negative", "p16")
+    _, slots = answer({**slots, "requested_slot": None}, "p16 negative", "p16")
     assert slots["p16"] == "negative" and slots["stage"] == ["III"]
 
 
 @pytest.mark.parametrize("text,value", [("ECOG 1", 1), ("KPS 80", 1), ("I can do light housework", 1),
-                                        ('/inform{"ecog": "0"}', 0), ("not sure", "unknown")])
+                                        ('/inform{"ecog": "0"}', 0), ("not sure", "unknown"),
+                                        ("he had to stop working but still showers and dresses himself", 2),
+                                        ("she spends most of the day in bed", 3)])
 def test_ecog_answers(text, value):
     entities = [{"entity": "ecog", "value": "0"}] if text.startswith("/") else []
-    intent = "dont_know" if text == "not sure" else "inform"
+    intent = "dont_know" if text == "not sure" else "chitchat"  # a lay answer need not be read as inform
     _, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}, text, "ecog", intent, entities)
     assert slots["ecog"] == value
+
+
+def test_a_lay_performance_description_is_said_back_as_a_grade():
+    """Issue 9, case 8: say which grade was understood, so the person can correct it."""
+    messages, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]},
+                             "I still work part time but get tired easily", "ecog", intent="out_of_scope")
+    assert slots["ecog"] == 1
+    assert "ECOG 1" in said(messages, "utter_understood_ecog") and "light work" in said(messages, "utter_understood_ecog")
+
+
+def test_ecog_buttons_come_from_the_vocabulary_in_every_mode():
+    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
+    messages, _ = answer(base, "", None)
+    titles = [b["title"] for b in buttons(messages)]
+    assert titles[0] == "I can do everything I did before I was ill" and titles[-1] == "Not sure"
+    messages, _ = answer({**base, "role": "nurse"}, "", None)
+    assert [b["title"] for b in buttons(messages)][:5] == [f"ECOG {g}" for g in range(5)]
+    messages, _ = answer({**base, "carer": True, "pronoun": "he"}, "", None)
+    assert buttons(messages)[0]["title"] == "Does everything as before the illness"
 
 
 def test_prior_treatment_fills_cycles_and_response_too():
@@ -199,25 +270,51 @@ def test_prior_treatment_fills_cycles_and_response_too():
 def test_several_answers_in_one_message_fill_every_slot_they_contain():
     entities = [{"entity": "age", "value": "61"}, {"entity": "stage", "value": "IVA"},
                 {"entity": "tumor_site", "value": "hypopharynx"}]
-    _, slots = answer(CONSENTED, "I'm 61 with stage 4a cancer of the hypopharynx", "age", entities=entities)
+    messages, slots = answer(CONSENTED, "I'm 61 with stage 4a cancer of the hypopharynx", "age", entities=entities)
     assert (slots["age"], slots["tumor_site"], slots["stage"]) == (61, "hypopharynx", ["IVA"])
-    assert slots["requested_slot"] == "ecog"
+    assert slots["requested_slot"] == "ecog" and asked(messages) == ["ecog"]
 
 
-def test_a_correction_mid_form_replaces_the_slot_without_complaining_about_the_question():
+def test_answers_before_consent_are_kept_and_consent_is_asked():
+    entities = [{"entity": "tumor_site", "value": "larynx", "start": 11, "end": 27},
+                {"entity": "stage", "value": "IVA", "start": 29, "end": 37},
+                {"entity": "age", "value": "66", "start": 45, "end": 47}]
+    messages, slots = answer({}, "my dad has laryngeal cancer, stage 4a, he is 66", None, entities=entities,
+                             active_loop=None)
+    assert (slots["age"], slots["tumor_site"], slots["stage"]) == (66, "larynx", ["IVA"])
+    assert slots["requested_slot"] == "consent" and asked(messages) == ["consent"]
+    assert slots["carer"] is True and slots["pronoun"] == "he" and "about him" in said(messages, "utter_carer_noted")
+    # worded for the father in this very turn, though Rasa would render with the slots before it
+    assert "about his cancer" in said(messages, "utter_question_consent")
+
+
+def test_a_relative_is_asked_about_him_from_then_on():
+    """Issue 9, case 7: the questions go on about the patient, not the person typing."""
+    _, slots = answer({**CONSENTED, "carer": True, "subject": "he", "pronoun": "he"}, "66", "age")
+    carer_variant = next(v for v in DOMAIN["responses"]["utter_question_tumor_site"]
+                         if {"type": "slot", "name": "carer", "value": True} in v.get("condition", []))
+    assert "{possessive} cancer" in carer_variant["text"]
+    for name, variants in DOMAIN["responses"].items():
+        if name.startswith("utter_question_") and not name.endswith("_choice"):
+            conditions = [c for v in variants for c in v.get("condition", [])]
+            assert {"type": "slot", "name": "carer", "value": True} in conditions, name
+
+
+def test_a_correction_mid_form_replaces_the_slot_and_says_so():
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
-    messages, slots = answer(base, "sorry, I'm actually 16", "ecog", entities=[{"entity": "age", "value": "16"}])
-    assert slots["age"] == 16 and "ecog" not in slots
-    assert "didn't get that" not in texts(messages)
+    messages, slots = answer(base, "sorry, I'm actually 16", "ecog", intent="correct",
+                             entities=[{"entity": "age", "value": "16"}])
+    assert slots["age"] == 16 and slots["ecog"] is None
+    assert "58" in said(messages, "utter_updated") and "16" in said(messages, "utter_updated")
+    assert "utter_hint_ecog" not in responses(messages)
 
 
 def test_follow_ups_are_asked_only_when_they_can_change_a_verdict():
     core = {**CONSENTED, "age": 58, "tumor_site": "oropharynx", "stage": ["IVA"], "ecog": 1, "prior_treatment": ["anti_pd1"]}
     _, slots = answer(core, "", None)
-    follow_up = slots["requested_slot"]
-    assert follow_up in ("p16", "histology", "immunotherapy_response", "immunotherapy_cycles", "differentiation",
-                         "recurrent", "other_cancer_5y", "pregnant", "resectable", "pathologic_response")
-    # Recurrent disease and other cancers decide nothing for a patient no trial can take.
+    assert slots["requested_slot"] in ("p16", "histology", "immunotherapy_response", "immunotherapy_cycles",
+                                       "differentiation", "recurrent", "other_cancer_5y", "pregnant", "resectable",
+                                       "pathologic_response")
     _, slots = answer({**core, "age": 90, "histology": "other"}, "", None)
     assert slots["requested_slot"] is None
 
@@ -230,57 +327,119 @@ def test_location_is_asked_when_several_trials_may_fit_and_then_the_form_ends():
     assert slots["location"] == "Beijing" and slots["requested_slot"] is None
 
 
-def test_questions_during_the_form_are_not_taken_as_answers():
+@pytest.mark.parametrize("intent,text,response", [
+    ("ask_what_is_ecog", "what does ECOG mean?", "utter_explain_ecog"),
+    ("ask_why_needed", "why do you need this?", "utter_why_needed"),
+    ("bot_challenge", "are you a bot?", "utter_iamabot"),
+])
+def test_questions_during_the_form_are_answered_and_the_question_comes_back(intent, text, response):
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
-    _, slots = answer(base, "what does ECOG mean?", "ecog", intent="ask_what_is_ecog")
-    assert "ecog" not in slots
+    messages, slots = answer(base, text, "ecog", intent=intent)
+    assert slots["ecog"] is None and response in responses(messages) and asked(messages) == ["ecog"]
 
 
-# --- moves around the form ---------------------------------------------------------------------
+def test_a_stray_remark_gets_a_hint_and_the_question_again_never_silence():
+    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"], "asked": {"slot": "ecog", "times": 1}}
+    messages, _ = answer(base, "the weather is nice today", "ecog", intent="nlu_fallback", confidence=0.2)
+    assert responses(messages)[-1] == "utter_question_ecog" and "utter_hint_ecog" in responses(messages)
 
 
 def test_go_back_forgets_the_last_answer_and_asks_it_again():
-    t = tracker({**CONSENTED, "age": 58, "tumor_site": "larynx", "answered": ["consent", "age", "tumor_site"]},
-                "go back", "go_back", requested="stage")
-    _, events = run(ActionGoBack(), t)
-    slots = slot_events(events)
-    assert slots["tumor_site"] is None and slots["requested_slot"] == "tumor_site"
-    assert slots["answered"] == ["age"]
+    slots = {**CONSENTED, "age": 58, "tumor_site": "larynx", "answered": ["consent", "age", "tumor_site"]}
+    messages, after = answer(slots, "go back", "stage", intent="go_back")
+    assert after["tumor_site"] is None and after["requested_slot"] == "tumor_site"
+    assert "tumor_site" not in after["answered"] and asked(messages) == ["tumor_site"]
 
 
 def test_skip_marks_the_question_unknown():
-    _, events = run(ActionSkipQuestion(), tracker(CONSENTED, "skip", "skip", requested="stage"))
-    assert slot_events(events)["stage"] == "unknown"
+    messages, after = answer({**CONSENTED, "age": 58, "tumor_site": "larynx"}, "skip", "stage", intent="skip")
+    assert after["stage"] == "unknown" and asked(messages) == ["ecog"]
 
 
-def test_correction_without_a_value_forgets_that_answer():
-    t = tracker({**IDEAL_B, "answered": ["age", "tumor_site", "stage"]}, "I made a mistake in my age", "correct")
-    _, events = run(ActionCorrect(), t)
-    assert slot_events(events)["age"] is None
-    t = tracker(IDEAL_B, "I gave the wrong stage", "correct")
-    assert slot_events(run(ActionCorrect(), t)[1])["stage"] is None
+def test_correction_without_a_value_asks_that_question_again():
+    messages, after = answer({**IDEAL_B, "answered": ["age", "tumor_site", "stage"]}, "I made a mistake in my age",
+                             "location", intent="correct")
+    assert after["age"] is None and asked(messages) == ["age"]
 
 
-def test_ecog_buttons_come_from_the_vocabulary_in_both_modes():
-    messages, _ = run(ActionAskEcog(), tracker(CONSENTED, requested="ecog"))
-    titles = [b["title"] for b in messages[0]["buttons"]]
-    assert titles[0] == "I can do everything I did before I was ill" and titles[-1] == "Not sure"
-    messages, _ = run(ActionAskEcog(), tracker({**CONSENTED, "role": "nurse"}, requested="ecog"))
-    assert [b["title"] for b in messages[0]["buttons"]][:5] == [f"ECOG {g}" for g in range(5)]
+def test_restart_and_delete_are_left_to_their_rules():
+    for intent in ("restart", "delete_my_data"):
+        _, events, _ = run(ValidatePrescreeningForm(), tracker(CONSENTED, "start over", intent, requested="age"))
+        assert events == []  # Rasa rejects the form, and the rule for the intent runs
+
+
+def test_a_message_is_never_read_twice():
+    t = tracker(CONSENTED, "58", requested="age")
+    t.slots["read_message"] = t.latest_message["message_id"]
+    messages, events, _ = run(ValidatePrescreeningForm(), t)
+    assert "age" not in slot_events(events) and asked(messages) == ["age"]
+
+
+# --- outside the form ----------------------------------------------------------------------------
+
+
+def converse(slots: dict, text: str, intent: str, entities=None):
+    messages, events, before = run(ActionConverse(), tracker(slots, text, intent, entities, active_loop=None))
+    return messages, events
+
+
+@pytest.mark.parametrize("intent,text", [("nlu_fallback", "hello, can you help me find a study?"),
+                                         ("affirm", "yes please go ahead"), ("out_of_scope", "hi there"),
+                                         ("ask_what_is_this", "what is this?"), ("inform", "I'm 61")])
+def test_any_first_message_leads_into_the_screening(intent, text):
+    """Issue 9, case 3: an opening that is not a greeting was a wall."""
+    messages, events = converse({}, text, intent)
+    assert starts_form(events)
+    assert "utter_greet" in responses(messages)
+
+
+def test_start_over_asks_the_first_question_at_once():
+    """Issue 9, case 4: "start" answered "Let's start again" and asked nothing."""
+    messages, events, _ = run(ActionRestart(), tracker({**IDEAL_B, "role": "nurse"}, "start over", "restart"))
+    assert starts_form(events)
+    assert slot_events(events)["role"] == "nurse"
+    # the form then reads nothing of "start over" and asks consent
+    t = tracker({"role": "nurse"}, "start over", "restart", requested=None)
+    t.slots["read_message"] = t.latest_message["message_id"]
+    messages, events, _ = run(ValidatePrescreeningForm(), t)
+    assert asked(messages) == ["consent"]
+
+
+def test_after_the_result_an_answer_reopens_the_same_screening():
+    """Issue 9, case 6: "now it came back" after a result updates this screening."""
+    done = {**IDEAL_B, "result_profile": {"age": 58}, "record_ref": "HN-AAAA-BBBB"}
+    messages, events = converse(done, "sorry, he's actually 67", "inform", [{"entity": "age", "value": "67"}])
+    assert starts_form(events)
+    messages, events = converse(done, "thanks", "chitchat")
+    assert responses(messages) == ["utter_after_result"]
+    assert DOMAIN["responses"]["utter_after_result"][0]["buttons"]
+
+
+def test_trial_details_and_why_not_after_the_result():
+    done = {**IDEAL_B, "result_profile": {k: v for k, v in IDEAL_B.items() if k not in ("consent", "role")}}
+    messages, _ = converse(done, "tell me more about NCT07320690", "ask_trial_details")
+    text = messages[0]["text"]
+    assert "De-Escalation Surgery" in text and "Shanghai" in text and "https://clinicaltrials.gov/study/NCT07320690" in text
+    assert responses(messages) == ["utter_after_result"]
+    profile = {**done["result_profile"], "prior_treatment": ["anti_pd1", "chemotherapy"]}
+    messages, _ = converse({**done, "result_profile": profile}, "why not NCT06100497?", "ask_why_not")
+    assert "Patients who have previously received PD-1/L1 combined chemotherapy drugs;" in messages[0]["text"]
+    messages, _ = converse(done, "why not NCT12345678?", "ask_why_not")
+    assert responses(messages)[0] == "utter_unknown_trial"
 
 
 # --- results -----------------------------------------------------------------------------------------
 
 
 def result(slots: dict):
-    messages, events = run(ActionMatchTrials(), tracker(slots, intent="inform"))
+    messages, events, before = run(ActionMatchTrials(), tracker(slots, intent="inform"))
     payload = next(m["custom"] for m in messages if m.get("custom"))
     summary = next(m["text"] for m in messages if m.get("text"))
-    return summary, payload, slot_events(events)
+    return summary, payload, {**before, **slot_events(events)}, messages
 
 
 def test_result_lists_every_head_and_neck_trial_with_verdicts_and_the_trials_words():
-    summary, payload, _ = result({**IDEAL_B, "location": "Beijing"})
+    summary, payload, _, _ = result({**IDEAL_B, "location": "Beijing"})
     assert payload["type"] == "trial_matches"
     verdicts = {m["nct_id"]: m["verdict"] for m in payload["matches"]}
     assert len(verdicts) == 7 and verdicts["NCT07320690"] == "eligible"
@@ -294,16 +453,45 @@ def test_result_lists_every_head_and_neck_trial_with_verdicts_and_the_trials_wor
     assert "Likely fits" in summary and "NCT07320690" in summary
 
 
+def test_a_province_orders_sites_from_its_capital():
+    _, payload, _, _ = result({**IDEAL_B, "location": "Guangdong"})
+    b = next(m for m in payload["matches"] if m["nct_id"] == "NCT07320690")
+    assert b["sites"][0]["distance_km"] is not None
+
+
+def test_a_late_answer_says_what_changed_and_updates_the_same_record(tmp_path, monkeypatch):
+    """Issue 9, case 6: one screening, one record; the change is said in one line per trial."""
+    from bot import records
+
+    monkeypatch.setenv("TRIALBOT_RECORDS_DB", str(tmp_path / "records.db"))
+    _, first, after, messages = result(IDEAL_B)
+    ref = after["record_ref"]
+    assert ref and "utter_record_saved" in responses(messages)
+    later = {**IDEAL_B, **{k: after[k] for k in ("result_profile", "result_verdicts", "record_ref", "result_location")},
+             "recurrent": "yes"}
+    _, second, again, messages = result(later)
+    assert again["record_ref"] == ref and "utter_record_updated" in responses(messages)
+    changed = said(messages, "utter_result_updated")
+    assert "NCT07320690: likely fits \u2192 does not fit, because" in changed
+    assert len(list(records.export())) == 1
+    assert records.get(ref)["profile"]["recurrent"] == "yes"
+    # The same answers again: no new result, no new record, and the way on is offered.
+    messages, events, _ = run(ActionMatchTrials(), tracker({**later, **{k: again[k] for k in (
+        "result_profile", "result_verdicts", "record_ref", "result_location")}}))
+    assert responses(messages) == ["utter_result_unchanged", "utter_after_result"]
+    assert len(list(records.export())) == 1
+
+
 def test_result_when_nothing_fits_still_lists_the_trials_and_says_why():
     # Over every age limit, and not the squamous cell carcinoma the title-only trials name.
-    summary, payload, _ = result({**CONSENTED, "age": 90, "tumor_site": "larynx", "histology": "other"})
+    summary, payload, _, _ = result({**CONSENTED, "age": 90, "tumor_site": "larynx", "histology": "other"})
     assert payload["matches"] and {m["verdict"] for m in payload["matches"]} == {"ineligible"}
     assert "none of the trials I know fit" in summary
     assert "Main reason:" in summary
 
 
 def test_out_of_scope_patient_sees_the_head_and_neck_trials_as_not_fitting():
-    _, payload, _ = result({**CONSENTED, "age": 50, "tumor_site": "breast"})
+    _, payload, _, _ = result({**CONSENTED, "age": 50, "tumor_site": "breast"})
     assert len(payload["matches"]) == 7 and {m["verdict"] for m in payload["matches"]} == {"ineligible"}
 
 
@@ -312,9 +500,9 @@ def test_a_result_with_more_trials_than_it_explains_still_lists_every_verdict(mo
     and "why not" still quotes their failed criteria."""
     from actions import results
 
-    _, full, _ = result(IDEAL_B)
+    _, full, _, _ = result(IDEAL_B)
     monkeypatch.setattr(results, "EXPLAINED_IN_FULL", 2)
-    summary, payload, _ = result(IDEAL_B)
+    summary, payload, _, _ = result(IDEAL_B)
     assert [(m["nct_id"], m["verdict"]) for m in payload["matches"]] == \
         [(m["nct_id"], m["verdict"]) for m in full["matches"]]
     brief = [m for m in payload["matches"] if not m["explained"]]
@@ -323,30 +511,20 @@ def test_a_result_with_more_trials_than_it_explains_still_lists_every_verdict(mo
     assert f"and {len([m for m in brief if m['verdict'] == 'ineligible'])} more" in summary
     failed = next(m for m in brief if m["verdict"] == "ineligible")
     reason = next(m for m in full["matches"] if m["nct_id"] == failed["nct_id"])["not_met"][0]
-    messages, _ = run(ActionWhyNot(), tracker(IDEAL_B, f"why not {failed['nct_id']}?", "ask_why_not"))
+    profile = {k: v for k, v in IDEAL_B.items() if k not in ("consent", "role")}
+    messages, _ = converse({**IDEAL_B, "result_profile": profile}, f"why not {failed['nct_id']}?", "ask_why_not")
     assert reason in messages[0]["text"]
 
 
 def test_no_consent_means_no_result_and_answers_are_cleared():
-    messages, events = run(ActionMatchTrials(), tracker({"consent": False, "age": 58}))
+    messages, events, _ = run(ActionMatchTrials(), tracker({"consent": False, "age": 58}))
     assert not any(m.get("custom") for m in messages)
     assert any(e.get("event") == "reset_slots" for e in events)
 
 
-def test_trial_details_and_why_not():
-    messages, _ = run(ActionTrialDetails(), tracker(IDEAL_B, "tell me more about NCT07320690", "ask_trial_details"))
-    text = messages[0]["text"]
-    assert "De-Escalation Surgery" in text and "Shanghai" in text and "https://clinicaltrials.gov/study/NCT07320690" in text
-    slots = {**IDEAL_B, "prior_treatment": ["anti_pd1", "chemotherapy"]}
-    messages, _ = run(ActionWhyNot(), tracker(slots, "why not NCT06100497?", "ask_why_not"))
-    assert "Patients who have previously received PD-1/L1 combined chemotherapy drugs;" in messages[0]["text"]
-    messages, _ = run(ActionWhyNot(), tracker(slots, "why not NCT12345678?", "ask_why_not"))
-    assert messages[0]["response"] == "utter_unknown_trial"
-
-
 def test_missing_knowledge_base_gives_a_clear_answer_not_silence(monkeypatch, tmp_path):
     monkeypatch.setattr(db, "DB_PATH", tmp_path / "missing.db")
-    messages, events = run(ActionMatchTrials(), tracker(IDEAL_B))
+    messages, events, _ = run(ActionMatchTrials(), tracker(IDEAL_B))
     assert [m.get("response") for m in messages] == ["utter_cannot_check"]
     assert "can't check the trials right now" in DOMAIN["responses"]["utter_cannot_check"][0]["text"]
     # the answers given so far are kept: nothing clears a slot
@@ -358,12 +536,12 @@ def test_the_action_server_registers_every_domain_action():
 
     executor = ActionExecutor()
     executor.register_package("actions")
-    custom = [a for a in DOMAIN["actions"] if a != "action_session_start"] + ["action_session_start"]
-    assert set(custom) <= set(executor.actions)
+    assert set(DOMAIN["actions"]) <= set(executor.actions)
 
 
 def test_a_volunteered_answer_arrives_as_its_code_and_is_accepted():
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
     messages, slots = answer(base, "it was poorly differentiated", "ecog",
                              entities=[{"entity": "differentiation", "value": "poor"}])
-    assert slots["differentiation"] == "poor" and "didn't get that" not in texts(messages)
+    assert slots["differentiation"] == "poor"
+    assert "poor" in said(messages, "utter_noted")

@@ -196,12 +196,12 @@ def _result(replies: list[dict]) -> dict | None:
 
 
 def _questions(tracker: dict) -> list[str]:
-    """The questions the bot asked, in order: one per utter_ask_<slot> it said."""
+    """The questions the bot asked, in order: one per utter_question_<slot> it said."""
     asked = []
     for event in tracker["events"]:
         action = (event.get("metadata") or {}).get("utter_action") or ""
-        if event.get("event") == "bot" and action.startswith("utter_ask_") and action != "utter_ask_which_trial":
-            asked.append(action[len("utter_ask_"):])
+        if event.get("event") == "bot" and action.startswith("utter_question_"):
+            asked.append(action[len("utter_question_"):].removesuffix("_choice"))
     return asked
 
 
@@ -357,7 +357,7 @@ def test_the_terminal_chat_script_presses_buttons_by_number(stack):
     from tests.stack import ROOT
 
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
-    out = subprocess.run([sys.executable, "-m", "bot.chat", "--url", url], input="1\n58\n/quit\n",
+    out = subprocess.run([sys.executable, "-m", "bot.chat", "--url", url], input="hello\n1\n58\n/quit\n",
                          capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.returncode == 0, out.stderr[-500:]
     assert "[1] I agree" in out.stdout  # the consent buttons, numbered

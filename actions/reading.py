@@ -1,0 +1,228 @@
+"""Reading one message: what it says about each question, whatever NLU guessed.
+
+The form (``actions/forms.py``) and the conversation outside it
+(``actions/converse.py``) read a message the same way, here. The NLU intent is
+a hint, never a gate: an answer is taken wherever it is found, so "squamous
+cell carcinoma, poorly differentiated" answers the histology question even
+though it also names a grade, and "anywhere in China is fine" answers the
+city question even when NLU calls it out of scope. The intent decides only
+what the message is when it answers nothing (a question about the questions,
+a skip, a restart).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from rasa_sdk import Tracker
+from rasa_sdk.forms import REQUESTED_SLOT
+
+from knowledge import geo, normalize, speaker, vocab
+
+from .profile import FORM_SLOTS, UNKNOWN
+
+# Answers longer than this are not read further (a pasted letter is not an answer).
+MAX_ANSWER_CHARS = 1000
+# Questions about the questions: answered with the response, then the question is asked again.
+QUESTION_INTENTS = {
+    "ask_what_is_ecog": "utter_explain_ecog",
+    "ask_what_is_stage": "utter_explain_stage",
+    "ask_what_is_p16": "utter_explain_p16",
+    "ask_why_needed": "utter_why_needed",
+    "ask_what_is_this": "utter_what_is_this",
+    "bot_challenge": "utter_iamabot",
+}
+# Intents handled by their own rule even in the middle of the form (the form lets them through).
+CONTROL_INTENTS = {"restart", "delete_my_data"}
+# A destructive intent must be this sure before it is acted on; otherwise the message is read as an answer.
+CONTROL_CONFIDENCE = 0.8
+# Moves inside the form that answer no question.
+REPAIR_INTENTS = {"skip", "go_back", "correct"}
+# Entities that carry each slot's value when the user volunteers it unasked.
+SLOT_ENTITIES = {
+    "age": ("age",),
+    "tumor_site": ("tumor_site",),
+    "stage": ("tnm", "stage"),
+    "ecog": ("ecog",),
+    "prior_treatment": ("treatment", "drug"),
+    "p16": ("p16",),
+    "differentiation": ("differentiation",),
+    "histology": ("histology",),
+    "immunotherapy_response": ("response",),
+    "immunotherapy_cycles": ("cycles",),
+}
+YES_NO_SLOTS = ("consent", "recurrent", "resectable", "other_cancer_5y", "pregnant")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The latest user message as the actions see it."""
+
+    text: str
+    intent: Optional[str]
+    confidence: float
+    entities: tuple
+    message_id: Optional[str]
+
+    @property
+    def command(self) -> bool:
+        """A button press or an injected ``/intent{...}``: its entities are its values."""
+        return self.text.startswith("/")
+
+    @property
+    def is_question(self) -> bool:
+        return self.intent in QUESTION_INTENTS
+
+    @property
+    def is_control(self) -> bool:
+        return self.intent in CONTROL_INTENTS and (self.command or self.confidence >= CONTROL_CONFIDENCE)
+
+    def entity_values(self, names: tuple) -> list[str]:
+        return [str(e.get("value")) for e in self.entities if e.get("entity") in names and e.get("value") is not None]
+
+
+def turn(tracker: Tracker) -> Turn:
+    latest = tracker.latest_message or {}
+    intent = latest.get("intent") or {}
+    return Turn(
+        text=(latest.get("text") or "")[:MAX_ANSWER_CHARS],
+        intent=intent.get("name"),
+        confidence=float(intent.get("confidence") or 0.0),
+        entities=tuple(e for e in latest.get("entities") or [] if isinstance(e, dict)),
+        message_id=latest.get("message_id"),
+    )
+
+
+# --- what a message says about the question being asked -------------------------------------------
+
+
+def _finds(read: Callable[[str], Any]) -> Callable[[str], bool]:
+    return lambda text: read(text) is not None
+
+
+# Does the text hold an answer of this kind? (The validators then say what it means.)
+READERS: dict[str, Callable[[str], bool]] = {
+    "age": lambda t: (normalize.age(t) is not None),
+    "tumor_site": _finds(normalize.site),
+    "stage": _finds(lambda t: normalize.stage(t)),
+    "ecog": _finds(normalize.ecog),
+    "prior_treatment": _finds(normalize.treatment),
+    "p16": _finds(normalize.p16),
+    "differentiation": _finds(normalize.differentiation),
+    "histology": _finds(normalize.histology),
+    "immunotherapy_response": _finds(normalize.response),
+    "immunotherapy_cycles": lambda t: normalize.first_number(t) is not None,
+    "pathologic_response": _finds(normalize.pathologic_response),
+    "location": _finds(geo.place),
+    **{slot: _finds(normalize.yes_no) for slot in YES_NO_SLOTS},
+}
+
+
+def _masked(text: str, entities: tuple, keep: tuple) -> str:
+    """The text with the words of other questions' entities blanked out.
+
+    "stage 4a, he is 66" read for the stage must not see 66; read for the age it must not see 4.
+    """
+    chars = list(text)
+    for e in entities:
+        start, end = e.get("start"), e.get("end")
+        if e.get("entity") in keep or not isinstance(start, int) or not isinstance(end, int):
+            continue
+        for i in range(max(start, 0), min(end, len(chars))):
+            chars[i] = " "
+    return "".join(chars)
+
+
+def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
+    """What the message answers to the question being asked, before validation.
+
+    An entity for the question wins (from the NLU component or a button's
+    ``/inform{...}``). Otherwise the words count when the question's own reader
+    finds an answer in them once other questions' words are blanked out.
+    "Don't know" is an answer; a yes or no answers a yes/no question.
+    """
+    if requested is None or requested not in FORM_SLOTS or turn_.is_question or turn_.is_control:
+        return None
+    if turn_.intent in REPAIR_INTENTS and not turn_.entities:
+        return None
+    found = turn_.entity_values(SLOT_ENTITIES.get(requested, ()))
+    if found and requested != "prior_treatment":
+        return found[0]
+    if turn_.intent == "dont_know":
+        return "don't know" if turn_.command else turn_.text
+    if turn_.command:
+        if turn_.intent in ("affirm", "deny") and requested in (*YES_NO_SLOTS, "histology", "p16"):
+            return "yes" if turn_.intent == "affirm" else "no"
+        return None
+    if requested == "prior_treatment":
+        return turn_.text if READERS["prior_treatment"](turn_.text) or found else None
+    text = _masked(turn_.text, turn_.entities, SLOT_ENTITIES.get(requested, ()))
+    if READERS[requested](text):
+        return text.strip()
+    if normalize.is_unknown(turn_.text):
+        return turn_.text
+    if turn_.intent in ("affirm", "deny") and requested in YES_NO_SLOTS:
+        return "yes" if turn_.intent == "affirm" else "no"
+    return None
+
+
+def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
+    """Answers to questions that were not asked ("I'm 61 with stage 4a cancer of the hypopharynx").
+
+    Only what the NLU component tagged, plus a named city or province; a
+    command's entities count too (a button may answer another question).
+    """
+    if turn_.is_question or turn_.is_control:
+        return {}
+    values: dict[str, str] = {}
+    for slot, names in SLOT_ENTITIES.items():
+        if slot == requested:
+            continue
+        found = turn_.entity_values(names)
+        if found:
+            # A treatment history is read whole: cycles, responses and plans need their context.
+            values[slot] = turn_.text if slot == "prior_treatment" and not turn_.command else found[0]
+    if requested != "location" and not turn_.command:
+        place = geo.place(turn_.text)
+        if place is not None and place.kind in ("city", "province"):
+            values["location"] = place.name
+    return values
+
+
+def answers(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
+    """Every answer in the message: to the question asked, and volunteered ones."""
+    found = volunteered(turn_, requested)
+    asked = answer_to_requested(turn_, requested)
+    if asked is not None:
+        found[requested] = asked  # type: ignore[index]
+    return {slot: found[slot] for slot in FORM_SLOTS if slot in found}
+
+
+def named_field(text: str) -> Optional[str]:
+    """The question a correction names ("I made a mistake in my age" -> age), from fields.yaml words."""
+    pairs = [(word, name) for name, entry in vocab.load("fields")["fields"].items()
+             for word in entry.get("words", []) if name in FORM_SLOTS]
+    return next((name for *_, name in vocab.find_terms(text, pairs)), None)
+
+
+def subject(turn_: Turn, current: Optional[str]) -> Optional[speaker.Subject]:
+    """Someone else named as the patient by this message ("my dad has ..."), if new."""
+    if turn_.command:
+        return None
+    return speaker.about(turn_.text, current)
+
+
+def is_unknown(value: Any) -> bool:
+    return value == UNKNOWN or (isinstance(value, str) and normalize.is_unknown(value))
+
+
+def requested_slot(tracker: Tracker) -> Optional[str]:
+    return tracker.get_slot(REQUESTED_SLOT)
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def tidy(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
