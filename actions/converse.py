@@ -71,8 +71,9 @@ class ActionConverse(Action):
             say(dispatcher, domain, slots, "utter_greet")
         if tracker.get_slot("consent") is False:
             events.append(SlotSet("consent", None))
-        if turn.is_question or turn.intent == "i_am_nurse" and not turn.entities:
-            # Answered here: the form must not answer the same message again.
+        if turn.is_question or not reading.answers(turn, None):
+            # Nothing in it for the form to read (and a question is answered here): the form
+            # must not take the same message again ("can you find me a trial?" is no answer).
             events.append(SlotSet("read_message", turn.message_id))
         return events + [SlotSet("asked", None), ActiveLoop(FORM)]
 

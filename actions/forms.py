@@ -42,7 +42,7 @@ from .say import say
 logger = logging.getLogger(__name__)
 
 # Slot values a person is told back after a free-text answer, so they can correct them.
-ECHOED = ("ecog", "prior_treatment", "location")
+ECHOED = ("prior_treatment",)
 
 
 @dataclass
@@ -50,6 +50,7 @@ class TurnNotes:
     """What this turn has already said and chosen, so the question that follows fits it."""
 
     explained: bool = False  # the reply already says what was wrong or answers the person's question
+    described: bool = False  # the ECOG answer was a description of daily life (said back as a grade)
     buttons: Dict[str, list] = field(default_factory=dict)  # slot -> buttons to offer instead of the usual
     ask_next: Optional[str] = None  # a repair chose the next question (go back, correct)
     stop: bool = False  # say nothing more this turn (goodbye)
@@ -62,13 +63,15 @@ class ValidatePrescreeningForm(FormValidationAction):
     @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         """Read the message (once), repair what needs repairing, ask the next question."""
-        self._domain = domain  # for ``say``; no await runs until this turn's messages are said
         turn = reading.turn(tracker)
         fresh = turn.message_id is None or turn.message_id != tracker.get_slot("read_message")
         if fresh and turn.is_control:
             return []  # the form is rejected, so the "restart" / "delete my data" rule runs
         before = dict(tracker.slots)
         notes = TurnNotes()
+        # The validators' signature is rasa_sdk's, so they reach this turn's domain and notes
+        # through the action. Safe: nothing in this method awaits, so no other turn interleaves.
+        self._domain, self._notes = domain, notes
         if fresh:
             tracker.slots["read_message"] = turn.message_id
             self.who_is_speaking(turn, dispatcher, tracker)
@@ -138,9 +141,6 @@ class ValidatePrescreeningForm(FormValidationAction):
         """Validate every answer the message holds; the accepted values (slot -> value)."""
         requested = tracker.get_slot(REQUESTED_SLOT)
         accepted: Dict[str, Any] = {}
-        # The validators' signature is rasa_sdk's; they reach this turn's notes here. Safe: no
-        # await runs between this line and the validators, so no other turn can interleave.
-        self._notes = notes
         for slot, raw in reading.answers(turn, requested).items():
             messages_before = len(dispatcher.messages)
             result = getattr(self, f"validate_{slot}")(raw, dispatcher, tracker, domain)
@@ -173,7 +173,7 @@ class ValidatePrescreeningForm(FormValidationAction):
                 continue
             if old is not None and old != UNKNOWN:
                 updated.append(f"{field_label(slot)} {value_label(slot, old)} \u2192 {value_label(slot, new)}")
-            elif slot == "ecog" and isinstance(new, int) and not typed_command:
+            elif slot == "ecog" and isinstance(new, int) and self._notes.described:
                 self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new))
             elif slot != requested or (slot in ECHOED and not typed_command):
                 noted.append(value_label(slot, new) if slot != "age" else f"age {new}")
@@ -379,6 +379,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             return {"ecog": None}
         if result.unknown:
             return {"ecog": UNKNOWN}
+        self._notes.described = result.source == "description"
         return {"ecog": list(result.value) if isinstance(result.value, tuple) else result.value}
 
     def validate_prior_treatment(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:

@@ -51,6 +51,7 @@ SLOT_ENTITIES = {
     "histology": ("histology",),
     "immunotherapy_response": ("response",),
     "immunotherapy_cycles": ("cycles",),
+    "recurrent": ("recurrence",),
 }
 YES_NO_SLOTS = ("consent", "recurrent", "resectable", "other_cancer_5y", "pregnant")
 
@@ -123,12 +124,14 @@ def _masked(text: str, entities: tuple, keep: tuple) -> str:
     """The text with the words of other questions' entities blanked out.
 
     "stage 4a, he is 66" read for the stage must not see 66; read for the age it must not see 4.
+    A bare ``number`` entity stays: "58" at the age question is the age.
     """
     chars = list(text)
+    others = {name for names in SLOT_ENTITIES.values() for name in names} - set(keep)
     for e in entities:
         start, end = e.get("start"), e.get("end")
-        if e.get("entity") in keep or not isinstance(start, int) or not isinstance(end, int):
-            continue
+        if e.get("entity") not in others or not isinstance(start, int) or not isinstance(end, int):
+            continue  # a bare number may be this very answer; only other questions' words go
         for i in range(max(start, 0), min(end, len(chars))):
             chars[i] = " "
     return "".join(chars)

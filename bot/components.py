@@ -2,7 +2,7 @@
 
 ``ClinicalEntityExtractor`` tags the entities listed in docs/conversation.md
 (age, tumor_site, stage, tnm, ecog, treatment, drug, cycles, response, p16,
-differentiation, histology, nct_id, number). Every entity's ``value`` is canonical (what
+differentiation, histology, recurrence, nct_id, number). Every entity's ``value`` is canonical (what
 ``knowledge.normalize`` returns for the words); ``start``/``end`` are the
 character offsets of the words the user typed (``text`` repeats them).
 
@@ -81,10 +81,10 @@ MAX_CHARS = 2000  # only this much of a message is read
 # Entity names (docs/conversation.md).
 AGE, TUMOR_SITE, STAGE, TNM, ECOG = "age", "tumor_site", "stage", "tnm", "ecog"
 TREATMENT, DRUG, CYCLES, RESPONSE = "treatment", "drug", "cycles", "response"
-P16, DIFFERENTIATION, HISTOLOGY = "p16", "differentiation", "histology"
+P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE = "p16", "differentiation", "histology", "recurrence"
 NCT_ID, NUMBER = "nct_id", "number"
 ENTITY_NAMES = (AGE, TUMOR_SITE, STAGE, TNM, ECOG, TREATMENT, DRUG, CYCLES, RESPONSE,
-                P16, DIFFERENTIATION, HISTOLOGY, NCT_ID, NUMBER)
+                P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, NCT_ID, NUMBER)
 # Cities (knowledge/vocabulary/cities.yaml) are no entity (the form reads the city from
 # the text with knowledge.geo) but are a feature for DIET: "Changsha" is an answer.
 CITY = "city"
@@ -92,8 +92,8 @@ FEATURE_NAMES = ENTITY_NAMES + (CITY,)
 
 # When two candidates cover exactly the same characters, the earlier name wins.
 _PRIORITY = {name: i for i, name in enumerate(
-    (NCT_ID, TNM, STAGE, ECOG, AGE, CYCLES, DRUG, TREATMENT, TUMOR_SITE, P16, DIFFERENTIATION, HISTOLOGY, RESPONSE,
-     NUMBER)
+    (NCT_ID, TNM, STAGE, ECOG, AGE, CYCLES, DRUG, TREATMENT, TUMOR_SITE, P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE,
+     RESPONSE, NUMBER)
 )}
 
 
@@ -126,6 +126,7 @@ def _term_table() -> Dict[str, List[Tuple[str, str]]]:
         P16: vocab.p16_terms(),
         DIFFERENTIATION: vocab.differentiation_terms(),
         HISTOLOGY: vocab.histology_terms(),
+        RECURRENCE: [(t, "yes") for t in vocab.recurrence_terms()],
         ECOG: [(term, str(grade)) for term, grade in vocab.ecog_terms()],
     }
 
@@ -526,8 +527,11 @@ def extract(text: Optional[str]) -> List[Found]:
     candidates = _phrase_candidates(pipe, text) + _regex_candidates(pipe, text)
     # "no radiotherapy" is not a treatment given: leave it to the form, which reads the
     # whole answer with knowledge.normalize (same negation rule).
-    return [f for f in _resolve(candidates)
-            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
+    found = [f for f in _resolve(candidates)
+             if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
+    # "it hasn't come back" is an answer too: no recurrence.
+    return [Found(f.entity, "no", f.start, f.end) if f.entity == RECURRENCE and normalize.negated(text, f.start) else f
+            for f in found]
 
 
 def entities(text: Optional[str]) -> List[Dict[Text, Any]]:

@@ -204,6 +204,11 @@ def ecog_terms() -> list[tuple[str, int]]:
     ]
 
 
+def recurrence_terms() -> list[str]:
+    """Words that say the cancer came back ("it came back", "relapsed"), from answers.yaml."""
+    return [str(t) for t in load("answers").get("recurrence", [])]
+
+
 def answer_terms() -> list[tuple[str, str]]:
     """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"."""
     answers = load("answers")

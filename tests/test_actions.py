@@ -114,6 +114,16 @@ def test_age_answers(text, value):
     assert slots["age"] == value and slots["requested_slot"] == "tumor_site"
 
 
+def test_a_bare_number_at_the_age_question_is_the_age():
+    _, slots = answer(CONSENTED, "58", "age", entities=[{"entity": "number", "value": "58", "start": 0, "end": 2}])
+    assert slots["age"] == 58
+
+
+def test_an_opening_with_no_answer_in_it_is_not_read_again_by_the_form():
+    messages, events = converse({}, "can you find me a trial?", "start_screening")
+    assert slot_events(events)["read_message"] and starts_form(events)
+
+
 @pytest.mark.parametrize("text", ["150", "-4", "999"])
 def test_impossible_age_is_refused_and_asked_again(text):
     messages, slots = answer(CONSENTED, text, "age")

@@ -335,11 +335,21 @@ def test_questions_mid_form_are_answered_and_the_same_question_resumes(stack):
     for message in ("hello", "yes", "I'm 61", "hypopharynx", "stage 4a"):
         stack.say(sender, message)
     assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog"
-    for question, words in (("what does ECOG mean?", "day to day"), ("why do you need this?", "criteria"),
-                            ("are you a bot?", "computer program"), ("what's the weather like", "can't help")):
+    for question, words in (("what does ECOG mean?", "day to day"), ("why do you need this?", "criteria")):
         said = " ".join(_texts(stack.say(sender, question)))
         assert words in said, f"{question!r} -> {said[:200]}"
         assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog", question
+    replies = stack.say(sender, "are you a bot?")
+    assert "computer program" in " ".join(_texts(replies))
+    assert any(b["payload"] == "/skip" for r in replies for b in r.get("buttons") or []), "the third ask offers a skip"
+    # A fourth time the question is not asked: ECOG is recorded as unknown and the screening goes on.
+    replies = stack.say(sender, "what's the weather like")
+    assert "can't help" in " ".join(_texts(replies))
+    slots = stack.tracker(sender)["slots"]
+    assert slots["ecog"] == "unknown" and slots["requested_slot"] == "prior_treatment"
+    stack.say(sender, "go back")
+    slots = stack.tracker(sender)["slots"]
+    assert slots["requested_slot"] == "ecog" and slots["ecog"] is None
     stack.say(sender, "go back")
     slots = stack.tracker(sender)["slots"]
     assert slots["requested_slot"] == "stage" and slots["stage"] is None
