@@ -48,6 +48,7 @@ class Field:
     priority: int
     core: bool = False
     derived: bool = False
+    ask: bool = True  # False: set by the dialogue from how another answer was given, never asked
     values: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
@@ -91,6 +92,7 @@ def fields() -> dict[str, Field]:
             priority=spec.get("priority", 99),
             core=spec.get("core", False),
             derived=spec.get("derived", False),
+            ask=spec.get("ask", True) and not spec.get("derived", False),
             values=values,
             min=spec.get("min"),
             max=spec.get("max"),

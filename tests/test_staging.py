@@ -140,7 +140,7 @@ def test_p16_positive_stage_iv_is_stored_as_ivc():
         ("oropharynx_p16_positive_clinical", "T0 N3 M0", "III"),
         ("oropharynx_p16_positive_clinical", "T4 N0 M0", "III"),
         ("oropharynx_p16_positive_clinical", "T4a N1 M0", "III"),  # T4a/T4b group as T4
-        ("oropharynx_p16_positive_clinical", "T1 N2b M0", "II"),  # AJCC 7 style N2b -> N2
+        ("oropharynx_p16_positive_clinical", "T1 N2b M0", "I"),  # AJCC 7 N2b: ipsilateral <= 6 cm is cN1
         ("oropharynx_p16_positive_clinical", "T1 N0 M1", "IVC"),
         # p16-positive oropharynx, pathological
         ("oropharynx_p16_positive_pathological", "pT0 pN1 M0", "I"),
