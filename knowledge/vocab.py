@@ -205,6 +205,17 @@ def ecog_terms() -> list[tuple[str, int]]:
     ]
 
 
+def karnofsky_grades(score: int) -> frozenset[int]:
+    """Every ECOG grade a Karnofsky score is given by the published tables in ecog.yaml.
+
+    Why a set: the tables disagree (KPS 70 is ECOG 1 in the common table, 2 in
+    two empirical ones), and the engine carries that uncertainty instead of
+    choosing a table. Empty for a score no table covers (0, above 100).
+    """
+    return frozenset(band["ecog"] for table in load("ecog")["karnofsky_tables"] for band in table["bands"]
+                     if band["min"] <= score <= band["max"])
+
+
 def answer_terms() -> list[tuple[str, str]]:
     """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"."""
     answers = load("answers")

@@ -92,9 +92,11 @@ def test_tnm_for_a_site_without_a_staging_table_is_unknown():
 @pytest.mark.parametrize("text,value,source", [
     ("0", 0, "ecog"), ("ECOG 1", 1, "ecog"), ("PS 2", 2, "ecog"), ("ecog performance status 3", 3, "ecog"),
     ("1 or 2", (1, 2), "ecog"),
-    ("KPS 100", 0, "karnofsky"), ("KPS 90", 0, "karnofsky"), ("Karnofsky 80", 1, "karnofsky"),
-    ("KPS 70", 1, "karnofsky"), ("KPS 60", 2, "karnofsky"), ("KPS 50", 2, "karnofsky"), ("KPS 40", 3, "karnofsky"),
-    ("KPS 30", 3, "karnofsky"), ("KPS 20", 4, "karnofsky"), ("KPS 10", 4, "karnofsky"), ("KPS 85", (0, 1), "karnofsky"),
+    # Karnofsky: every grade the published tables give (vocabulary/ecog.yaml), never one table's guess.
+    ("KPS 100", 0, "karnofsky"), ("KPS 90", (0, 1), "karnofsky"), ("Karnofsky 80", 1, "karnofsky"),
+    ("KPS 70", (1, 2), "karnofsky"), ("KPS 60", (2, 3), "karnofsky"), ("KPS 50", (2, 3), "karnofsky"),
+    ("KPS 40", (3, 4), "karnofsky"), ("KPS 30", (3, 4), "karnofsky"), ("KPS 20", 4, "karnofsky"),
+    ("KPS 10", 4, "karnofsky"), ("KPS 85", (0, 1), "karnofsky"),
     ("I can do everything I did before", 0, "description"),
     ("I can't do heavy work but I do light housework", 1, "description"),
     ("I look after myself but I can't work", 2, "description"),
@@ -170,7 +172,7 @@ def test_profile_answers_make_an_engine_profile():
         "ecog": "KPS 80", "prior_treatment": "Keytruda x3, partial response", "recurrent": "no",
     }).profile()
     assert profile == {
-        "age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["I"], "ecog": 1,
+        "age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["I"], "stage_ajcc7": ["III", "IVA"], "ecog": 1,
         "prior_treatment": ["anti_pd1"], "immunotherapy_cycles": 3, "immunotherapy_response": "PR", "recurrent": "no",
     }
     with pytest.raises(ValueError, match="age"):
