@@ -763,6 +763,8 @@ def _describe_line(line: Line) -> str:
     text = " ".join(w for w in words if w)
     if line.intent == "diagnostic" and not line.procedure:
         text += " (diagnostic)"
+    elif line.intent == "unclear":
+        text += " (to remove the cancer, or diagnostic?)"
     elif line.intent in ("neoadjuvant", "adjuvant", "palliative"):
         text += f" ({line.intent})"
     if line.target == "other":

@@ -325,3 +325,63 @@ def test_next_question_can_be_limited_to_some_trials(full_db):
     larynx = {"age": 50, "tumor_site": "larynx", "stage": ["III"], "ecog": 0, "prior_treatment": []}
     question = engine.next_question(larynx, full_db, scope="head_and_neck", among=engine.decisive(full_db))
     assert question is not None and set(question.trials) <= engine.decisive(full_db)
+
+
+# --- issue 10: clinical edge cases at the engine ------------------------------------------------
+
+
+def test_case_3_pd1_with_chemoradiotherapy_is_pd1_combined_with_chemotherapy(seeds_db):
+    results = by_id(engine.match({**IDEAL_A, "prior_treatment": ["anti_pd1", "chemoradiotherapy"]}, db=seeds_db))
+    assert "Patients who have previously received PD-1/L1 combined chemotherapy drugs;" in results[A].not_met
+    # Chemoradiotherapy without a PD-1/L1 drug does not trigger it.
+    assert by_id(engine.match({**IDEAL_A, "prior_treatment": ["chemoradiotherapy"]}, db=seeds_db))[A].verdict == "eligible"
+
+
+@pytest.mark.parametrize("stage,ajcc7,status", [
+    ("IVA", ["IVA"], "needs_review"),   # case 4: no AJCC 8 IVA for p16-positive disease
+    ("IVB", ["IVB"], "needs_review"),
+    ("I", ["III", "IVA"], "needs_review"),  # case 9: T2 N1 M0, AJCC 8 I, AJCC 7 III
+    ("I", ["I"], "not_met"),            # T1 N0 M0: stage I in both editions
+    ("I", None, "unknown"),             # a stage I said without a TNM
+    ("III", None, "met"),
+    ("IVC", ["IVC"], "not_met"),
+])
+def test_cases_4_and_9_nct06100497_names_no_edition(seeds_db, stage, ajcc7, status):
+    profile = {**IDEAL_A, "tumor_site": "oropharynx", "p16": "positive", "stage": stage,
+               **({"stage_ajcc7": ajcc7} if ajcc7 else {})}
+    m = by_id(engine.match(profile, db=seeds_db))[A]
+    [c] = [c for c in m.criteria if c.id == "stage_oropharynx_p16_positive"] or [None]
+    assert (c.status if c else "met") == status
+    if c is not None and status != "met":
+        assert "names no staging edition" in c.note
+    # Outside the oropharynx the editions agree and the stage as given decides.
+    larynx = by_id(engine.match({**IDEAL_A, "stage": "I", "stage_ajcc7": ["III"]}, db=seeds_db))[A]
+    assert larynx.verdict == "ineligible"
+
+
+def test_case_10_sex_is_asked_before_pregnancy_and_a_man_is_never_asked(seeds_db):
+    profile = {**IDEAL_B, "pregnant": None}
+    question = engine.next_question(profile, db=seeds_db)
+    assert question.field == "sex" and question.trials == [A, B]
+    man = {**profile, "sex": "male"}
+    assert engine.next_question(man, db=seeds_db) is None or engine.next_question(man, db=seeds_db).field != "pregnant"
+    assert {m.verdict for m in engine.match({**man, "differentiation": "poor"}, db=seeds_db)} == {"eligible"}
+    woman = {**profile, "sex": "female"}
+    assert engine.next_question(woman, db=seeds_db, askable=["pregnant", "differentiation"]).field == "pregnant"
+
+
+def test_case_11_the_stage_criteria_say_the_stage_before_treatment(seeds_db):
+    # NCT07320690: "Clinical stage III-IVa ... prior to immunotherapy"; NCT06100497 says nothing.
+    assert engine.question_timing("stage", db=seeds_db) == {"before_treatment"}
+    assert engine.question_timing("stage", db=seeds_db, among=[A]) == frozenset()
+    assert engine.question_timing("ecog", db=seeds_db) == frozenset()
+    stage_rules = [c for c in engine.show(B, db=seeds_db)["criteria"] if c["field"] == "stage"]
+    assert len(stage_rules) == 3 and all(c["rule"]["timing"] == "before_treatment" for c in stage_rules)
+
+
+def test_fields_set_by_the_dialogue_are_never_asked(seeds_db):
+    # ecog_source and stage_ajcc7 come from how other answers were given.
+    for profile in ({**IDEAL_B, "ecog": 2}, {**IDEAL_A, "tumor_site": "oropharynx", "p16": "positive", "stage": "I"}):
+        question = engine.next_question(profile, db=seeds_db)
+        assert question is None or question.field not in ("ecog_source", "stage_ajcc7")
+    assert engine.next_question({**IDEAL_B, "ecog": 2}, db=seeds_db, askable=["ecog_source"]).field == "ecog_source"
