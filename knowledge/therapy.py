@@ -53,6 +53,7 @@ class Count:
     of: tuple[str, ...]  # categories it was said of ("3 cycles of cisplatin"); () = the whole line
     words: str
     total: bool = False  # "8 cycles in total": may cover several lines
+    more: bool = False  # "2 more cycles": adds to the count said before it
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,14 @@ class Line:
 
     @property
     def cycles(self) -> int | tuple[int, int] | None:
-        """The line's count when the answer gives exactly one."""
-        values = {c.value for c in self.counts if c.value is not None}
-        return values.pop() if len(values) == 1 and all(c.value is not None for c in self.counts) else None
+        """The line's count when the answer gives exactly one (with any "N more" added)."""
+        if any(c.value is None for c in self.counts):
+            return None
+        base = {c.value for c in self.counts if not c.more}
+        more = [c.value for c in self.counts if c.more]
+        if len(base) > 1 or not (base or more):
+            return None
+        return _add([*base, *more])
 
     @property
     def response(self) -> str | None:
@@ -115,6 +121,7 @@ class History:
     unknown: bool = False  # says they do not know (and names nothing)
     recurrence: tuple[str, ...] = ()  # "yes" / "no" for each time the answer speaks of the cancer coming back
     pathologic_responses: tuple[str, ...] = ()
+    stray_numbers: tuple[str, ...] = ()  # numbers not read as counts, years, doses, stages...
     text: str = ""
 
     def with_line(self, index: int, **changes: Any) -> "History":
@@ -150,6 +157,7 @@ REASONS = {
     "only_denials": "only what was not given: ask what was given",
     "other_cancer_only": "treatment of another cancer only: ask about treatment of this cancer",
     "several_answers": "the answer says both: ask again",
+    "stray_number": "a number the reader could not place ('then 3 times'): ask the immunotherapy's own cycles",
 }
 
 
@@ -175,6 +183,7 @@ def _regexes() -> dict[str, re.Pattern]:
     unit = _alternation(vocab.load("treatments")["cycle_words"])
     ordinal = r"\d{1,2}(?:st|nd|rd|th)|" + "|".join(sorted(ordinals, key=len, reverse=True))
     vague = _alternation(cues["vague_counts"])
+    spoken = "|".join(sorted([w for w in [*units, *tens] if w not in ("zero", "one")], key=len, reverse=True))
     return {
         "line_break": re.compile(rf"[;\n]|\.(?!\d)|{_alternation(cues['line_breaks'])}", re.I),
         "clause_break": re.compile(rf",|{_alternation(cues['clause_breaks'])}", re.I),
@@ -186,6 +195,10 @@ def _regexes() -> dict[str, re.Pattern]:
         "times_after": re.compile(r"(?:\bx|×)\s*(?P<a>\d{1,2})\b", re.I),  # "Keytruda x4"
         "times_before": re.compile(r"\b(?P<a>\d{1,2})\s*(?:x|×)(?=\s)", re.I),  # "3x pembrolizumab"
         "ordinal": re.compile(rf"\b(?P<o>{ordinal})\s+(?:\w+\s+)?(?:{unit})\b", re.I),  # "my 4th cycle"
+        "more": re.compile(rf"\b(?P<a>{number})\s+(?:more|further|additional)\b", re.I),  # "then 2 more"
+        "number": re.compile(rf"(?<![\w.\-/])(?P<a>\d{{1,3}}|{spoken})(?![\w./]|-\w)", re.I),
+        "not_count_before": re.compile(rf"^\s*(?:{_symbols_or_words(cues['not_counts_before'])})", re.I),
+        "not_count_after": re.compile(rf"(?:{_symbols_or_words(cues['not_counts_after'])})[\s:=#-]*$", re.I),
         "vague": re.compile(rf"(?:{vague})\s+(?:\w+\s+)?(?:{unit})\b", re.I),
         "total": re.compile(_alternation(cues["total_cues"]), re.I),
         "not_response_near": re.compile(r"\bdos(?:e|es|age|ing)\b", re.I),
@@ -257,6 +270,7 @@ class _Mention:
     intents: list[str] = field(default_factory=list)
     target: str = "this"
     negated: bool = False
+    follows: "_Mention | None" = None  # "pembrolizumab before the operation": the operation's status follows
     chunk: int = 0
     clause: int = 0
 
@@ -298,7 +312,7 @@ def read(text: str | None) -> History | None:
     if not (lines or none_said or unknown or recurrence or path or counts_said or responses_said):
         return None
     return History(tuple(lines), none=none_said, unknown=unknown, recurrence=recurrence,
-                   pathologic_responses=path, text=text)
+                   pathologic_responses=path, stray_numbers=_stray_numbers(text, mentions, chunks), text=text)
 
 
 def _mentions(text: str) -> list[_Mention]:
@@ -416,9 +430,12 @@ def _strongest(statuses: list[str]) -> str:
 
 
 def _status(m: _Mention) -> str:
-    """A mention's status: denied ("no radiotherapy") wins, then the strongest cue it carries."""
+    """A mention's status: denied ("no radiotherapy") wins, then the strongest cue it carries;
+    an operation named only as a time ("before the operation") has the status of what it times."""
     if m.negated:
         return "not_received"
+    if not m.statuses and m.follows is not None:
+        return _status(m.follows)
     return _strongest([s for _, s in m.statuses])
 
 
@@ -429,12 +446,16 @@ def _attach_intents(text: str, mentions: list[_Mention], clauses, chunks) -> Non
     for start, end, intent in _cue_hits(text, table):
         applies = set(_cues()["intent"][intent]["applies_to"])
         fits = [m for m in mentions if m.category in applies and m.kind != "procedure"]
-        if any(m.start < end and start < m.end for m in mentions):
+        inside = [m for m in mentions if m.start < end and start < m.end]
+        if inside:
             # "after surgery" names a treatment itself: it speaks of its own clause only
             fits = [m for m in fits if m.clause == _index_of(clauses, start)]
         target = _nearest(fits, start, end, clauses, chunks)
         if target is not None:
             target.intents.append(intent)
+            for m in inside:
+                if m is not target and target.follows is not m:  # "induction chemotherapy" names itself
+                    m.follows = target
 
 
 def _attach_targets(text: str, mentions: list[_Mention], clauses: list[tuple[int, int]]) -> None:
@@ -511,7 +532,8 @@ def _count_phrases(text: str, chunk: tuple[int, int]) -> list[tuple[int, int, Co
             return
         after = text[end:end + 14]
         total = bool(rx["total"].search(text[max(chunk[0], start - 12):start]) or rx["total"].match(after.strip()))
-        found.append((start, end, Count(value, (), text[start:end], total)))
+        more = bool(re.search(r"\b(?:more|further|additional)\b", text[start:end], re.I))
+        found.append((start, end, Count(value, (), text[start:end], total, more)))
 
     for m in rx["vague"].finditer(piece):
         add(m, None)
@@ -523,7 +545,26 @@ def _count_phrases(text: str, chunk: tuple[int, int]) -> list[tuple[int, int, Co
             add(m, int(m["a"]))
     for m in rx["ordinal"].finditer(piece):
         add(m, _number(m["o"]))
+    for m in rx["more"].finditer(piece):
+        add(m, _number(m["a"]))
     return sorted(found, key=lambda f: f[0])
+
+
+def _stray_numbers(text: str, mentions: list[_Mention], chunks: list[tuple[int, int]]) -> tuple[str, ...]:
+    """Numbers the reader could not place: not a count, a year, a dose, a time, a stage or
+    grade, nor part of a drug's name (PD-1, 5-FU). "then 3 times" may be 3 more cycles, so
+    the immunotherapy's count is asked rather than taken without them."""
+    rx = _regexes()
+    placed = [(s, e) for chunk in chunks for s, e, _ in _count_phrases(text, chunk)]
+    placed += [(m.start, m.end) for m in mentions]
+    stray = []
+    for m in rx["number"].finditer(text):
+        if any(m.start() < e and s < m.end() for s, e in placed):
+            continue
+        if rx["not_count_before"].match(text[m.end():]) or rx["not_count_after"].search(text[:m.start()]):
+            continue
+        stray.append(m.group())
+    return tuple(stray)
 
 
 def _attach_counts(text: str, mentions: list[_Mention], lines: list[Line], line_of: dict[int, int],
@@ -571,6 +612,8 @@ def _attach_responses(text: str, mentions: list[_Mention], lines: list[Line], li
     for start, end, _, code in vocab.find_terms(text, vocab.response_terms()):
         if rx["not_response_near"].search(text[max(0, start - 12):end + 12]):
             continue  # "reduced dose" is no response
+        if any(m.start < end and start < m.end for m in mentions):
+            continue  # the "PD" of "PD-1 inhibitor" is no progression
         clause = _index_of(clauses, start)
         same = [m for m in mentions if m.clause == clause and lines[line_of[id(m)]].status in GIVEN]
         target = line_of[id(same[-1])] if same else _last_given_line(lines, line_of, mentions, start)
@@ -628,7 +671,11 @@ def derive(history: History | None) -> Derived:
     given = [line for line in history.lines if line.given]
     immuno = [line for line in given if line.immunotherapy]
     if immuno:
-        _derive_cycles(immuno, given, out)
+        if history.stray_numbers:
+            out.unsettled["immunotherapy_cycles"] = "stray_number"
+            out.about["immunotherapy_cycles"] = ", ".join(history.stray_numbers)
+        else:
+            _derive_cycles(immuno, given, out)
         _derive_response(immuno[-1], given, out)
     _settle(out, "pathologic_response", history.pathologic_responses)
     _settle(out, "recurrent", history.recurrence)
@@ -661,21 +708,37 @@ def _derive_prior_treatment(history: History, out: Derived) -> None:
         out.unsettled["prior_treatment"] = "only_denials"
 
 
-def _io_count(line: Line) -> tuple[int | tuple[int, int] | None, str | None, bool]:
-    """(count, reason it is open, said of a combined line) for one immunotherapy line."""
+def _io_count(line: Line, first: bool) -> tuple[int | tuple[int, int] | None, str | None, bool]:
+    """(count, reason it is open, said of a combined line) for one immunotherapy line.
+
+    "N more" adds to the line's own count, or is the count of a line that follows
+    another immunotherapy line ("..., then 6 more cycles alone"); in the first line
+    with nothing before it, "2 more" leaves the count open.
+    """
     if any(c.value is None for c in line.counts):
         return None, "cycles_not_a_number", False
     relevant = [c for c in line.counts if not c.of or set(c.of) & IMMUNOTHERAPY]
-    values = {c.value for c in relevant}
-    if len(values) > 1:
+    base = {c.value for c in relevant if not c.more}
+    more = [c.value for c in relevant if c.more]
+    if len(base) > 1 or (more and not base and first):
         return None, "several_numbers", False
-    if values:
-        count = relevant[0]
-        combined = bool(set(line.categories) & OTHER_SYSTEMIC) and (not count.of or set(count.of) - IMMUNOTHERAPY)
-        return values.pop(), None, bool(combined)
+    if more and not base:
+        base = {more.pop(0)}
+    if base:
+        value = _add([base.pop(), *more])
+        combined = any(bool(set(line.categories) & OTHER_SYSTEMIC) and (not c.of or set(c.of) - IMMUNOTHERAPY)
+                       for c in relevant)
+        return value, None, combined
     if line.counts:
         return None, "cycles_of_combined_line", False
     return None, None, False
+
+
+def _add(counts: list) -> int | tuple[int, int]:
+    """The sum of counts, some of which may be (low, high) ranges."""
+    low = sum(c[0] if isinstance(c, tuple) else c for c in counts)
+    high = sum(c[1] if isinstance(c, tuple) else c for c in counts)
+    return low if low == high else (low, high)
 
 
 def _derive_cycles(immuno: list[Line], given: list[Line], out: Derived) -> None:
@@ -684,8 +747,8 @@ def _derive_cycles(immuno: list[Line], given: list[Line], out: Derived) -> None:
         out.unsettled["immunotherapy_cycles"], out.about["immunotherapy_cycles"] = "total_of_several_lines", totals[0].words
         return
     counts, combined = [], False
-    for line in immuno:
-        value, reason, mixed = _io_count(line)
+    for index, line in enumerate(immuno):
+        value, reason, mixed = _io_count(line, first=index == 0)
         if reason:
             out.unsettled["immunotherapy_cycles"], out.about["immunotherapy_cycles"] = reason, line.words
             return
@@ -698,9 +761,8 @@ def _derive_cycles(immuno: list[Line], given: list[Line], out: Derived) -> None:
         out.unsettled["immunotherapy_cycles"] = "cycles_not_given_for_every_line"
         out.about["immunotherapy_cycles"] = next(line.words for line, c in zip(immuno, counts) if c is None)
         return
-    low = sum(c[0] if isinstance(c, tuple) else c for c in known)
-    high = sum(c[1] if isinstance(c, tuple) else c for c in known)
-    out.fields["immunotherapy_cycles"] = low if low == high else [low, high]
+    total = _add(known)
+    out.fields["immunotherapy_cycles"] = list(total) if isinstance(total, tuple) else total
     if len(known) > 1:
         out.notes["immunotherapy_cycles"] = f"added over {len(known)} lines that gave immunotherapy"
     if combined:

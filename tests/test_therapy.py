@@ -256,3 +256,46 @@ def test_a_follow_up_can_correct_one_line():
 def test_words_of_two_intents_for_one_operation_are_asked_about():
     d = derived("radical diagnostic neck dissection")
     assert d.unsettled["prior_treatment"] == "intent_unclear" and "neck dissection" in d.about["prior_treatment"]
+
+
+# --- more phrasings ---------------------------------------------------------------------------------------
+
+
+def test_more_cycles_add_to_the_count_before_them():
+    assert derived("pembrolizumab 2 cycles; then 2 more").fields["immunotherapy_cycles"] == 4
+    assert derived("pembrolizumab 2 cycles then 2 more cycles, it shrank").fields["immunotherapy_cycles"] == 4
+    # "2 more" with nothing before it: more than what? asked.
+    assert derived("2 more cycles of nivolumab").unsettled["immunotherapy_cycles"] == "several_numbers"
+
+
+def test_a_number_the_reader_cannot_place_is_asked_about():
+    d = derived("they gave me immunotherapy, I don't know the name, 3 times")
+    assert d.unsettled["immunotherapy_cycles"] == "stray_number" and d.about["immunotherapy_cycles"] == "3"
+    # Doses, intervals, years, dates, stages and drug names are not counts.
+    d = derived("Keytruda 200mg x 3 cycles every 3 weeks since 2023, cT2N1M0, ECOG 1, PD-1, on 12/03/2024")
+    assert d.fields["immunotherapy_cycles"] == 3 and "immunotherapy_cycles" not in d.unsettled
+
+
+def test_the_pd_of_pd1_is_not_progressive_disease():
+    d = derived("PD-1 inhibitor 3 cycles, partial response")
+    assert d.fields["immunotherapy_response"] == "PR"
+    assert normalize.treatment("PD-1 inhibitor, partial response").response == "PR"
+
+
+@pytest.mark.parametrize("text,statuses", [
+    ("they want me to have pembrolizumab before the operation", ["planned", "planned"]),
+    ("I had chemo before surgery", ["received", "received"]),
+    ("3 cycles of immunotherapy with chemo, the tumor got smaller, next is surgery", ["received", "planned"]),
+])
+def test_an_operation_named_as_a_time_or_next_step(text, statuses):
+    assert [line.status for line in therapy.read(text).lines] == statuses
+
+
+def test_arrows_separate_lines():
+    d = derived("TPF x3 -> pembro x4 -> PR")
+    assert d.fields == {"prior_treatment": ["chemotherapy", "anti_pd1"], "immunotherapy_cycles": 4,
+                        "immunotherapy_response": "PR"}
+
+
+def test_lay_words_for_an_operation():
+    assert derived("I had my tonsils out, then 4 cycles of toripalimab").fields["prior_treatment"] == ["surgery", "anti_pd1"]
