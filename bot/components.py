@@ -72,7 +72,7 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from knowledge import normalize, staging, vocab
+from knowledge import normalize, staging, therapy, vocab
 
 logger = logging.getLogger(__name__)
 
@@ -126,7 +126,6 @@ def _term_table() -> Dict[str, List[Tuple[str, str]]]:
         P16: vocab.p16_terms(),
         DIFFERENTIATION: vocab.differentiation_terms(),
         HISTOLOGY: vocab.histology_terms(),
-        RECURRENCE: [(t, "yes") for t in vocab.recurrence_terms()],
         ECOG: [(term, str(grade)) for term, grade in vocab.ecog_terms()],
     }
 
@@ -386,6 +385,9 @@ def _regex_candidates(pipe: _Pipeline, text: str) -> List[Found]:
     for pattern in (rx.cycles_after, rx.cycles_before, rx.cycles_times):
         for m in pattern.finditer(text):
             add(CYCLES, m.start(), m.end(), _cycles_value(m.group(0)))
+    # "now it came back" / "it hasn't come back": knowledge.therapy reads recurrence words (and
+    # knows "the scan came back clear" is none).
+    found.extend(Found(RECURRENCE, value, start, end) for start, end, value in therapy.recurrence_mentions(text))
     found.extend(_age_candidates(rx, text))
     found.extend(_number_candidates(rx, text))
     return found
@@ -527,11 +529,8 @@ def extract(text: Optional[str]) -> List[Found]:
     candidates = _phrase_candidates(pipe, text) + _regex_candidates(pipe, text)
     # "no radiotherapy" is not a treatment given: leave it to the form, which reads the
     # whole answer with knowledge.normalize (same negation rule).
-    found = [f for f in _resolve(candidates)
-             if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
-    # "it hasn't come back" is an answer too: no recurrence.
-    return [Found(f.entity, "no", f.start, f.end) if f.entity == RECURRENCE and normalize.negated(text, f.start) else f
-            for f in found]
+    return [f for f in _resolve(candidates)
+            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
 
 
 def entities(text: Optional[str]) -> List[Dict[Text, Any]]:

@@ -27,6 +27,7 @@ PATIENT_OPTIONS = [
     ("site", "Tumour site in any words, e.g. 'tonsil', 'voice box'."),
     ("stage", "Stage group or TNM, e.g. 'III', '4a', 'T3N1M0', \"don't know\"."),
     ("ecog", "ECOG grade, Karnofsky score or description, e.g. '1', 'KPS 80'."),
+    ("ecog-source", "Who gave the ECOG: patient (own words) or clinician."),
     ("prior", "Treatment received, e.g. 'pembrolizumab 3 cycles, partial response', 'none'."),
     ("p16", "p16/HPV status: positive, negative, not tested."),
     ("differentiation", "e.g. 'poorly differentiated'."),
@@ -43,11 +44,14 @@ FIELD_OF_OPTION = {
     "site": "tumor_site", "prior": "prior_treatment", "response": "immunotherapy_response",
     "cycles": "immunotherapy_cycles", "other_cancer": "other_cancer_5y",
 }
+# Options whose canonical values are fixed (click checks them).
+OPTION_CHOICES = {"ecog-source": ["patient", "clinician"]}
 
 
 def patient_options(fn):
     for name, help_text in reversed(PATIENT_OPTIONS):
-        fn = click.option(f"--{name}", help=help_text)(fn)
+        choice = click.Choice(OPTION_CHOICES[name]) if name in OPTION_CHOICES else None
+        fn = click.option(f"--{name}", help=help_text, type=choice)(fn)
     return fn
 
 

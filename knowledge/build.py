@@ -56,6 +56,7 @@ class BuildReport:
 
 
 RULE_COLUMNS = ("cancer_type", "field", "op", "lo", "hi", "mask", "mask2", "review_mask",
+                "review_lo", "review_hi", "rcond_field", "rcond_mask",
                 "cond1_field", "cond1_mask", "cond2_field", "cond2_mask")
 
 
@@ -177,8 +178,8 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     db["rules"].create(
         {
             "rule_id": int, "cancer_type": str, "field": str, "op": str, "lo": float, "hi": float, "mask": int,
-            "mask2": int, "review_mask": int, "cond1_field": str, "cond1_mask": int, "cond2_field": str,
-            "cond2_mask": int,
+            "mask2": int, "review_mask": int, "review_lo": float, "review_hi": float, "rcond_field": str,
+            "rcond_mask": int, "cond1_field": str, "cond1_mask": int, "cond2_field": str, "cond2_mask": int,
         },
         pk="rule_id",
     )
@@ -322,6 +323,10 @@ def _criteria_rows(record: dict) -> list[dict]:
                 "mask": rule.mask,
                 "mask2": rule.mask2,
                 "review_mask": rule.review_mask,
+                "review_lo": rule.review_lo,
+                "review_hi": rule.review_hi,
+                "rcond_field": rule.rcond_field,
+                "rcond_mask": rule.rcond_mask,
                 "cond1_field": rule.cond1_field,
                 "cond1_mask": rule.cond1_mask,
                 "cond2_field": rule.cond2_field,

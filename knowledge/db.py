@@ -19,7 +19,7 @@ TRIALS_DIR = KNOWLEDGE_DIR / "trials"
 IMPORTED_DIR = KNOWLEDGE_DIR / "imported"
 
 # Bump when the tables change shape; readers refuse a database of another version.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class KnowledgeBaseError(RuntimeError):

@@ -132,31 +132,62 @@ def _op_status(bits: str) -> str:
         END)"""
 
 
-def _cond_state(n: int) -> str:
-    """1 = the condition holds, 0 = it does not, NULL = not known yet."""
-    value = _by_field(f"c.cond{n}_field", "bits")
-    return f"""(CASE WHEN c.cond{n}_field IS NULL THEN 1
-        WHEN ({value} & ~c.cond{n}_mask) = 0 THEN 1
-        WHEN ({value} & c.cond{n}_mask) = 0 THEN 0 ELSE NULL END)"""
+def _cond_state(n: int | str) -> str:
+    """1 = the condition holds, 0 = it does not, NULL = not known yet.
+
+    ``n`` is 1 or 2 (the rule's conditions) or "r" (the condition under which
+    its review applies, ``rcond``). No condition always holds.
+    """
+    prefix = f"c.rcond" if n == "r" else f"c.cond{n}"
+    value = _by_field(f"{prefix}_field", "bits")
+    return f"""(CASE WHEN {prefix}_field IS NULL THEN 1
+        WHEN ({value} & ~{prefix}_mask) = 0 THEN 1
+        WHEN ({value} & {prefix}_mask) = 0 THEN 0 ELSE NULL END)"""
+
+
+def _range_status(low: str, high: str) -> str:
+    """Status of the patient's number (or range) against the bounds ``low``/``high`` (SQL, NULL = none)."""
+    lo, hi = _by_field("c.field", "lo"), _by_field("c.field", "hi")
+    return f"""(CASE
+        WHEN {lo} IS NULL THEN (CASE WHEN {low} IS NULL AND {high} IS NULL THEN 'met' ELSE 'unknown' END)
+        WHEN ({low} IS NULL OR {lo} >= {low}) AND ({high} IS NULL OR {hi} <= {high}) THEN 'met'
+        WHEN ({low} IS NOT NULL AND {hi} < {low}) OR ({high} IS NOT NULL AND {lo} > {high}) THEN 'not_met'
+        ELSE 'unknown' END)"""
 
 
 def _rule_status() -> str:
-    lo, hi, bits = _by_field("c.field", "lo"), _by_field("c.field", "hi"), _by_field("c.field", "bits")
-    range_status = f"""(CASE
-        WHEN {lo} IS NULL THEN (CASE WHEN c.lo IS NULL AND c.hi IS NULL THEN 'met' ELSE 'unknown' END)
-        WHEN (c.lo IS NULL OR {lo} >= c.lo) AND (c.hi IS NULL OR {hi} <= c.hi) THEN 'met'
-        WHEN (c.lo IS NOT NULL AND {hi} < c.lo) OR (c.hi IS NOT NULL AND {lo} > c.hi) THEN 'not_met'
+    """Status of a rule before its ``when`` conditions, review included.
+
+    Review: a category value inside review_mask, a set whose outcome hinges
+    on review_mask values, or a number outside the rule's bounds but inside
+    its review bounds means the trial's words do not settle it for this
+    patient: "needs review". A review condition (rcond) limits that to some
+    patients (an ECOG 2 the patient gave in lay words); where it does not
+    hold the plain status stands, and where it is not known yet the status
+    is unknown unless both readings agree.
+    """
+    bits = _by_field("c.field", "bits")
+    review_cond = _cond_state("r")
+    strict = _range_status("c.lo", "c.hi")
+    lenient = _range_status("COALESCE(c.review_lo, c.lo)", "COALESCE(c.review_hi, c.hi)")
+    range_final = f"""(CASE
+        WHEN c.review_lo IS NULL AND c.review_hi IS NULL THEN {strict}
+        WHEN {strict} = 'met' THEN 'met'
+        WHEN {lenient} = 'not_met' THEN 'not_met'
+        WHEN {review_cond} = 0 THEN {strict}
+        WHEN {review_cond} = 1 AND {lenient} = 'met' THEN 'needs_review'
         ELSE 'unknown' END)"""
-    # Review: a category value inside review_mask, or a set whose outcome hinges on
-    # review_mask values, means the trial's words do not settle it.
+    plain = _op_status(bits)
+    review_hit = f"""(c.review_mask != 0 AND (
+        (c.op = 'in' AND ({bits} & c.review_mask) != 0 AND {plain} != 'unknown')
+        OR (c.op != 'in' AND {plain} != {_op_status(f"({bits} & ~c.review_mask)")})))"""
     return f"""(CASE
         WHEN c.op = 'review' THEN 'needs_review'
-        WHEN c.op = 'range' THEN {range_status}
-        WHEN c.review_mask != 0 AND c.op = 'in' AND ({bits} & c.review_mask) != 0
-             AND {_op_status(bits)} != 'unknown' THEN 'needs_review'
-        WHEN c.review_mask != 0 AND c.op != 'in'
-             AND {_op_status(bits)} != {_op_status(f"({bits} & ~c.review_mask)")} THEN 'needs_review'
-        ELSE {_op_status(bits)} END)"""
+        WHEN c.op = 'range' THEN {range_final}
+        WHEN NOT {review_hit} THEN {plain}
+        WHEN {review_cond} = 1 THEN 'needs_review'
+        WHEN {review_cond} = 0 THEN {plain}
+        ELSE 'unknown' END)"""
 
 
 def _status_sql() -> str:
@@ -178,9 +209,9 @@ def _rules_query() -> str:
     """Every distinct rule of a scope, evaluated once for the profile (built once
     from the vocabulary's field list)."""
     return f"""
-        SELECT c.rule_id, {_status_sql()} AS status, c.field, c.cond1_field, c.cond2_field,
+        SELECT c.rule_id, {_status_sql()} AS status, c.field, c.cond1_field, c.cond2_field, c.rcond_field,
                {_by_field('c.field', 'exact')} AS field_exact,
-               {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state
+               {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state, {_cond_state("r")} AS rcond_state
         FROM rules c WHERE c.cancer_type = :scope"""
 
 
@@ -250,9 +281,9 @@ def _evaluate(conn: sqlite3.Connection, params: dict) -> _Evaluation:
         codes[r["rule_id"]] = _CODE[r["status"]]
         if r["status"] == "unknown":
             waiting = () if r["field_exact"] else (r["field"],)
-            for n in (1, 2):
-                if r[f"cond{n}_field"] and r[f"cond{n}_state"] is None:
-                    waiting += (r[f"cond{n}_field"],)
+            for n in ("cond1", "cond2", "rcond"):
+                if r[f"{n}_field"] and r[f"{n}_state"] is None:
+                    waiting += (r[f"{n}_field"],)
             waits[r["rule_id"]] = waiting
     index = _scope_index(conn, params["scope"])
     counts = {}
@@ -467,7 +498,9 @@ def next_question(
     trial when one of its criteria is unknown because of that field, directly
     or through a condition ("stage III if p16-positive" waits on p16). Fields
     in ``asked`` (answered "don't know") are not asked again; ``askable`` limits
-    the choice to questions the caller can put, ``among`` the trials that count
+    the choice to questions the caller can put (by default every field the
+    vocabulary lets us ask: not derived, not ``ask: false`` such as
+    ``ecog_source``), ``among`` the trials that count
     (e.g. ``decisive()``). None when no trial is still
     possible, or nothing left to ask can change a verdict.
     """
@@ -480,7 +513,7 @@ def next_question(
         possible &= set(among)
     if not possible:
         return None
-    allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if not f.derived}
+    allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if f.ask}
     allowed -= set(asked)
     index = _scope_index(conn, params["scope"])
     waiting: dict[str, set[str]] = {}
@@ -495,6 +528,24 @@ def next_question(
         return None
     name, ids = min(candidates, key=lambda c: (-len(c[1]), vocab.field(c[0]).priority))
     return Question(field=name, label=vocab.field(name).label, trials=sorted(ids))
+
+
+def question_timing(field_name: str, db=None, among: Iterable[str] | None = None) -> frozenset[str]:
+    """When the trials want ``field_name`` measured, from their criteria's ``timing`` flags.
+
+    ``{"before_treatment"}`` when a criterion on the field says the value
+    before any treatment ("stage ... prior to immunotherapy"): why, a patient
+    after induction therapy may otherwise give a lower, post-treatment stage.
+    The dialogue words its question from this; ``among`` limits the trials
+    (e.g. ``decisive()``). Empty when no criterion says.
+    """
+    conn = _connection(db)
+    ids = None if among is None else json.dumps(sorted(among))
+    rows = conn.execute(
+        "SELECT DISTINCT json_extract(rule, '$.timing') FROM criteria WHERE field = ? "
+        "AND json_extract(rule, '$.timing') IS NOT NULL "
+        "AND (? IS NULL OR nct_id IN (SELECT value FROM json_each(?)))", (field_name, ids, ids))
+    return frozenset(row[0] for row in rows)
 
 
 def show(nct_id: str, db=None) -> dict | None:

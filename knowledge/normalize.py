@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import staging, vocab
 
@@ -154,9 +155,12 @@ def site(text: str) -> Site | None:
 
 @dataclass(frozen=True)
 class Stage:
-    groups: frozenset[str]  # empty when unknown
+    groups: frozenset[str]  # AJCC 8 groups it may be; empty when unknown
     tnm: staging.TNM | None = None
     unknown: bool = False
+    # The AJCC 7 groups it may be, where they can be told (from the TNM, or a group
+    # both editions share); None when not. For criteria naming no edition.
+    ajcc7: frozenset[str] | None = None
 
     @property
     def value(self) -> list[str] | str:
@@ -171,25 +175,61 @@ class Stage:
             return "unknown"
         return " or ".join(self.value)
 
+    @property
+    def ajcc7_value(self) -> list[str] | None:
+        """The ``stage_ajcc7`` profile value, or None when it cannot be told."""
+        if not self.ajcc7:
+            return None
+        return [s for s in staging.STAGE_ORDER if s in self.ajcc7]
+
 
 def stage(text: str, site_code: str | None = None, p16: str | None = None) -> Stage | None:
     """Stage group from "3", "III", "stage IVa", "4b", or a TNM such as "cT2 N2b M0".
 
     TNM is converted with the AJCC 8 table for the site (p16 decides the
     oropharynx table; unknown p16 gives every group it could be). Without a
-    site, the groups of every head-and-neck table are combined. "Don't know" is
-    a value: Stage(unknown=True).
+    site, the groups of every head-and-neck table are combined. T0 gives no
+    group where AJCC 8 has no T0 (larynx, oral cavity...). "Don't know" is a
+    value: Stage(unknown=True). The AJCC 7 reading comes along (``ajcc7``) for
+    trials that name no staging edition.
     """
     tnm = staging.parse_tnm(text)
     if tnm is not None:
         keys = _staging_keys(site_code)
+        if tnm.t == "T0" and not staging.t0_allowed(site_code):
+            keys = []
         groups = frozenset().union(*(staging.stage_groups(k, tnm, p16) for k in keys)) if keys else frozenset()
-        return Stage(groups=groups, tnm=tnm, unknown=not groups)
+        return Stage(groups=groups, tnm=tnm, unknown=not groups, ajcc7=_ajcc7_of_tnm(tnm, site_code, p16) if groups else None)
     groups = staging.parse_stage(text)
     if groups:
-        return Stage(groups=frozenset(groups))
+        return Stage(groups=frozenset(groups), ajcc7=_ajcc7_of_group(frozenset(groups), site_code, p16))
     if is_unknown(text):
         return Stage(groups=frozenset(), unknown=True)
+    return None
+
+
+def _ajcc7_of_tnm(tnm: staging.TNM, site_code: str | None, p16: str | None) -> frozenset[str] | None:
+    """The AJCC 7 groups of a TNM at a known site (None where AJCC 7 is not kept)."""
+    if site_code is None:
+        return None
+    key = vocab.site(site_code).get("staging", "none")
+    return staging.stage_groups_ajcc7(key, tnm, p16) or None
+
+
+def _ajcc7_of_group(groups: frozenset[str], site_code: str | None, p16: str | None) -> frozenset[str] | None:
+    """The AJCC 7 groups of a stage group said without a TNM, where the editions agree.
+
+    Why: the general rows are the same in both editions, and stage IVA/IVB
+    exists only there (AJCC 8 p16-positive oropharynx has none), so a said
+    "IVA" is an AJCC 7 or general-table group whatever the site. A said I-III
+    in the oropharynx with p16 positive or not known may be AJCC 8's own
+    p16-positive group, whose AJCC 7 equivalent the words do not give.
+    """
+    if site_code is None:
+        return None
+    key = vocab.site(site_code).get("staging", "none")
+    if key == "general" or (key == "oropharynx" and (p16 == "negative" or groups <= {"IVA", "IVB", "IVC"})):
+        return groups
     return None
 
 
@@ -206,7 +246,8 @@ def _staging_keys(site_code: str | None) -> list[str]:
 @dataclass(frozen=True)
 class Ecog:
     value: int | tuple[int, int] | None  # a grade, a (low, high) range, or None when unknown
-    source: str  # "ecog" | "karnofsky" | "description" | "unknown"
+    source: str  # how it was written: "ecog" | "karnofsky" | "description" | "unknown" (not who gave it)
+    note: str | None = None  # why a range, when the words themselves were exact (a Karnofsky score)
 
     @property
     def unknown(self) -> bool:
@@ -243,17 +284,23 @@ def ecog(text: str | int) -> Ecog | None:
 
 
 def _from_karnofsky(score: int) -> Ecog | None:
-    """Map a Karnofsky score to ECOG; a score between two bands (85) gives both grades."""
-    def grade(kps: int) -> int | None:
-        return next((b["ecog"] for b in vocab.load("ecog")["karnofsky"] if b["min"] <= kps <= b["max"]), None)
+    """ECOG from a Karnofsky score: every grade the published tables give it.
 
-    exact = grade(score)
-    if exact is not None:
-        return Ecog(exact, "karnofsky")
-    below, above = grade(score // 10 * 10), grade(score // 10 * 10 + 10)
-    if below is not None and above is not None:
-        return Ecog((min(below, above), max(below, above)), "karnofsky")
-    return None
+    KPS 70 is ECOG 1 in the common table and 2 in others (vocabulary/ecog.yaml),
+    so it reads as 1-2 with a note, and "ECOG 0-1" stays unknown: never a
+    guess between tables. A score between two tens (85) gives both.
+    """
+    grades = vocab.karnofsky_grades(score)
+    if score % 10 and 10 < score < 100:  # KPS comes in tens: 85 is 80 or 90
+        grades = vocab.karnofsky_grades(score // 10 * 10) | vocab.karnofsky_grades(score // 10 * 10 + 10)
+    if not grades:
+        return None
+    low, high = min(grades), max(grades)
+    if low == high:
+        return Ecog(low, "karnofsky")
+    note = (f"KPS {score} is ECOG {low} or {high} depending on the published conversion table "
+            "(knowledge/vocabulary/ecog.yaml); the study team assesses.")
+    return Ecog((low, high), "karnofsky", note)
 
 
 # --- prior treatment ------------------------------------------------------------------------------
@@ -261,11 +308,20 @@ def _from_karnofsky(score: int) -> Ecog | None:
 
 @dataclass(frozen=True)
 class Treatment:
+    """A treatment answer in the shape older callers use; ``derived`` has the lines' reading.
+
+    categories: prior_treatment (None = not settled, empty = no treatment yet).
+    cycles / response: of the immunotherapy when the answer names one (never the
+    first number or response word of a chemotherapy line); when it names none,
+    the only count or response said, if there is exactly one.
+    """
+
     categories: frozenset[str] | None  # None = unknown; empty = no treatment yet
     drugs: tuple[str, ...] = ()
-    cycles: int | None = None
+    cycles: int | tuple[int, int] | None = None
     response: str | None = None  # CR | PR | SD | PD
     pathologic_response: str | None = None
+    derived: Any = field(default=None, compare=False, repr=False)  # therapy.Derived
 
     @property
     def unknown(self) -> bool:
@@ -304,42 +360,38 @@ def negated(text: str, start: int) -> bool:
 
 
 def treatment(text: str) -> Treatment | None:
-    """Treatment categories, drugs, cycles and response from free text.
+    """Treatment categories, drugs, cycles and response from free text, read as lines of
+    therapy (knowledge/therapy.py) so the numbers belong to the right treatment.
 
     "pembrolizumab and cisplatin, 3 cycles, it shrank" ->
     {anti_pd1, chemotherapy}, drugs (pembrolizumab, cisplatin), cycles 3, PR.
-    A named drug makes "immunotherapy" specific: "immunotherapy (Keytruda)" is
-    anti-PD-1, not immunotherapy of an unknown kind.
+    "TPF 3 cycles, then pembrolizumab 8 cycles" -> cycles 8 (the immunotherapy's).
+    A named drug makes "immunotherapy" specific. Planned, refused, diagnostic
+    or another cancer's treatment is not treatment received. New callers
+    should use ``therapy.read`` / ``therapy.derive``, which also say why a
+    field is left open.
     """
-    data = vocab.load("treatments")
-    drug_hits = list(vocab.find_terms(text, vocab.drug_terms()))
-    category_hits = list(vocab.find_terms(text, vocab.treatment_terms()))
-    denied = any(negated(text, start) for start, *_ in drug_hits + category_hits)
-    drugs = [drug for start, _, _, drug in drug_hits if not negated(text, start)]
-    categories = {vocab.drugs()[d]["category"] for d in drugs}
-    categories |= {code for start, _, _, code in category_hits if not negated(text, start)}
-    if categories & {"anti_pd1", "anti_pdl1"}:
-        categories.discard("immunotherapy_unspecified")
-    if "chemoradiotherapy" in categories:
-        # "chemo and radiation together" is one treatment, not two separate ones.
-        categories -= {"chemotherapy", "radiotherapy"} if not drugs else {"radiotherapy"}
-    cycles = _cycles(text, data["cycle_words"])
-    response = next((code for *_, code in vocab.find_terms(text, vocab.response_terms())), None)
-    path_response = next((code for *_, code in vocab.find_terms(text, vocab.pathologic_response_terms())), None)
-    none_terms = [*data["none_terms"], *vocab.no_treatment_terms()]
-    none_said = any(True for _ in vocab.find_terms(text, [(t, "none") for t in none_terms]))
-    if categories:
-        return Treatment(frozenset(categories), tuple(dict.fromkeys(drugs)), cycles, response, path_response)
-    if none_said:
-        return Treatment(frozenset(), (), None, None, None)
-    if denied:
-        # "no chemo": we learn what was not given, not what was: unknown, never a guess.
-        return Treatment(None, (), cycles, response, path_response)
-    if is_unknown(text):
-        return Treatment(None, (), cycles, response, path_response)
-    if cycles is not None or response or path_response:
-        return Treatment(None, (), cycles, response, path_response)
-    return None
+    from . import therapy  # therapy reads with this module's helpers
+
+    history = therapy.read(text)
+    if history is None:
+        return None
+    derived = therapy.derive(history)
+    prior = derived.fields.get("prior_treatment")
+    given = [line for line in history.lines if line.given]
+    drugs = tuple(dict.fromkeys(d for line in given for d in line.drugs))
+    cycles = derived.fields.get("immunotherapy_cycles")
+    response = derived.fields.get("immunotherapy_response")
+    if not any(line.immunotherapy for line in given):
+        counts = {c.value for line in history.lines for c in line.counts if c.value is not None}
+        responses = {r for line in history.lines for r in line.responses}
+        cycles = counts.pop() if len(counts) == 1 else None
+        response = responses.pop() if len(responses) == 1 else None
+    return Treatment(
+        categories=None if prior is None else frozenset(prior), drugs=drugs,
+        cycles=tuple(cycles) if isinstance(cycles, list) else cycles, response=response,
+        pathologic_response=derived.fields.get("pathologic_response"), derived=derived,
+    )
 
 
 def _cycles(text: str, words: list[str]) -> int | None:
@@ -375,8 +427,41 @@ def differentiation(text: str) -> str | None:
     return "unknown" if is_unknown(text) else _first_code(text, vocab.differentiation_terms())
 
 
-def histology(text: str) -> str | None:
-    return "unknown" if is_unknown(text) else _first_code(text, vocab.histology_terms())
+def histology(text: str, site_code: str | None = None) -> str | list[str] | None:
+    """Histology code; a list of the codes it may be when the words mean different
+    things at different sites and the site does not settle it.
+
+    "Non-keratinizing carcinoma" is nasopharyngeal carcinoma in the nasopharynx and
+    squamous cell carcinoma in the oropharynx (HPV-related): ruling out a tonsil
+    cancer as nasopharyngeal would be wrong (issue 10, case 6).
+    """
+    if is_unknown(text):
+        return "unknown"
+    pairs = [(t, ("plain", c)) for t, c in vocab.histology_terms()]
+    pairs += [(t, ("site", i)) for i, entry in enumerate(vocab.load("histology")["site_dependent"]) for t in entry["terms"]]
+    found = next((value for *_, value in vocab.find_terms(text, pairs)), None)
+    if found is None:
+        return None
+    kind, value = found
+    if kind == "plain":
+        return value
+    entry = vocab.load("histology")["site_dependent"][value]
+    if site_code in entry["by_site"]:
+        return entry["by_site"][site_code]
+    return list(entry["otherwise"])
+
+
+def sex(text: str) -> str | None:
+    """"female" / "male" / "unknown" from an answer, None when it says neither.
+
+    Why its own words: the pregnancy criteria apply to women only, and "prefer
+    not to say" must stay unknown, never become "male".
+    """
+    if is_unknown(text) or re.search(r"\b(?:prefer not|rather not|not say)\b", text, re.I):
+        return "unknown"
+    words = vocab.load("answers")["sex"]
+    found = {code for *_, code in vocab.find_terms(text, [(str(t), k) for k in ("female", "male") for t in words[k]])}
+    return found.pop() if len(found) == 1 else None
 
 
 def response(text: str) -> str | None:
@@ -419,27 +504,25 @@ class ProfileAnswers:
             if s is None:
                 raise ValueError(f"stage: cannot read {a['stage']!r} as a stage")
             out["stage"] = s.value
+            if s.ajcc7_value:
+                out["stage_ajcc7"] = s.ajcc7_value
         if "ecog" in a:
             e = ecog(a["ecog"])
             if e is None:
                 raise ValueError(f"ecog: cannot read {a['ecog']!r} as a performance status")
             out["ecog"] = "unknown" if e.unknown else (list(e.value) if isinstance(e.value, tuple) else e.value)
+        if "ecog_source" in a:
+            source = a["ecog_source"].strip().lower()
+            out["ecog_source"] = source if source in vocab.field("ecog_source").values else _fail("ecog_source", source)
         if "prior_treatment" in a:
-            t = treatment(a["prior_treatment"])
-            if t is None:
-                raise ValueError(f"prior_treatment: cannot read {a['prior_treatment']!r}")
-            out["prior_treatment"] = t.value
-            if t.cycles is not None:
-                out["immunotherapy_cycles"] = t.cycles
-            if t.response:
-                out["immunotherapy_response"] = t.response
-            if t.pathologic_response:
-                out["pathologic_response"] = t.pathologic_response
-        simple = {"differentiation": differentiation, "histology": histology,
-                  "immunotherapy_response": response, "pathologic_response": pathologic_response}
+            out.update(_treatment_fields(a["prior_treatment"]))
+        simple = {"differentiation": differentiation, "immunotherapy_response": response,
+                  "pathologic_response": pathologic_response}
         for name, fn in simple.items():
             if name in a:
                 out[name] = fn(a[name]) or _fail(name, a[name])
+        if "histology" in a:
+            out["histology"] = histology(a["histology"], site_code) or _fail("histology", a["histology"])
         if "immunotherapy_cycles" in a:
             n = first_number(a["immunotherapy_cycles"])
             out["immunotherapy_cycles"] = int(n) if n is not None else "unknown"
@@ -447,8 +530,22 @@ class ProfileAnswers:
             if name in a:
                 out[name] = yes_no(a[name]) or _fail(name, a[name])
         if "sex" in a:
-            out["sex"] = "female" if re.search(r"\b(f|female|woman|women)\b", a["sex"], re.I) else "male"
+            out["sex"] = sex(a["sex"]) or _fail("sex", a["sex"])
         return out
+
+
+def _treatment_fields(text: str) -> dict:
+    """The profile fields a treatment answer settles (therapy.derive); prior_treatment is
+    "unknown" when the lines leave it open. Answers given to their own question win."""
+    from . import therapy
+
+    history = therapy.read(text)
+    if history is None:
+        raise ValueError(f"prior_treatment: cannot read {text!r}")
+    derived = therapy.derive(history)
+    fields = dict(derived.fields)
+    fields.setdefault("prior_treatment", "unknown")
+    return fields
 
 
 def _fail(name: str, text: str):

@@ -590,9 +590,10 @@ def _ecog(b: _Bullet) -> list[dict]:
         if not m:
             return []
         scores = _allowed(m, list(range(0, 101, 10)), b.kind)
-        bands = vocab.load("ecog")["karnofsky"]
-        grades = {band["ecog"] for band in bands if any(band["min"] <= s <= band["max"] for s in scores)}
-        note = f"Converted from the Karnofsky score in the text ({m.group(0).strip()})."
+        common = vocab.load("ecog")["karnofsky_tables"][0]
+        grades = {band["ecog"] for band in common["bands"] if any(band["min"] <= s <= band["max"] for s in scores)}
+        note = (f"Converted from the Karnofsky score in the text ({m.group(0).strip()}) with the {common['name']} "
+                "table; published conversions differ by one grade at some scores (vocabulary/ecog.yaml): check.")
     if not grades or sorted(grades) != list(range(min(grades), max(grades) + 1)):
         return []  # nothing allowed, or a gap ("0 or 2"): leave it to a human
     rule: dict = {"field": "ecog"}

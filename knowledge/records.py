@@ -108,19 +108,50 @@ def _check_criterion(criterion: dict, source: str, where: str) -> None:
         low, high = criterion.get("min"), criterion.get("max")
         if low is not None and high is not None and low > high:
             raise RecordError(source, f"{where}.min", f"min {low} is above max {high}")
-    for key in rules - {"min", "max"} | ({"review_if"} & criterion.keys()):
+    for key in rules - {"min", "max"}:
         groups = criterion[key] if key == "excludes_combination" else [criterion[key]]
         for group in groups:
             _check_codes(field, group, source, f"{where}.{key}")
-    for cond_name, cond in criterion.get("when", {}).items():
+    if "review_if" in criterion:
+        _check_review_if(criterion, field, source, f"{where}.review_if")
+    _check_conditions(criterion.get("when", {}), source, f"{where}.when")
+
+
+def _check_review_if(criterion: dict, field: vocab.Field, source: str, where: str) -> None:
+    """``review_if``: a list of codes, or {in | min/max, when} (why: a value may be
+    ambiguous for some patients only, e.g. an ECOG 2 the patient gave in lay words)."""
+    review = criterion["review_if"]
+    if isinstance(review, list):
+        if field.type == "number":
+            raise RecordError(source, where, "a number field reviews a range: give {min: ..., max: ..., when: ...}")
+        _check_codes(field, review, source, where)
+        return
+    if field.type == "number":
+        if "in" in review or not {"min", "max"} & review.keys():
+            raise RecordError(source, where, "a number field reviews a range: give min and/or max")
+        low, high = criterion.get("min"), criterion.get("max")
+        if ("min" in review and (low is None or review["min"] > low)) or ("max" in review and (high is None or review["max"] < high)):
+            raise RecordError(source, where, "the review range must widen the rule's own min/max")
+    else:
+        if "in" not in review or {"min", "max"} & review.keys():
+            raise RecordError(source, where, f"{field.type} field {field.name} reviews codes: give `in: [...]`")
+        _check_codes(field, review["in"], source, f"{where}.in")
+    when = review.get("when", {})
+    if len(when) > 1:
+        raise RecordError(source, f"{where}.when", "a review condition names one field")
+    _check_conditions(when, source, f"{where}.when")
+
+
+def _check_conditions(when: dict, source: str, where: str) -> None:
+    for cond_name, cond in when.items():
         try:
             cond_field = vocab.field(cond_name)
         except KeyError as e:
-            raise RecordError(source, f"{where}.when", str(e.args[0])) from None
+            raise RecordError(source, where, str(e.args[0])) from None
         if cond_field.type != "category":
-            raise RecordError(source, f"{where}.when.{cond_name}", "conditions apply to category fields only")
+            raise RecordError(source, f"{where}.{cond_name}", "conditions apply to category fields only")
         codes = cond["not_in"] if isinstance(cond, dict) else cond
-        _check_codes(cond_field, codes, source, f"{where}.when.{cond_name}")
+        _check_codes(cond_field, codes, source, f"{where}.{cond_name}")
 
 
 def _check_codes(field: vocab.Field, codes: Iterable, source: str, where: str) -> None:
@@ -151,6 +182,10 @@ class Rule:
     (set has any / all / none of mask), not_both (set has something of mask AND
     of mask2), review (always "needs review"). Conditions: the rule applies only
     where cond field's value lies within cond mask.
+
+    Review: a category/set value in review_mask, or a number outside lo/hi
+    but inside review_lo/review_hi, reads "needs review"; with an rcond, only
+    where rcond field's value lies within rcond mask (else the plain status).
     """
 
     field: str
@@ -160,6 +195,10 @@ class Rule:
     mask: int = 0
     mask2: int = 0
     review_mask: int = 0
+    review_lo: float | None = None
+    review_hi: float | None = None
+    rcond_field: str | None = None
+    rcond_mask: int = 0
     cond1_field: str | None = None
     cond1_mask: int = 0
     cond2_field: str | None = None
@@ -191,14 +230,25 @@ def compile_rule(criterion: dict) -> Rule:
         rule.op, rule.mask, rule.mask2 = "not_both", field.mask(first), field.mask(second)
     if criterion.get("needs_review"):
         rule.op = "review"
-    if "review_if" in criterion:
-        rule.review_mask = field.mask(map(str, criterion["review_if"]))
-    for slot, (cond_name, cond) in zip((1, 2), criterion.get("when", {}).items()):
-        cond_field = vocab.field(cond_name)
-        if isinstance(cond, dict):
-            cond_mask = cond_field.full_mask & ~cond_field.mask(map(str, cond["not_in"]))
+    review = criterion.get("review_if")
+    if isinstance(review, list):
+        rule.review_mask = field.mask(map(str, review))
+    elif isinstance(review, dict):
+        if field.type == "number":
+            rule.review_lo, rule.review_hi = review.get("min"), review.get("max")
         else:
-            cond_mask = cond_field.mask(map(str, cond))
+            rule.review_mask = field.mask(map(str, review["in"]))
+        for cond_name, cond in review.get("when", {}).items():
+            rule.rcond_field, rule.rcond_mask = cond_name, _condition_mask(cond_name, cond)
+    for slot, (cond_name, cond) in zip((1, 2), criterion.get("when", {}).items()):
         setattr(rule, f"cond{slot}_field", cond_name)
-        setattr(rule, f"cond{slot}_mask", cond_mask)
+        setattr(rule, f"cond{slot}_mask", _condition_mask(cond_name, cond))
     return rule
+
+
+def _condition_mask(name: str, cond) -> int:
+    """The values of category field ``name`` for which a condition holds."""
+    cond_field = vocab.field(name)
+    if isinstance(cond, dict):
+        return cond_field.full_mask & ~cond_field.mask(map(str, cond["not_in"]))
+    return cond_field.mask(map(str, cond))

@@ -39,6 +39,12 @@ def load():
     data = yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8"))
     tables = {}
     for name, table in data["tables"].items():
+        if "rows_from" in table:  # same stage groups as another table (AJCC 7 = `general`)
+            source = data["tables"][table["rows_from"]]
+            table = {**{k: source[k] for k in ("t", "n", "m", "rows")}, **table}
+        for written, meant in table.get("read_as", {}).items():
+            if not set(meant) <= set(table["t"]) | set(table["n"]) | set(table["m"]):
+                raise ValueError(f"staging.yaml {name}: read_as {written} names an unknown category {meant}")
         cells = {}
         for row in table["rows"]:
             code = row.get("maps_to", row["stage"])
@@ -49,7 +55,7 @@ def load():
                 if cells.setdefault(cell, code) != code:
                     raise ValueError(f"staging.yaml {name}: {cell} is both {cells[cell]} and {code}")
         tables[name] = {**table, "cells": cells}
-    return {"tables": tables, "stage_words": data["stage_words"]}
+    return {"tables": tables, "stage_words": data["stage_words"], "t0_sites": frozenset(data["t0_sites"])}
 
 
 # --- TNM in free text ------------------------------------------------------
@@ -94,10 +100,12 @@ def parse_tnm(text: str) -> TNM | None:
 
 # --- TNM -> stage group ----------------------------------------------------
 
-def _categories(value, known):
+def _categories(value, known, read_as=None):
     """The table's categories that `value` may stand for.
 
-    Unknown (TX, NX, MX, or M not given) -> all of them. A lettered value the
+    A value the table's `read_as` names -> what it says (N2b on the
+    p16-positive clinical table is cN1). Unknown (TX, NX, MX, or M not
+    given) -> all of them. A lettered value the
     table groups without its letter (N2b, T1a, T4a in a table with only T4)
     -> the bare category. A bare value the table only knows with letters (T4
     in `general`) -> every lettered form, since it could be any of them.
@@ -105,6 +113,8 @@ def _categories(value, known):
     """
     if value is None or value.endswith("X"):
         return list(known)
+    if read_as and value in read_as:
+        return list(read_as[value])
     if value in known:
         return [value]
     lettered = [k for k in known if k[:-1] == value and k[-1] in "abc"]
@@ -115,8 +125,10 @@ def _categories(value, known):
 
 def _lookup(table_name, tnm):
     table = load()["tables"][table_name]
+    read_as = table.get("read_as", {})
     cells = itertools.product(
-        _categories(tnm.t, table["t"]), _categories(tnm.n, table["n"]), _categories(tnm.m, table["m"])
+        _categories(tnm.t, table["t"], read_as), _categories(tnm.n, table["n"], read_as),
+        _categories(tnm.m, table["m"], read_as),
     )
     return frozenset(table["cells"][cell] for cell in cells if cell in table["cells"])
 
@@ -151,6 +163,40 @@ def stage_groups(table_or_site: str, tnm: TNM, p16: str | None = None) -> frozen
         raise ValueError("this site has no AJCC staging table (staging: none); TNM cannot be converted")
     known = ", ".join(["oropharynx", *tables])
     raise ValueError(f"unknown staging key {table_or_site!r}; expected one of: {known}")
+
+
+def t0_allowed(site: str | None) -> bool:
+    """Whether T0 is a T category at this site in AJCC 8 (unknown site: it may be).
+
+    Why: T0 exists in the general table for the salivary glands and unknown
+    primaries; read at the larynx or oral cavity it would give a stage group
+    AJCC 8 does not have there.
+    """
+    return site is None or site in load()["t0_sites"]
+
+
+def stage_groups_ajcc7(table_or_site: str, tnm: TNM, p16: str | None = None) -> frozenset[str] | None:
+    """The AJCC 7th edition stage groups `tnm` can be, or None where no AJCC 7 table is kept.
+
+    For criteria that name no staging edition: where AJCC 7 and AJCC 8 group
+    a TNM differently (p16-positive oropharynx above all), the engine can say
+    "needs review" instead of applying one edition silently. A p16-positive
+    TNM may be written in AJCC 8's own N (cN1 = ipsilateral nodes up to 6 cm),
+    which AJCC 7 split into N1 and N2a/N2b, so both readings are kept; with p16
+    unknown, every reading is kept.
+    """
+    if table_or_site == "oropharynx":
+        readings = {"negative": ["ajcc7"], "positive": [_ajcc7_p16_table(tnm)]}
+        keys = readings.get(p16) or ["ajcc7", _ajcc7_p16_table(tnm)]
+        return frozenset().union(*(_lookup(k, tnm) for k in keys))
+    if table_or_site == "general":
+        return _lookup("ajcc7", tnm)
+    return None
+
+
+def _ajcc7_p16_table(tnm: TNM) -> str:
+    pathological = tnm.prefix in ("p", "yp")
+    return f"ajcc7_from_p16_positive_{'pathological' if pathological else 'clinical'}"
 
 
 # --- stage group in words --------------------------------------------------

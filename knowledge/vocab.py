@@ -48,6 +48,7 @@ class Field:
     priority: int
     core: bool = False
     derived: bool = False
+    ask: bool = True  # False: set by the dialogue from how another answer was given, never asked
     values: tuple[str, ...] = ()
     min: float | None = None
     max: float | None = None
@@ -91,6 +92,7 @@ def fields() -> dict[str, Field]:
             priority=spec.get("priority", 99),
             core=spec.get("core", False),
             derived=spec.get("derived", False),
+            ask=spec.get("ask", True) and not spec.get("derived", False),
             values=values,
             min=spec.get("min"),
             max=spec.get("max"),
@@ -204,9 +206,15 @@ def ecog_terms() -> list[tuple[str, int]]:
     ]
 
 
-def recurrence_terms() -> list[str]:
-    """Words that say the cancer came back ("it came back", "relapsed"), from answers.yaml."""
-    return [str(t) for t in load("answers").get("recurrence", [])]
+def karnofsky_grades(score: int) -> frozenset[int]:
+    """Every ECOG grade a Karnofsky score is given by the published tables in ecog.yaml.
+
+    Why a set: the tables disagree (KPS 70 is ECOG 1 in the common table, 2 in
+    two empirical ones), and the engine carries that uncertainty instead of
+    choosing a table. Empty for a score no table covers (0, above 100).
+    """
+    return frozenset(band["ecog"] for table in load("ecog")["karnofsky_tables"] for band in table["bands"]
+                     if band["min"] <= score <= band["max"])
 
 
 def answer_terms() -> list[tuple[str, str]]:

@@ -96,6 +96,15 @@ def test_other_schema_version_is_refused(workspace):
     (lambda r: r["criteria"][1].update({"not_in": ["nasopharynx"]}), "criteria[1]", "one rule per criterion"),
     (lambda r: r["criteria"][3].update({"when": {"tumour_site": ["oropharynx"]}}), "criteria[3].when", "not a profile field"),
     (lambda r: r.update({"nct_id": "NCT07320691"}), "nct_id", "does not match the file name"),
+    # A conditional review (issue 10, case 13) must widen the rule, on one known field and value.
+    (lambda r: r["criteria"][6].update({"review_if": {"max": 0}}), "criteria[6].review_if", "must widen"),
+    (lambda r: r["criteria"][6].update({"review_if": [2]}), "criteria[6].review_if", "a number field reviews a range"),
+    (lambda r: r["criteria"][6].update({"review_if": {"max": 2, "when": {"ecog_source": ["patient"], "sex": ["male"]}}}),
+     "criteria[6].review_if.when", "names one field"),
+    (lambda r: r["criteria"][6].update({"review_if": {"max": 2, "when": {"ecog_source": ["nurse"]}}}),
+     "criteria[6].review_if.when.ecog_source", "'nurse' is not a known ecog_source"),
+    (lambda r: r["criteria"][5].update({"review_if": {"max": 2}}), "criteria[5].review_if", "reviews codes"),
+    (lambda r: r["criteria"][3].update({"timing": "at lunch"}), "criteria[3].timing", "is not one of"),
 ])
 def test_bad_record_fails_with_file_field_and_reason_and_keeps_the_old_database(workspace, change, field, message):
     trials, path = workspace

@@ -92,9 +92,11 @@ def test_tnm_for_a_site_without_a_staging_table_is_unknown():
 @pytest.mark.parametrize("text,value,source", [
     ("0", 0, "ecog"), ("ECOG 1", 1, "ecog"), ("PS 2", 2, "ecog"), ("ecog performance status 3", 3, "ecog"),
     ("1 or 2", (1, 2), "ecog"),
-    ("KPS 100", 0, "karnofsky"), ("KPS 90", 0, "karnofsky"), ("Karnofsky 80", 1, "karnofsky"),
-    ("KPS 70", 1, "karnofsky"), ("KPS 60", 2, "karnofsky"), ("KPS 50", 2, "karnofsky"), ("KPS 40", 3, "karnofsky"),
-    ("KPS 30", 3, "karnofsky"), ("KPS 20", 4, "karnofsky"), ("KPS 10", 4, "karnofsky"), ("KPS 85", (0, 1), "karnofsky"),
+    # Karnofsky: every grade the published tables give (vocabulary/ecog.yaml), never one table's guess.
+    ("KPS 100", 0, "karnofsky"), ("KPS 90", (0, 1), "karnofsky"), ("Karnofsky 80", 1, "karnofsky"),
+    ("KPS 70", (1, 2), "karnofsky"), ("KPS 60", (2, 3), "karnofsky"), ("KPS 50", (2, 3), "karnofsky"),
+    ("KPS 40", (3, 4), "karnofsky"), ("KPS 30", (3, 4), "karnofsky"), ("KPS 20", 4, "karnofsky"),
+    ("KPS 10", 4, "karnofsky"), ("KPS 85", (0, 1), "karnofsky"),
     ("I can do everything I did before", 0, "description"),
     ("I can't do heavy work but I do light housework", 1, "description"),
     ("I look after myself but I can't work", 2, "description"),
@@ -170,7 +172,7 @@ def test_profile_answers_make_an_engine_profile():
         "ecog": "KPS 80", "prior_treatment": "Keytruda x3, partial response", "recurrent": "no",
     }).profile()
     assert profile == {
-        "age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["I"], "ecog": 1,
+        "age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["I"], "stage_ajcc7": ["III", "IVA"], "ecog": 1,
         "prior_treatment": ["anti_pd1"], "immunotherapy_cycles": 3, "immunotherapy_response": "PR", "recurrent": "no",
     }
     with pytest.raises(ValueError, match="age"):
@@ -204,3 +206,92 @@ def test_drug_nicknames(text, drug):
 
 def test_carcinoma_in_situ_is_not_cisplatin():
     assert n.treatment("CIS of the cervix") is None
+
+
+# --- issue 10 -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text,grades", [("KPS 70", (1, 2)), ("Karnofsky 90", (0, 1))])
+def test_case_5_an_ambiguous_karnofsky_score_is_a_range_with_a_note(text, grades):
+    result = n.ecog(text)
+    assert result.value == grades
+    assert f"ECOG {grades[0]} or {grades[1]}" in result.note and "ecog.yaml" in result.note
+    assert n.ecog("KPS 80").note is None  # every table agrees
+
+
+@pytest.mark.parametrize("site,code", [
+    ("oropharynx", "squamous_cell_carcinoma"), ("nasal_cavity_paranasal_sinuses", "squamous_cell_carcinoma"),
+    ("larynx", "squamous_cell_carcinoma"), ("nasopharynx", "nasopharyngeal_carcinoma"),
+    (None, ["squamous_cell_carcinoma", "nasopharyngeal_carcinoma"]),
+    ("salivary_gland", ["squamous_cell_carcinoma", "nasopharyngeal_carcinoma"]),
+])
+def test_case_6_non_keratinizing_carcinoma_depends_on_the_site(site, code):
+    assert n.histology("non-keratinizing carcinoma", site) == code
+    assert n.histology("Nonkeratinizing carcinoma", site) == code
+    # Words that mean the same everywhere do not depend on the site.
+    assert n.histology("lymphoepithelial carcinoma", site) == "nasopharyngeal_carcinoma"
+
+
+def test_case_6_the_issue_command_line_keeps_both_seeds_possible():
+    profile = n.ProfileAnswers({"tumor_site": "tonsil", "p16": "positive", "stage": "T4N1M0",
+                                "histology": "non-keratinizing carcinoma"}).profile()
+    assert profile["histology"] == "squamous_cell_carcinoma" and profile["stage"] == ["III"]
+
+
+@pytest.mark.parametrize("text,value", [
+    ("female", "female"), ("Male", "male"), ("I'm a woman", "female"), ("man", "male"), ("F", "female"),
+    ("prefer not to say", "unknown"), ("don't know", "unknown"), ("banana", None), ("a man, not a woman", None),
+])
+def test_case_10_sex(text, value):
+    assert n.sex(text) == value
+
+
+def test_case_10_sex_is_never_guessed_in_a_profile():
+    with pytest.raises(ValueError, match="sex"):
+        n.ProfileAnswers({"sex": "banana"}).profile()
+    assert n.ProfileAnswers({"sex": "rather not say"}).profile() == {"sex": "unknown"}
+
+
+@pytest.mark.parametrize("text,site,p16,groups,ajcc7", [
+    ("T2N1M0", "oropharynx", "positive", {"I"}, {"III", "IVA"}),   # case 9
+    ("T2N2bM0", "oropharynx", "positive", {"I"}, {"IVA"}),         # case 12: N2b is cN1
+    ("T1N0M0", "oropharynx", "positive", {"I"}, {"I"}),
+    ("T3N0M0", "larynx", None, {"III"}, {"III"}),
+    ("stage IVa", "oropharynx", None, {"IVA"}, {"IVA"}),           # case 4: a group both editions have
+    ("stage 1", "oropharynx", "positive", {"I"}, None),            # may be AJCC 8's own p16-positive I
+    ("stage 2", "larynx", None, {"II"}, {"II"}),
+    ("T3N1M0", "nasopharynx", None, {"III"}, None),                # no AJCC 7 table kept
+])
+def test_stage_carries_its_ajcc7_reading(text, site, p16, groups, ajcc7):
+    result = n.stage(text, site, p16)
+    assert result.groups == groups
+    assert result.ajcc7 == (frozenset(ajcc7) if ajcc7 else None)
+
+
+@pytest.mark.parametrize("site", ["larynx", "oral_cavity", "hypopharynx", "nasal_cavity_paranasal_sinuses"])
+def test_case_12_t0_has_no_stage_where_ajcc8_has_no_t0(site):
+    assert n.stage("T0N1M0", site).unknown
+
+
+def test_case_12_t0_is_staged_where_ajcc8_has_it():
+    assert n.stage("T0N1M0", "oropharynx", "positive").groups == {"I"}
+    assert n.stage("T0N1M0", "salivary_gland").groups == {"III"}
+
+
+def test_treatment_wrapper_keeps_its_shape_and_fixes_cases_1_2_7():
+    t = n.treatment("TPF 2 cycles with partial response, then pembrolizumab 8 cycles, progressive disease")
+    assert (t.cycles, t.response, t.value) == (8, "PD", ["chemotherapy", "anti_pd1"])
+    t = n.treatment("diagnostic tonsillectomy, then pembrolizumab 3 cycles; radiotherapy for breast cancer")
+    assert t.value == ["anti_pd1"] and t.drugs == ("pembrolizumab",)
+    assert n.treatment("surgery is planned").unknown  # not received: the form asks again
+    assert n.treatment("TPF 3 cycles and pembrolizumab").derived.unsettled == {"immunotherapy_cycles": "cycles_of_combined_line"}
+
+
+def test_profile_from_a_treatment_answer_takes_the_derived_fields_and_explicit_answers_win():
+    profile = n.ProfileAnswers({"prior_treatment": "TPF 3 cycles, then pembrolizumab 8 cycles, it shrank, now it came back",
+                                "ecog": "2", "ecog_source": "patient"}).profile()
+    assert profile == {"prior_treatment": ["chemotherapy", "anti_pd1"], "immunotherapy_cycles": 8,
+                       "immunotherapy_response": "PR", "recurrent": "yes", "ecog": 2, "ecog_source": "patient"}
+    profile = n.ProfileAnswers({"prior_treatment": "TPF 3 cycles and pembrolizumab", "immunotherapy_cycles": "5"}).profile()
+    assert profile["immunotherapy_cycles"] == 5
+    assert n.ProfileAnswers({"prior_treatment": "surgery is planned"}).profile() == {"prior_treatment": "unknown"}

@@ -140,7 +140,7 @@ def test_p16_positive_stage_iv_is_stored_as_ivc():
         ("oropharynx_p16_positive_clinical", "T0 N3 M0", "III"),
         ("oropharynx_p16_positive_clinical", "T4 N0 M0", "III"),
         ("oropharynx_p16_positive_clinical", "T4a N1 M0", "III"),  # T4a/T4b group as T4
-        ("oropharynx_p16_positive_clinical", "T1 N2b M0", "II"),  # AJCC 7 style N2b -> N2
+        ("oropharynx_p16_positive_clinical", "T1 N2b M0", "I"),  # AJCC 7 N2b: ipsilateral <= 6 cm is cN1
         ("oropharynx_p16_positive_clinical", "T1 N0 M1", "IVC"),
         # p16-positive oropharynx, pathological
         ("oropharynx_p16_positive_pathological", "pT0 pN1 M0", "I"),
@@ -397,3 +397,49 @@ def test_unsure_between_stages_gives_every_stage_named(text, groups):
 
 def test_a_number_followed_by_other_words_is_not_a_whole_stage_answer():
     assert parse_stage("3 or so people") is None
+
+
+# --- issue 10, case 12: N written in another table's words; AJCC 7 for edition-free criteria ----------
+
+from knowledge.staging import stage_groups_ajcc7, t0_allowed  # noqa: E402
+
+
+@pytest.mark.parametrize("tnm,expected", [
+    # AJCC 8 p16-positive clinical N counts side and size only: ipsilateral <= 6 cm is cN1.
+    ("T2 N2a M0", {"I"}), ("T2 N2b M0", {"I"}), ("T1 N2c M0", {"II"}), ("T3 N2b M0", {"II"}),
+    ("T1 N3a M0", {"III"}), ("T1 N3b M0", {"I", "II", "III"}),  # overt ENE: side and size not said
+    # pathological: pN counts nodes (1-4 = pN1, 5+ = pN2)
+    ("pT2 pN2a M0", {"I"}), ("pT2 pN2b M0", {"I", "II"}), ("pT3 pN2c M0", {"II", "III"}),
+])
+def test_case_12_p16_positive_reads_other_tables_n_by_what_it_says(tnm, expected):
+    assert stage_groups("oropharynx", parse_tnm(tnm), "positive") == expected
+
+
+def test_case_12_p16_negative_and_general_tables_keep_n2_subgroups():
+    assert stage_groups("oropharynx", parse_tnm("T2 N2b M0"), "negative") == {"IVA"}
+    assert stage_groups("general", parse_tnm("T2 N2b M0")) == {"IVA"}
+
+
+@pytest.mark.parametrize("site,allowed", [("larynx", False), ("oral_cavity", False), ("hypopharynx", False),
+                                          ("nasal_cavity_paranasal_sinuses", False), ("oropharynx", True),
+                                          ("salivary_gland", True), ("unknown_primary", True), (None, True)])
+def test_case_12_t0_only_where_ajcc8_has_it(site, allowed):
+    assert t0_allowed(site) is allowed
+
+
+@pytest.mark.parametrize("key,tnm,p16,expected", [
+    ("oropharynx", "T2 N1 M0", "positive", {"III", "IVA"}),  # AJCC 8 cN1 was N1 or N2a/N2b
+    ("oropharynx", "T2 N1 M0", "negative", {"III"}),
+    ("oropharynx", "T2 N1 M0", None, {"III", "IVA"}),
+    ("oropharynx", "T1 N0 M0", "positive", {"I"}),
+    ("oropharynx", "T4 N0 M0", "positive", {"IVA", "IVB"}),
+    ("oropharynx", "T2 N2b M0", "positive", {"IVA"}),
+    ("oropharynx", "pT1 pN1 M0", "positive", {"III", "IVA", "IVB"}),
+    ("general", "T3 N0 M0", None, {"III"}),
+])
+def test_ajcc7_groups_for_criteria_that_name_no_edition(key, tnm, p16, expected):
+    assert stage_groups_ajcc7(key, parse_tnm(tnm), p16) == expected
+
+
+def test_no_ajcc7_table_is_kept_for_the_nasopharynx():
+    assert stage_groups_ajcc7("nasopharynx", parse_tnm("T2 N1 M0")) is None

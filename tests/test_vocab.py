@@ -50,15 +50,55 @@ def test_response_words_match_the_profile_fields():
     assert {c for _, c in vocab.differentiation_terms()} == set(vocab.field("differentiation").values)
 
 
-def test_ecog_grades_and_karnofsky_bands_cover_every_score():
+def test_ecog_grades_are_0_to_4():
     grades = [g["grade"] for g in vocab.load("ecog")["grades"]]
     assert grades == [0, 1, 2, 3, 4]
-    covered = set()
-    for band in vocab.load("ecog")["karnofsky"]:
-        covered |= set(range(band["min"], band["max"] + 1, 10))
-    assert covered == set(range(10, 101, 10))
 
 
 def test_longest_term_wins():
     found = list(vocab.find_terms("pyriform sinus, base of tongue", vocab.site_terms()))
     assert [value for *_, value in found] == ["hypopharynx", "oropharynx"]
+
+
+def test_every_karnofsky_table_covers_every_score_and_names_its_source():
+    tables = vocab.load("ecog")["karnofsky_tables"]
+    assert len(tables) >= 2
+    for table in tables:
+        covered = set()
+        for band in table["bands"]:
+            covered |= set(range(band["min"], band["max"] + 1, 10))
+        assert covered == set(range(10, 101, 10)), table["name"]
+        assert len(table["source"]) > 40, table["name"]
+    # Issue 10, case 5: the tables disagree at KPS 70 and 90; both grades are kept.
+    assert vocab.karnofsky_grades(70) == {1, 2} and vocab.karnofsky_grades(90) == {0, 1}
+    assert vocab.karnofsky_grades(80) == {1} and vocab.karnofsky_grades(100) == {0}
+
+
+def test_therapy_cues_name_known_statuses_intents_and_treatments():
+    cues = vocab.load("therapy")
+    assert set(cues["status"]) == {"planned", "offered", "refused", "ongoing", "not_received", "received"}
+    treatments = set(vocab.field("prior_treatment").values)
+    for name, spec in cues["intent"].items():
+        assert set(spec["applies_to"]) <= treatments, name
+    for entry in vocab.load("treatments")["also_means"]:
+        assert set(entry["adds"]) <= treatments
+        assert all(any(t.lower() == term.lower() for t, _ in vocab.treatment_terms()) for term in entry["terms"])
+    # A cue means one status: a word in two lists would be read by whichever is longer.
+    seen = {}
+    for status, words in cues["status"].items():
+        for word in words:
+            assert seen.setdefault(word.lower(), status) == status, word
+
+
+def test_site_dependent_histology_names_known_sites_and_codes():
+    codes = set(vocab.field("histology").values)
+    for entry in vocab.load("histology")["site_dependent"]:
+        assert set(entry["by_site"]) <= set(vocab.sites())
+        assert set(entry["by_site"].values()) | set(entry["otherwise"]) <= codes
+        assert not {t.lower() for t in entry["terms"]} & {t.lower() for t, _ in vocab.histology_terms()}
+
+
+def test_fields_set_by_the_dialogue_are_not_asked():
+    assert not vocab.field("ecog_source").ask and not vocab.field("stage_ajcc7").ask
+    assert vocab.field("sex").ask and vocab.field("sex").priority < vocab.field("pregnant").priority
+    assert vocab.field("stage_ajcc7").values == vocab.field("stage").values
