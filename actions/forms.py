@@ -22,6 +22,7 @@ fit. As soon as no trial can fit, the form stops asking.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Text
 
@@ -30,7 +31,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
-from knowledge import engine, geo, normalize, vocab
+from knowledge import engine, geo, normalize, therapy, vocab
 
 from . import questions, reading
 from .profile import (CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, field_label, is_nurse, profile_from_slots,
@@ -41,8 +42,6 @@ from .say import say
 
 logger = logging.getLogger(__name__)
 
-# Slot values a person is told back after a free-text answer, so they can correct them.
-ECHOED = ("prior_treatment",)
 
 
 @dataclass
@@ -51,6 +50,7 @@ class TurnNotes:
 
     explained: bool = False  # the reply already says what was wrong or answers the person's question
     described: bool = False  # the ECOG answer was a description of daily life (said back as a grade)
+    echoed: set = field(default_factory=set)  # answers a validation already said back
     buttons: Dict[str, list] = field(default_factory=dict)  # slot -> buttons to offer instead of the usual
     ask_next: Optional[str] = None  # a repair chose the next question (go back, correct)
     stop: bool = False  # say nothing more this turn (goodbye)
@@ -78,7 +78,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             answered = self.read_answers(turn, dispatcher, tracker, domain, notes)
             if not answered:
                 self.repair(turn, dispatcher, tracker, notes)
-            self.acknowledge(before, answered, dispatcher, tracker, turn.command)
+            self.acknowledge(before, answered, dispatcher, tracker)
         if notes.stop:
             return _changed(before, tracker.slots)
         if notes.ask_next is None:
@@ -156,7 +156,7 @@ class ValidatePrescreeningForm(FormValidationAction):
         return accepted
 
     def acknowledge(self, before: Dict[str, Any], accepted: Dict[str, Any], dispatcher: CollectingDispatcher,
-                    tracker: Tracker, typed_command: bool) -> None:
+                    tracker: Tracker) -> None:
         """Say back what was taken from a message in the person's own words, so they can correct it.
 
         A changed answer: "Updated: age 61 → 67". An answer to another question
@@ -175,7 +175,9 @@ class ValidatePrescreeningForm(FormValidationAction):
                 updated.append(f"{field_label(slot)} {value_label(slot, old)} \u2192 {value_label(slot, new)}")
             elif slot == "ecog" and isinstance(new, int) and self._notes.described:
                 self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new))
-            elif slot != requested or (slot in ECHOED and not typed_command):
+            elif slot in self._notes.echoed:
+                continue
+            elif slot != requested:
                 noted.append(value_label(slot, new) if slot != "age" else f"age {new}")
         if updated:
             self.say(dispatcher, tracker, "utter_updated", what="; ".join(updated))
@@ -347,12 +349,12 @@ class ValidatePrescreeningForm(FormValidationAction):
             return {"stage": value}
         if is_unknown(value):
             self.say(dispatcher, tracker, "utter_stage_hint")
-            return {"stage": UNKNOWN, "tnm": None}
+            return {"stage": UNKNOWN, "tnm": None, "stage_ajcc7": None}
         text = str(value)
-        if "," in text or text in vocab.field("stage").values:  # an entity value: stage codes
+        if "," in text or text in vocab.field("stage").values:  # a command's value: stage codes
             codes = [c for c in text.split(",") if c in vocab.field("stage").values]
             if codes:
-                return {"stage": codes, "tnm": None}
+                return {"stage": codes, "tnm": None, "stage_ajcc7": None}
         site = tracker.get_slot("tumor_site")
         p16 = tracker.get_slot("p16")
         result = normalize.stage(text, _staged_site(site), p16 if p16 in ("positive", "negative") else None)
@@ -361,43 +363,65 @@ class ValidatePrescreeningForm(FormValidationAction):
         if result.unknown:
             self.say(dispatcher, tracker, "utter_stage_tnm_unknown" if result.tnm is not None else "utter_stage_hint")
         tnm = None if result.tnm is None else f"{result.tnm.prefix}{result.tnm.t}{result.tnm.n}{result.tnm.m or ''}"
-        return {"stage": result.value, "tnm": tnm}
+        return {"stage": result.value, "tnm": tnm, "stage_ajcc7": result.ajcc7_value}
 
     def validate_ecog(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        # Who judged the grade: a nurse's (clinician) or the patient's own words, which the study
+        # team reviews against an "ECOG 0-1" criterion rather than ruling the patient out.
+        source = {"ecog_source": "clinician" if is_nurse(tracker) else "patient"}
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 4:
-            return {"ecog": value}
+            return {"ecog": value, **source}
         if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
-            return {"ecog": value}
+            return {"ecog": value, **source}
         if is_unknown(value):
             return {"ecog": UNKNOWN}
         text = str(value)
         if "-" in text and all(p.strip().isdigit() for p in text.split("-")):  # entity "1-2"
             low, high = (int(p) for p in text.split("-"))
-            return {"ecog": [low, high] if low != high else low}
+            return {"ecog": [low, high] if low != high else low, **source}
         result = normalize.ecog(text)
         if result is None:
             return {"ecog": None}
         if result.unknown:
             return {"ecog": UNKNOWN}
         self._notes.described = result.source == "description"
-        return {"ecog": list(result.value) if isinstance(result.value, tuple) else result.value}
+        return {"ecog": list(result.value) if isinstance(result.value, tuple) else result.value, **source}
 
     def validate_prior_treatment(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        """A treatment answer, read as lines of therapy (knowledge/therapy.py).
+
+        The fields the lines settle are taken (received treatment, the
+        immunotherapy's own cycles and response, a recurrence); the ones they
+        leave open are cleared, so the form asks them if they matter, never a
+        guess from "the first number". A late answer (not to this question)
+        adds to the history told before instead of replacing it.
+        """
         if isinstance(value, list) and all(v in vocab.field("prior_treatment").values for v in value):
             return {"prior_treatment": value}
-        if is_unknown(value):
+        text = str(value)
+        earlier = tracker.get_slot("treatment_text")
+        if earlier and tracker.get_slot(REQUESTED_SLOT) != "prior_treatment":
+            text = f"{earlier}. {text}"
+        history = therapy.read(text)
+        if history is None:
+            return {"prior_treatment": UNKNOWN} if is_unknown(value) else {"prior_treatment": None}
+        derived = therapy.derive(history)
+        if history.unknown and "prior_treatment" not in derived.fields:
             return {"prior_treatment": UNKNOWN}
-        result = normalize.treatment(str(value))
-        if result is None:
-            return {"prior_treatment": None}
-        slots: Dict[Text, Any] = {"prior_treatment": result.value, "drugs": list(result.drugs) or None}
-        had_immunotherapy = result.categories and result.categories & {"anti_pd1", "anti_pdl1", "immunotherapy_unspecified"}
-        if had_immunotherapy and result.cycles is not None:
-            slots["immunotherapy_cycles"] = result.cycles
-        if had_immunotherapy and result.response:
-            slots["immunotherapy_response"] = result.response
-        if result.pathologic_response:
-            slots["pathologic_response"] = result.pathologic_response
+        slots: Dict[Text, Any] = {"prior_treatment": derived.fields.get("prior_treatment"), "treatment_text": text,
+                                  "drugs": sorted({d for line in history.lines if line.given for d in line.drugs}) or None}
+        for name in ("immunotherapy_cycles", "immunotherapy_response", "pathologic_response", "recurrent"):
+            if name in derived.fields:
+                slots[name] = derived.fields[name]
+            elif name in derived.unsettled:
+                slots[name] = None  # asked next, if it can change a verdict
+        reason = derived.unsettled.get("prior_treatment")
+        if reason:
+            self.say(dispatcher, tracker, f"utter_treatment_{reason}", what=therapy.describe(history))
+            self._notes.explained = True
+            return slots
+        self.say(dispatcher, tracker, "utter_treatment_noted", what=therapy.describe(history))
+        self._notes.echoed.add("prior_treatment")
         return slots
 
     def validate_p16(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -411,11 +435,13 @@ class ValidatePrescreeningForm(FormValidationAction):
         return _validate_code("differentiation", value, normalize.differentiation)
 
     def validate_histology(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        if value in vocab.field("histology").values:  # an entity's code
-            return {"histology": value}
+        codes = vocab.field("histology").values
+        if value in codes or isinstance(value, list) and value and all(v in codes for v in value):
+            return {"histology": value}  # an entity's code, or the codes words may mean at this site
         if is_unknown(value):
             return {"histology": UNKNOWN}
-        answer = normalize.histology(str(value)) or _yes_no_as(value, "squamous_cell_carcinoma", "other")
+        answer = normalize.histology(str(value), _staged_site(tracker.get_slot("tumor_site"))) \
+            or _yes_no_as(value, "squamous_cell_carcinoma", "other")
         if answer is None and "another" in str(value).lower():
             answer = "other"
         return {"histology": answer}
@@ -424,15 +450,30 @@ class ValidatePrescreeningForm(FormValidationAction):
         return _validate_code("immunotherapy_response", value, normalize.response)
 
     def validate_immunotherapy_cycles(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        """A count of the immunotherapy's cycles: a number, a range [low, high] ("4 or 5"),
+        or, when the answer names treatments, the immunotherapy's own count as the
+        treatment reader places it ("6 of pembro, 3 of TPF" is 6)."""
+        top = vocab.field("immunotherapy_cycles").max
         if isinstance(value, int) and not isinstance(value, bool):
-            number: Optional[float] = value
-        elif is_unknown(value):
+            return {"immunotherapy_cycles": value if 0 <= value <= top else None}
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
+            return {"immunotherapy_cycles": value}
+        if is_unknown(value):
             return {"immunotherapy_cycles": UNKNOWN}
-        else:
-            number = normalize.first_number(str(value))
-        if number is None or not 0 <= number <= vocab.field("immunotherapy_cycles").max:
+        text = str(value)
+        history = therapy.read(text)
+        if history is not None and history.lines:
+            derived = therapy.derive(history)
+            cycles = derived.fields.get("immunotherapy_cycles")
+            if cycles is None:
+                cycles = _one_count(history)
+            return {"immunotherapy_cycles": cycles}
+        numbers = [int(n) for n in re.findall(r"(?<![\d.])(\d{1,2})(?![\d.])", text)] or \
+            ([int(normalize.first_number(text))] if normalize.first_number(text) is not None else [])
+        if not numbers or not all(0 <= n <= top for n in numbers) or len(set(numbers)) > 2:
             return {"immunotherapy_cycles": None}
-        return {"immunotherapy_cycles": int(number)}
+        low, high = min(numbers), max(numbers)
+        return {"immunotherapy_cycles": low if low == high else [low, high]}
 
     def validate_pathologic_response(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         return _validate_code("pathologic_response", value, normalize.pathologic_response)
@@ -445,6 +486,11 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     def validate_other_cancer_5y(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         return _validate_code("other_cancer_5y", value, normalize.yes_no)
+
+    def validate_sex(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
+        if value in ("female", "male", UNKNOWN):
+            return {"sex": value}
+        return {"sex": normalize.sex(str(value))}
 
     def validate_pregnant(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         return _validate_code("pregnant", value, normalize.yes_no)
@@ -503,4 +549,14 @@ def _restaged(tracker: Tracker, **changed: str) -> Dict[Text, Any]:
     site = changed.get("tumor_site", tracker.get_slot("tumor_site"))
     p16 = changed.get("p16", tracker.get_slot("p16"))
     result = normalize.stage(tnm, _staged_site(site), p16 if p16 in ("positive", "negative") else None)
-    return {} if result is None else {"stage": result.value}
+    return {} if result is None else {"stage": result.value, "stage_ajcc7": result.ajcc7_value}
+
+
+def _one_count(history: therapy.History) -> Any:
+    """The one count an answer to "how many cycles of the immunotherapy itself?" gives, when
+    it names the immunotherapy's line only; None when it gives several."""
+    counts = {c.value for line in history.lines if line.immunotherapy for c in line.counts if c.value is not None}
+    if len(counts) != 1:
+        return None
+    count = counts.pop()
+    return list(count) if isinstance(count, tuple) else count

@@ -17,10 +17,14 @@ CORE = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
 # Questions asked only when knowledge.engine.next_question says they can change a verdict.
 FOLLOW_UPS = (
     "p16", "differentiation", "histology", "immunotherapy_response", "immunotherapy_cycles",
-    "pathologic_response", "recurrent", "resectable", "other_cancer_5y", "pregnant",
+    "pathologic_response", "recurrent", "resectable", "other_cancer_5y", "sex", "pregnant",
 )
-PROFILE_SLOTS = CORE + FOLLOW_UPS
-FORM_SLOTS = ("consent", *PROFILE_SLOTS, "location")
+# Profile fields the form sets from other answers, never asks: who judged the ECOG grade
+# (a patient's own lay answer is reviewed by the study team, issue 10 case 13) and the
+# AJCC 7 reading of the stage (for criteria that name no staging edition).
+DERIVED = ("ecog_source", "stage_ajcc7")
+PROFILE_SLOTS = CORE + FOLLOW_UPS + DERIVED
+FORM_SLOTS = ("consent", *CORE, *FOLLOW_UPS, "location")
 # Slots that say who is screening and about whom; kept across a restart only for the role.
 SPEAKER_SLOTS = ("carer", "subject", "pronoun", "possessive", "object_pronoun")
 SCOPE = "head_and_neck"
@@ -73,9 +77,38 @@ def value_label(slot: str, value: Any) -> str:
             labels = {t["code"]: t["label"] for t in vocab.load("treatments")["treatments"]}
             return ", ".join(labels.get(v, v) for v in value) or "none yet"
     if slot == "immunotherapy_cycles":
-        return f"{value} cycles"
+        return f"{value[0]}-{value[1]} cycles" if isinstance(value, list) else f"{value} cycles"
+    if slot == "histology" and isinstance(value, list):
+        return " or ".join(v.replace("_", " ") for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+def canonical(slot: str, value: Any) -> bool:
+    """True when ``value`` is something the form's validation can put in ``slot``.
+
+    Tests of hostile input use it: whatever was typed, a slot holds nothing else.
+    """
+    if value == UNKNOWN:
+        return True
+    if slot in ("stage", "prior_treatment", "stage_ajcc7", "histology") and isinstance(value, list):
+        codes = vocab.field(slot if slot != "stage_ajcc7" else "stage").values
+        return all(v in codes for v in value)
+    if slot in ("age", "immunotherapy_cycles"):
+        if isinstance(value, list):
+            return len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        return isinstance(value, int) and not isinstance(value, bool)
+    if slot == "ecog":
+        return (isinstance(value, int) and 0 <= value <= 4) or (
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value))
+    if slot == "consent":
+        return isinstance(value, bool)
+    if slot == "location":
+        return isinstance(value, str) and len(value) < 80
+    if slot in vocab.fields():
+        field = vocab.field(slot)
+        return field.type == "category" and value in field.values
+    return False

@@ -80,7 +80,16 @@ class Turn:
         return self.intent in CONTROL_INTENTS and (self.command or self.confidence >= CONTROL_CONFIDENCE)
 
     def entity_values(self, names: tuple) -> list[str]:
-        return [str(e.get("value")) for e in self.entities if e.get("entity") in names and e.get("value") is not None]
+        """The values of these entities; a stage's own words where they were typed, so the
+        stage is read with the site and p16 (and its AJCC 7 reading) by the form."""
+        values = []
+        for e in self.entities:
+            if e.get("entity") not in names or e.get("value") is None:
+                continue
+            start, end = e.get("start"), e.get("end")
+            words = self.text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
+            values.append(words if e.get("entity") in ("stage", "tnm") and words.strip() else str(e.get("value")))
+        return values
 
 
 def turn(tracker: Tracker) -> Turn:
@@ -115,6 +124,7 @@ READERS: dict[str, Callable[[str], bool]] = {
     "immunotherapy_response": _finds(normalize.response),
     "immunotherapy_cycles": lambda t: normalize.first_number(t) is not None,
     "pathologic_response": _finds(normalize.pathologic_response),
+    "sex": _finds(normalize.sex),
     "location": _finds(geo.place),
     **{slot: _finds(normalize.yes_no) for slot in YES_NO_SLOTS},
 }
@@ -193,12 +203,22 @@ def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
     return values
 
 
+# Fields a treatment answer settles itself, line by line (knowledge/therapy.py): their
+# entities in a treatment answer are not answers on their own ("TPF 3 cycles, then
+# pembrolizumab 8 cycles" holds two counts; only the reader knows which is the PD-1's).
+FROM_TREATMENT = ("immunotherapy_cycles", "immunotherapy_response", "recurrent")
+
+
 def answers(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
     """Every answer in the message: to the question asked, and volunteered ones."""
     found = volunteered(turn_, requested)
     asked = answer_to_requested(turn_, requested)
     if asked is not None:
         found[requested] = asked  # type: ignore[index]
+    if "prior_treatment" in found and not turn_.command:
+        for slot in FROM_TREATMENT:
+            if slot != requested:
+                found.pop(slot, None)
     return {slot: found[slot] for slot in FORM_SLOTS if slot in found}
 
 

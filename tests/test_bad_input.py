@@ -11,8 +11,7 @@ import json
 
 import pytest
 
-from actions.forms import canonical
-from actions.profile import FORM_SLOTS, UNKNOWN
+from actions.profile import FORM_SLOTS, UNKNOWN, canonical
 from bot.guards import MAX_MESSAGE_CHARS
 from knowledge import vocab
 from tests.stack import MODEL

@@ -43,7 +43,7 @@ def test_every_registered_action_catches_its_own_errors():
     executor.register_package("actions")
     ours = {name: run for name, run in executor.actions.items()
             if type(getattr(run, "__self__", None)).__module__.startswith("actions.")}
-    assert len(ours) >= 12, sorted(ours)
+    assert len(ours) >= 6, sorted(ours)
     for name, run in ours.items():
         assert getattr(run, "guarded", False), f"{name}.run is not wrapped by actions.safety.guarded"
 
@@ -57,8 +57,9 @@ def test_a_failing_form_validation_keeps_the_form_on_its_question():
     from actions.forms import ValidatePrescreeningForm
 
     class Broken(ValidatePrescreeningForm):
-        async def get_validation_events(self, dispatcher, tracker, domain):
+        def read_answers(self, turn, dispatcher, tracker, domain, notes):
             dispatcher.utter_message(text="half an answer")
+            tracker.slots["tumor_site"] = "hypopharynx"  # half-made work must not leak out
             raise RuntimeError("pyriform sinus")
 
     tracker = Tracker("s", {"age": 61, "tumor_site": None, "requested_slot": "tumor_site"},

@@ -13,9 +13,11 @@ import os
 import sqlite3
 import stat
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
@@ -25,6 +27,7 @@ from bot import records
 from bot.__main__ import cli
 from knowledge import engine
 
+DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").read_text(encoding="utf-8"))
 PROFILE = {"age": 58, "tumor_site": "larynx", "stage": ["IVA"], "ecog": 1, "prior_treatment": []}
 VERDICTS = {
     "NCT06100497": {"verdict": "uncertain", "not_met": [], "unknown": ["differentiation"]},
@@ -152,6 +155,25 @@ def test_purge_by_age():
         records.purge(-1)
 
 
+def test_a_later_result_of_the_same_screening_updates_its_record_in_place():
+    """One screening, one record: a late answer after the result keeps the reference."""
+    ref = records.save(PROFILE, VERDICTS, sender_id="conv-5")
+    again = records.save({**PROFILE, "recurrent": "yes"}, VERDICTS, sender_id="conv-5", ref=ref)
+    assert again == ref and len(list(records.export())) == 1
+    record = records.get(ref)
+    assert record["profile"]["recurrent"] == "yes" and record["updated_at"] >= record["created_at"]
+    # Another conversation cannot update it: it gets its own record.
+    other = records.save(PROFILE, VERDICTS, sender_id="conv-6", ref=ref)
+    assert other != ref and records.get(ref)["profile"]["recurrent"] == "yes"
+
+
+def test_retention_counts_from_the_last_update():
+    now = datetime.now(timezone.utc)
+    ref = records.save(PROFILE, VERDICTS, sender_id="conv-7", created_at=now - timedelta(days=40))
+    records.save(PROFILE, VERDICTS, sender_id="conv-7", ref=ref)  # updated today
+    assert records.purge(30) == 0 and records.get(ref)
+
+
 # --- formats ----------------------------------------------------------------------------
 
 def test_csv_has_one_column_per_profile_field_and_per_trial():
@@ -167,7 +189,7 @@ def test_csv_has_one_column_per_profile_field_and_per_trial():
 
 
 def test_csv_of_nothing_is_a_header():
-    assert records.to_csv([]).strip() == "ref,created_at,mode,kb_build_id"
+    assert records.to_csv([]).strip() == "ref,created_at,updated_at,mode,kb_build_id"
 
 
 # --- the CLI: python -m bot records ... --------------------------------------------------
@@ -223,9 +245,9 @@ def test_cli_purge_uses_the_retention_setting_and_purges_conversations(tmp_path,
 
 def test_save_record_tells_the_reference_in_the_users_mode():
     dispatcher = CollectingDispatcher()
-    ref = save_record(dispatcher, tracker("conv-1", {"role": "nurse"}), PROFILE, [])
-    assert dispatcher.messages[0]["response"] == "utter_record_saved"
-    assert dispatcher.messages[0]["reference"] == ref
+    ref = save_record(dispatcher, tracker("conv-1", {"role": "nurse"}), DOMAIN, PROFILE, [])
+    assert dispatcher.messages[0]["utter_action"] == "utter_record_saved"
+    assert dispatcher.messages[0]["text"] == f"Pre-screening record saved. Reference: {ref}"  # the nurse wording
     record = records.get(ref)
     assert record["mode"] == "nurse" and record["profile"] == PROFILE
     assert record["conversation"] == records.conversation_key("conv-1")
@@ -235,7 +257,7 @@ def test_save_record_failure_still_leaves_the_result_and_logs_no_answers(records
     records_db.parent.mkdir(parents=True)
     records_db.mkdir()  # a folder where the file should be: SQLite cannot open it
     dispatcher = CollectingDispatcher()
-    assert save_record(dispatcher, tracker("conv-1"), PROFILE, []) is None
+    assert save_record(dispatcher, tracker("conv-1"), DOMAIN, PROFILE, []) is None
     assert dispatcher.messages == []
     assert "larynx" not in caplog.text and "conv-1" not in caplog.text
     assert "saving the pre-screening record failed" in caplog.text

@@ -84,7 +84,7 @@ def action_server(tmp_path_factory):
     server.stop()
 
 
-def call(tracker_slots: dict, text: str, action: str = "action_why_not") -> dict:
+def call(tracker_slots: dict, text: str, action: str = "action_converse") -> dict:
     """An action call as Rasa sends it, carrying the patient's words."""
     return {
         "next_action": action, "sender_id": SECRET_SENDER, "version": "3.6.21", "domain": {},
@@ -128,7 +128,7 @@ def test_action_server_refuses_calls_without_the_token(action_server, path, meth
 
 
 def test_an_action_that_fails_says_it_cannot_check_and_keeps_every_answer(action_server):
-    """A malformed profile makes the engine raise ValueError inside action_why_not: the
+    """A malformed profile makes the engine raise ValueError inside action_converse (why not): the
     action catches it, answers utter_cannot_check, and changes no slot."""
     status, _, body = request(action_server.url + "/webhook",
                               call({"result_profile": SECRET_ANSWER, "age": 67}, "why not NCT06100497?"),
@@ -139,7 +139,7 @@ def test_an_action_that_fails_says_it_cannot_check_and_keeps_every_answer(action
     assert [r.get("response") for r in result["responses"]] == ["utter_cannot_check"]
     time.sleep(0.5)
     log = action_server.log.read_text()
-    assert "action_why_not failed: ValueError" in log
+    assert "action_converse failed: ValueError" in log
     assert SECRET_ANSWER not in log and SECRET_SENDER not in log
 
 
