@@ -172,7 +172,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             if old == new or new == UNKNOWN:
                 continue
             if old is not None and old != UNKNOWN:
-                updated.append(f"{field_label(slot)} {value_label(slot, old)} \u2192 {value_label(slot, new)}")
+                updated.append(_change(slot, old, new))
             elif slot == "ecog" and isinstance(new, int) and self._notes.described:
                 self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new))
             elif slot in self._notes.echoed:
@@ -421,7 +421,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             self._notes.explained = True
             return slots
         self.say(dispatcher, tracker, "utter_treatment_noted", what=therapy.describe(history))
-        self._notes.echoed.add("prior_treatment")
+        self._notes.echoed.update(slots)  # cycles, response, recurrence: said back in that one line
         return slots
 
     def validate_p16(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -517,6 +517,15 @@ def _changed(before: Dict[str, Any], after: Dict[str, Any]) -> List[EventType]:
 def _answered(tracker: Tracker, slot: str) -> List[str]:
     """The answer order (for "go back"), with ``slot`` moved to the end."""
     return [s for s in (tracker.get_slot("answered") or []) if s != slot] + [slot]
+
+
+def _change(slot: str, old: Any, new: Any) -> str:
+    """"age 71 → 76", "recurrent disease: no → yes": one changed answer, named once."""
+    before, after = value_label(slot, old), value_label(slot, new)
+    label = field_label(slot)
+    if before.startswith(label) and after.startswith(label):
+        return f"{before} \u2192 {after[len(label):].lstrip(': ')}"
+    return f"{label} {before} \u2192 {after}"
 
 
 def _ecog_words(grade: int) -> str:

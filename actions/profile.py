@@ -62,12 +62,34 @@ def field_label(slot: str) -> str:
     return vocab.field(slot).label if slot in vocab.fields() else slot.replace("_", " ")
 
 
+# Where the vocabulary labels each kind of coded answer: (file, list) in knowledge/vocabulary.
+_LABELS = {
+    "histology": ("histology", "histology"), "differentiation": ("histology", "differentiation"),
+    "immunotherapy_response": ("treatments", "responses"), "pathologic_response": ("treatments", "pathologic_responses"),
+}
+
+
+def _coded_label(slot: str, code: Any) -> str | None:
+    where = _LABELS.get(slot)
+    if where is None:
+        return None
+    entries = vocab.load(where[0]).get(where[1]) or []
+    return next((e["label"] for e in entries if e.get("code") == code), None)
+
+
 def value_label(slot: str, value: Any) -> str:
     """A canonical slot value as a person reads it back ("larynx", "III or IVA", "ECOG 1")."""
     if value == UNKNOWN:
         return "unknown"
     if slot == "tumor_site":
         return site_label(str(value))
+    if slot in _LABELS:
+        codes = value if isinstance(value, list) else [value]
+        return " or ".join(_coded_label(slot, c) or str(c) for c in codes)
+    if slot == "p16":
+        return f"p16 {value}"
+    if slot in ("recurrent", "resectable", "other_cancer_5y", "pregnant"):
+        return f"{field_label(slot)}: {value}"
     if slot == "stage" and isinstance(value, list):
         return "stage " + " or ".join(value)
     if slot == "ecog":
@@ -78,8 +100,6 @@ def value_label(slot: str, value: Any) -> str:
             return ", ".join(labels.get(v, v) for v in value) or "none yet"
     if slot == "immunotherapy_cycles":
         return f"{value[0]}-{value[1]} cycles" if isinstance(value, list) else f"{value} cycles"
-    if slot == "histology" and isinstance(value, list):
-        return " or ".join(v.replace("_", " ") for v in value)
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, list):

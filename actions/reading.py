@@ -53,6 +53,8 @@ SLOT_ENTITIES = {
     "immunotherapy_cycles": ("cycles",),
     "recurrent": ("recurrence",),
 }
+# Entities whose typed words the form reads itself rather than the entity's value.
+WORDS_READ_BY_THE_FORM = ("stage", "tnm", "ecog")
 YES_NO_SLOTS = ("consent", "recurrent", "resectable", "other_cancer_5y", "pregnant")
 
 
@@ -80,15 +82,16 @@ class Turn:
         return self.intent in CONTROL_INTENTS and (self.command or self.confidence >= CONTROL_CONFIDENCE)
 
     def entity_values(self, names: tuple) -> list[str]:
-        """The values of these entities; a stage's own words where they were typed, so the
-        stage is read with the site and p16 (and its AJCC 7 reading) by the form."""
+        """The values of these entities; for a stage or an ECOG description, the words as they
+        were typed, so the form reads them whole: a stage with the site and p16 (and its AJCC 7
+        reading), a description of daily life as one (said back to the person as a grade)."""
         values = []
         for e in self.entities:
             if e.get("entity") not in names or e.get("value") is None:
                 continue
             start, end = e.get("start"), e.get("end")
             words = self.text[start:end] if isinstance(start, int) and isinstance(end, int) else ""
-            values.append(words if e.get("entity") in ("stage", "tnm") and words.strip() else str(e.get("value")))
+            values.append(words if e.get("entity") in WORDS_READ_BY_THE_FORM and words.strip() else str(e.get("value")))
         return values
 
 
@@ -160,6 +163,8 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     if turn_.intent in REPAIR_INTENTS and not turn_.entities:
         return None
     found = turn_.entity_values(SLOT_ENTITIES.get(requested, ()))
+    if found and requested == "ecog":
+        return "; ".join(found)  # "works part time, but in bed most afternoons": both, read as a range
     if found and requested != "prior_treatment":
         return found[0]
     if turn_.intent == "dont_know":

@@ -330,7 +330,9 @@ class TrialMatch:
     explained: bool = True
 
     def texts(self, *statuses: str) -> list[str]:
-        return [c.text for c in self.criteria if c.status in statuses]
+        """The trial's words of the criteria with these statuses, each sentence once (two
+        rules read from one sentence, e.g. a title, give one reason, not the same one twice)."""
+        return list(dict.fromkeys(c.text for c in self.criteria if c.status in statuses))
 
     @property
     def met(self) -> list[str]:

@@ -385,3 +385,23 @@ def test_fields_set_by_the_dialogue_are_never_asked(seeds_db):
         question = engine.next_question(profile, db=seeds_db)
         assert question is None or question.field not in ("ecog_source", "stage_ajcc7")
     assert engine.next_question({**IDEAL_B, "ecog": 2}, db=seeds_db, askable=["ecog_source"]).field == "ecog_source"
+
+
+def test_a_title_is_never_quoted_as_a_criterion_and_no_reason_repeats(full_db):
+    """Issue 9, case 9: title-only trials listed their whole title as the reason, sometimes
+    twice in one list. A criterion read from a title carries its own short words."""
+    import yaml
+
+    from tests.conftest import TRIALS
+
+    for path in TRIALS.glob("NCT*.yaml"):
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+        texts = [c["text"] for c in record["criteria"]]
+        assert record["title"] not in texts, path.name
+    profile = {"age": 60, "tumor_site": "larynx", "stage": ["III"], "ecog": 0, "prior_treatment": [],
+               "histology": "other"}
+    for m in engine.match(profile, db=full_db):
+        for reasons in (m.met, m.not_met, m.unknown, m.study_team):
+            assert len(reasons) == len(set(reasons)), (m.nct_id, reasons)
+        if m.nct_id == "NCT07090707":
+            assert any("from the trial's title" in t for t in m.not_met)
