@@ -555,3 +555,70 @@ def test_a_volunteered_answer_arrives_as_its_code_and_is_accepted():
                              entities=[{"entity": "differentiation", "value": "poor"}])
     assert slots["differentiation"] == "poor"
     assert "poor" in said(messages, "utter_noted")
+
+
+# --- treatment answers as lines of therapy (issue 9 case 5, issue 10 cases 1-3) ---------------------
+
+
+TREATMENT_Q = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"], "ecog": 0}
+
+
+def test_planned_treatment_is_not_treatment_received():
+    """Issue 9, case 5: "surgery is planned next" made NCT07320690 "does not fit"."""
+    messages, slots = answer(TREATMENT_Q, "I had three cycles of pembrolizumab with chemotherapy and the tumour shrank "
+                                          "a lot; surgery is planned next", "prior_treatment")
+    assert slots["prior_treatment"] == ["chemotherapy", "anti_pd1"]
+    assert slots["immunotherapy_cycles"] == 3 and slots["immunotherapy_response"] == "PR"
+    assert "surgery planned" in said(messages, "utter_treatment_noted")
+
+
+@pytest.mark.parametrize("text,cycles", [
+    ("TPF 3 cycles, then pembrolizumab 8 cycles, partial response", 8),
+    ("cisplatin and pembrolizumab for 2 cycles, then pembrolizumab alone for 6 more cycles", 8),
+])
+def test_cycles_are_the_immunotherapys_not_the_first_number(text, cycles):
+    _, slots = answer(TREATMENT_Q, text, "prior_treatment")
+    assert slots["immunotherapy_cycles"] == cycles
+
+
+def test_a_count_the_answer_does_not_settle_is_asked_never_guessed():
+    _, slots = answer({**TREATMENT_Q, "immunotherapy_cycles": 2}, "TPF 3 cycles and pembrolizumab", "prior_treatment")
+    assert slots["prior_treatment"] == ["chemotherapy", "anti_pd1"] and slots["immunotherapy_cycles"] is None
+
+
+def test_only_planned_treatment_asks_what_was_given():
+    messages, slots = answer(TREATMENT_Q, "they want to operate next month", "prior_treatment")
+    assert slots["prior_treatment"] is None and "utter_treatment_only_planned" in responses(messages)
+    assert asked(messages) == ["prior_treatment"] and "utter_hint_prior_treatment" not in responses(messages)
+
+
+def test_a_late_treatment_answer_adds_to_the_history_told_before():
+    base = {**TREATMENT_Q, "prior_treatment": ["anti_pd1"], "treatment_text": "pembrolizumab 3 cycles, it shrank",
+            "immunotherapy_cycles": 3, "immunotherapy_response": "PR"}
+    text = "he had chemo and radiation 2 years ago, now it came back"
+    entities = [{"entity": "treatment", "value": "chemoradiotherapy", "start": 7, "end": 26},
+                {"entity": "recurrence", "value": "yes", "start": 48, "end": 57}]
+    _, slots = answer(base, text, "pregnant", entities=entities)
+    assert set(slots["prior_treatment"]) >= {"anti_pd1", "chemoradiotherapy"} and slots["recurrent"] == "yes"
+    assert slots["immunotherapy_cycles"] == 3
+
+
+@pytest.mark.parametrize("text,cycles", [("3", 3), ("4 or 5", [4, 5]), ("6 cycles of pembro", 6),
+                                         ("6 of pembro, 3 of TPF", None)])  # two numbers the reader cannot place: asked
+def test_the_cycles_question_reads_counts_and_ranges(text, cycles):
+    _, slots = answer({**TREATMENT_Q, "prior_treatment": ["chemotherapy", "anti_pd1"]}, text, "immunotherapy_cycles")
+    assert slots["immunotherapy_cycles"] == cycles
+
+
+def test_who_judged_the_ecog_grade_is_kept():
+    """Issue 10, case 13: a patient's own grade 2 is reviewed by the study team, a nurse's is not met."""
+    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
+    _, slots = answer(base, "I had to stop working but I look after myself", "ecog")
+    assert slots["ecog"] == 2 and slots["ecog_source"] == "patient"
+    _, slots = answer({**base, "role": "nurse"}, "ECOG 2", "ecog")
+    assert slots["ecog_source"] == "clinician"
+
+
+def test_a_stage_from_a_tnm_keeps_its_ajcc7_reading():
+    _, slots = answer({**CONSENTED, "age": 58, "tumor_site": "oropharynx", "p16": "positive"}, "T2N1M0", "stage")
+    assert slots["stage"] == ["I"] and "III" in slots["stage_ajcc7"]
