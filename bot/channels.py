@@ -27,8 +27,8 @@ patched one by one):
    checks off. Here only the page's own origins (``http://127.0.0.1:$WEB_PORT``
    and ``http://localhost:$WEB_PORT``) may open a socket from a browser.
 5. **Malformed events**: a packet or event Rasa's handlers would fail on (no
-   data, wrong types, nesting too deep to decode) is ignored with one log line
-   naming the error type, never a traceback.
+   data, wrong types, nesting too deep to decode, too many packets at once) is
+   ignored with one log line naming the error type, never a traceback.
 
 It also keeps from the client's ``customData`` only what the bot reads
 (``role``), and tells the widget when a message produced no reply at all
@@ -186,8 +186,13 @@ class SessionTable:
         self._forget_expired()
 
     def _forget_expired(self) -> None:
+        """Drop release times past the window; oldest first (a dict keeps insertion order, and
+        a session enters ``_left`` only when it is released, so that order is time order)."""
         now = self._clock()
-        for session_id in [s for s, left in self._left.items() if now - left > self.resume_window]:
+        while self._left:
+            session_id, left = next(iter(self._left.items()))
+            if now - left <= self.resume_window:
+                break
             del self._left[session_id]
 
 
@@ -217,6 +222,27 @@ def resume_minutes() -> float:
         return float(value) if value else DEFAULT_RESUME_MINUTES
     except ValueError:
         raise ValueError(f"TRIALBOT_RESUME_MINUTES must be a number of minutes, not {value!r}") from None
+
+
+class TracebackToType(logging.Filter):
+    """Reduces a log record's traceback to the exception's type: a traceback can quote the data."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            error = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()} ({type(error).__name__})", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def server_logger(name: str) -> logging.Logger:
+    """A logger for python-socketio / python-engineio: errors only (their info lines quote
+    packets), and no traceback (they log any handler failure with one)."""
+    log = logging.getLogger(name)
+    log.setLevel(logging.ERROR)
+    if not any(isinstance(f, TracebackToType) for f in log.filters):
+        log.addFilter(TracebackToType())
+    return log
 
 
 class GuardedAsyncServer(AsyncServer):
@@ -338,7 +364,9 @@ class TrialbotSocketIO(SocketIOInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = GuardedAsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins,
-                                 cors_credentials=False, max_http_buffer_size=MAX_PACKET_BYTES)
+                                 cors_credentials=False, max_http_buffer_size=MAX_PACKET_BYTES,
+                                 logger=server_logger("bot.channels.socketio"),
+                                 engineio_logger=server_logger("bot.channels.engineio"))
         self.sio = sio
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 
