@@ -446,6 +446,17 @@ DISTINCT = {
     "prior_treatment": "nivolumab x3", "location": "Chengdu",
 }
 NEEDLES = ["pyriform", "T3N1M0", "KPS 80", "nivolumab", "Chengdu"]
+# Rasa warns about these, quoting them ("Failed to parse arguments in line ..."): issue 14, case 3.
+SLASH_MESSAGES = {
+    "/sintilimab 3 cycles partial response": "sintilimab",          # a slash message, not an intent
+    "/camrelizumab": "camrelizumab",                                 # an unknown intent alone
+    '/tislelizumab{"age": 50}': "tislelizumab",                      # an unknown intent with entities
+    '/inform{"zanubrutinib_dose": "160mg"}': "zanubrutinib",          # an unknown entity key
+    '/inform{"tumor_site": "toripalimab-larynx", "age": 6': "toripalimab",  # malformed /inform{...}
+    '/inform{"penpulimab" 3}': "penpulimab",                          # not JSON at all
+    "/inform@0.9{\"age\": \"serplulimab\"}": "serplulimab",        # a confidence, then odd entities
+}
+SOCKET_TEXT = "I had envafolimab last spring"
 
 
 def log_files(stack_log: Path) -> list[Path]:
@@ -457,26 +468,57 @@ def log_files(stack_log: Path) -> list[Path]:
     return found
 
 
+def play_over_socketio(running, text: str) -> list[str]:
+    """A web-page conversation (socket.io): hello, consent, then ``text``; its session id and resume secret."""
+    from tests.test_sessions import SocketClient
+
+    client = SocketClient(running)
+    try:
+        mine = client.request(None)
+        client.say("hello", mine["session_id"], mine["resume"])
+        client.say("yes", mine["session_id"], mine["resume"])
+        client.say(text, mine["session_id"], mine["resume"])
+        client.say("/inform{\"envafolimab_cycles\": 4}", mine["session_id"], mine["resume"])
+    finally:
+        client.close()
+    events = running.tracker("socketio:" + mine["session_id"])["events"]
+    assert text in [e.get("text") for e in events if e["event"] == "user"]
+    return [mine["session_id"], mine["resume"]]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not MODEL.exists(), reason="no trained model")
 def test_no_patient_answer_or_sender_id_in_any_log(tmp_path):
+    """A full screening, every kind of slash message Rasa warns about, a web-page conversation
+    and a malformed body; then no answer, message, sender id or session secret in any log."""
     from tests.test_conversations import PATIENT_DEFAULTS, Scenario, play
 
     sender = "privacy-" + os.urandom(6).hex()
+    slash_sender = "privacy-slash-" + os.urandom(6).hex()
     running = start_stack(tmp_path / "stack.log")
     try:
         scenario = Scenario("privacy", ["hello"], dict(DISTINCT), {})
         result, *_ = play(running, scenario, sender)
         assert result["profile"]["age"] == 67
+        to_question(running, slash_sender, "tumor_site")
+        for message in SLASH_MESSAGES:
+            running.say(slash_sender, message)
+        said = [e.get("text") for e in running.tracker(slash_sender)["events"] if e["event"] == "user"]
+        assert set(SLASH_MESSAGES) <= set(said)  # each one reached Rasa (and its warnings)
+        socket_secrets = play_over_socketio(running, SOCKET_TEXT)
         # A failure path too: a malformed body and a message to a downed action server are logged.
         request(f"http://127.0.0.1:{running.rasa_port}/webhooks/rest/webhook", raw=b'{"message": "pyriform"}',
                 headers={"Content-Type": "application/json"}, method="POST")
+        time.sleep(1)
     finally:
         running.stop()
     assert PATIENT_DEFAULTS  # the defaults (Shanghai, ...) are common words; the needles are ours
+    stack_log = (tmp_path / "stack.log").read_text(errors="replace")
+    assert "UserWarning from rasa." in stack_log  # Rasa did warn; only the text was withheld
+    needles = NEEDLES + list(SLASH_MESSAGES.values()) + ["envafolimab", sender, slash_sender] + socket_secrets
     for path in log_files(tmp_path / "stack.log"):
         text = path.read_text(errors="replace")
-        for needle in NEEDLES + [sender]:
+        for needle in needles:
             assert needle.lower() not in text.lower(), f"{needle!r} appears in {path}"
         for age in ("i'm 67", '"age": 67', "'age': 67", "age=67"):
             assert age not in text.lower(), f"the age appears in {path}"
