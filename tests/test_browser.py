@@ -544,3 +544,32 @@ def test_a_reload_carries_the_conversation_on_and_a_copy_of_the_tab_does_not(sta
     assert conversation(stack, session_id)["slots"]["stage"] == ["IVA"]
     assert console and not [line for line in console if held["resume"] in line]  # the secret is never logged
     assert not page.errors
+
+
+def test_a_tab_that_cannot_answer_is_let_go_and_then_carries_on(stack, page):
+    """A tab that cannot answer session_check (frozen, or its connection gone) loses its socket
+    when someone asks for its id; the asker still needs the secret, and the tab comes back."""
+    from tests.test_sessions import SocketClient
+
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)
+    click_reply(page, "I agree")
+    session_id = json.loads(page.evaluate("sessionStorage.getItem('trialbot_session')"))["session_id"]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Debugger.enable")
+    cdp.send("Debugger.pause")  # the page's script stops at its next task: it cannot answer
+    asker = SocketClient(stack)
+    try:
+        assert asker.request(session_id) == {"session_id": session_id}  # let go, but only pending
+        assert asker.say("I'm 35", session_id, expect_reply=False) == []
+        assert asker.confirms()[-1]["session_id"] != session_id  # no secret: a new conversation
+    finally:
+        asker.close()
+        cdp.send("Debugger.resume")
+        cdp.send("Debugger.disable")
+    page.get_by_label("Your answer").wait_for()
+    type_answer(page, "61")
+    assert re.search(r"Where in the head", last_bot_text(page))
+    status, body = stack.api("GET", f"/conversations/socketio:{session_id}/tracker")
+    assert json.loads(body)["slots"]["age"] == 61
+    assert not page.errors

@@ -218,8 +218,11 @@
           showStatus(noticeOnConnect, false);
           noticeOnConnect = "";
         },
-        disconnect: function () {
+        disconnect: function (reason) {
           showStatus("The connection to the assistant was lost. Trying to reconnect...", false);
+          // socket.io does not reconnect by itself when the server closed the socket, which it
+          // does to a tab that did not answer session_check in time (e.g. frozen in the background).
+          if (reason === "io server disconnect" && this && typeof this.connect === "function") this.connect();
         },
         connect_error: function () {
           showStatus("The assistant cannot be reached just now. It will keep trying.", false);
