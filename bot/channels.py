@@ -62,7 +62,7 @@ NO_REPLY = {"type": "no_reply"}
 CONVERSATION_PREFIX = "socketio:"  # socket.io conversations live here; the REST webhook may not
 DEFAULT_RESUME_MINUTES = 15.0
 MAX_PACKET_BYTES = 64 * 1024  # the widget's messages are a few hundred bytes (text is cut at 2,000 chars)
-OWNER_CHECK_SECONDS = 3.0
+HOLDER_CHECK_SECONDS = 3.0
 
 
 def conversation_key(session_id: str) -> str:
@@ -251,7 +251,8 @@ class GuardedAsyncServer(AsyncServer):
     Overrides ``AsyncServer._handle_eio_message`` and ``_handle_event`` (python-socketio
     5.9): a packet that is not valid JSON, nested deeper than the decoder can go
     (RecursionError), of an unknown type, or an event whose name is not a string
-    would otherwise end in a traceback in the log.
+    would otherwise end in a traceback in the log; an event a client names
+    ``connect`` or ``disconnect`` would run the server's own handler for it.
     """
 
     async def _handle_eio_message(self, eio_sid, data):
@@ -263,6 +264,9 @@ class GuardedAsyncServer(AsyncServer):
     async def _handle_event(self, eio_sid, namespace, id, data):
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             logger.warning("socket.io: ignored an event without a name")
+            return
+        if data[0] in self.reserved_events:  # "disconnect" sent as an event would run our handler
+            logger.warning("socket.io: ignored an event named like a reserved one")
             return
         await super()._handle_event(eio_sid, namespace, id, data)
 
@@ -414,7 +418,7 @@ class TrialbotSocketIO(SocketIOInput):
         """
         try:
             await self.sio.call("session_check", {}, to=holder, namespace=self.namespace,
-                                timeout=OWNER_CHECK_SECONDS)
+                                timeout=HOLDER_CHECK_SECONDS)
             return True
         except (SocketIOTimeout, asyncio.TimeoutError):
             self.sessions.drop(holder)

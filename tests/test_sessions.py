@@ -240,6 +240,7 @@ def test_malformed_socketio_events_are_ignored_without_a_traceback(stack, client
         send(odd.sio.emit, "user_uttered", data)
     deep = '{"a":' * 5000 + "1" + "}" * 5000
     for raw in ('2["user_uttered",' + deep + "]", '2{"a": 1}', "2[1]", "2[[1]]", "2[]", "2", "9", "2[{",
+                '2["disconnect"]', '2["connect", {}]',
                 '2["user_uttered", {"message": "hi", "session_id": "' + "x" * 5000 + '"}]'):
         send(odd.sio.eio.send, raw)  # socket.io packets as they are: type 2 is an event
     for _ in range(20):  # many at once: one payload python-engineio refuses
@@ -260,6 +261,7 @@ def test_malformed_socketio_events_are_ignored_without_a_traceback(stack, client
         assert sign not in log, f"{sign} in the log:\n{log[-2000:]}"
     assert "socket.io: ignored a packet that could not be read (RecursionError)" in log
     assert "socket.io: ignored an event without a name" in log
+    assert "socket.io: ignored an event named like a reserved one" in log
     assert "post request handler error (ValueError)" in log  # the 20-packet payload, type only
 
 
