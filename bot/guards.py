@@ -22,10 +22,17 @@ in each docstring, so an upgrade knows what to re-check):
   a conversation in this process. (Several Rasa processes need a shared lock
   store, e.g. Redis: see the scale-out notes.) The same wrapper caps the
   message length before NLU and turns any unexpected failure into
-  ``utter_cannot_check`` instead of a log line quoting the message.
-- ``rest_body_check``: the REST webhook answers a malformed body (not JSON, not
-  an object, no sender, a message that is not text) with 400, where Rasa would
-  fail with 500 or file it under the shared sender id ``default``.
+  ``utter_cannot_check`` instead of a log line quoting the message. It also
+  keeps channels apart: a socket.io conversation
+  (``socketio:<session id>``, bot/channels.py) takes messages from the socket.io
+  channel only, and the socket.io channel writes into no other conversation.
+- ``rest_body_check``: the REST webhook takes JSON only (415 otherwise, so a
+  cross-site form cannot post into a conversation), answers a malformed body
+  (not JSON, nested too deep, not an object, no sender, a message that is not
+  text, metadata that is not a small object) with 400 and a body over 64 KiB
+  with 413, where Rasa would fail with 500 or file it under the shared sender
+  id ``default``; a sender in socket.io's namespace gets 403. What Rasa then
+  reads is the sender, the message and ``role`` from the metadata, nothing else.
 - ``action_responses_checked_once_built``: Rasa checks every custom-action
   response against its JSON schema with ``jsonschema.validate``, which first
   re-checks the *schema itself* against the JSON Schema meta-schema on every
@@ -34,6 +41,10 @@ in each docstring, so an upgrade knows what to re-check):
 - ``redacted_logs``: Rasa's structured log events carry the user's text, slots
   and parse data as fields; only the event name, level and a few harmless
   fields are kept, and a traceback is reduced to the exception's type.
+- ``redacted_warnings``: Rasa also reports odd input through Python warnings
+  (``raise_warning`` -> ``warnings.warn``), quoting the message ("Failed to
+  parse arguments in line '/inform{...}'"); a warning is logged with its
+  category and where it was raised, never its text.
 """
 from __future__ import annotations
 
@@ -43,12 +54,17 @@ import json
 import logging
 import os
 import sys
+import warnings
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Text
 
 logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000  # longer messages are cut before NLU (the form reads at most 1,000)
 MAX_SENDER_CHARS = 128
+MAX_BODY_BYTES = 64 * 1024  # a 2,000-character message is at most 12 KB of JSON, even all escaped
+MAX_JSON_DEPTH = 8          # the deepest body the webhook takes is {"metadata": {"role": ...}}
+MAX_METADATA_CHARS = 1000
 CANNOT_CHECK = "utter_cannot_check"
 # Last resort when the loaded model predates the domain's utter_cannot_check response.
 CANNOT_CHECK_FALLBACK = "I'm sorry, I can't check the trials right now. Please try again in a few minutes."
@@ -218,6 +234,26 @@ def _cannot_check_text(agent) -> str:
     return next((v["text"] for v in variants if v.get("text") and not v.get("condition")), CANNOT_CHECK_FALLBACK)
 
 
+def channel_problem(message) -> Optional[str]:
+    """Why ``message`` may not enter the conversation it names, or None when it may.
+
+    socket.io conversations (``socketio:<session id>``) are written by the
+    socket.io channel only, and that channel writes into no other conversation.
+    Checked on every message, whatever the channel checked before: "from
+    socket.io" means the channel's own output object, which no other channel
+    (nor a REST body naming ``input_channel``) can hand in.
+    """
+    from bot.channels import TrialbotSocketIOOutput, session_of
+
+    from_socketio = message.input_channel == "socketio" and isinstance(message.output_channel, TrialbotSocketIOOutput)
+    into_socketio = session_of(message.sender_id) is not None
+    if into_socketio and not from_socketio:
+        return "a message from another channel named a socket.io conversation"
+    if from_socketio and not into_socketio:
+        return "a socket.io message named a conversation outside socket.io's"
+    return None
+
+
 def one_turn_at_a_time(locks: Optional[ConversationLocks] = None) -> ConversationLocks:
     """Wrap ``rasa.core.agent.Agent.handle_message`` (every channel's way in)."""
     from rasa.core.agent import Agent
@@ -227,6 +263,10 @@ def one_turn_at_a_time(locks: Optional[ConversationLocks] = None) -> Conversatio
 
     @functools.wraps(original)
     async def handle_message(self, message):
+        problem = channel_problem(message)
+        if problem:
+            logger.warning("refused a message: %s", problem)
+            return None
         message.text = cap_text(message.text)
         async with locks(message.sender_id):
             try:
@@ -244,30 +284,76 @@ def one_turn_at_a_time(locks: Optional[ConversationLocks] = None) -> Conversatio
 # --- the REST webhook's body --------------------------------------------------------------------
 
 
-def rest_body_problem(body: bytes) -> Optional[str]:
-    """Why a REST webhook body cannot be a message, or None when it can."""
+class BodyRefused(ValueError):
+    """A REST webhook body that cannot be a message: the HTTP status and why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True when JSON ``value`` nests objects/arrays more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
+def _json_body(body: bytes, content_type: Optional[str]) -> Any:
+    """The parsed body, if it is JSON of a sane size and depth; else BodyRefused."""
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    if media_type != "application/json":  # a cross-site form can only send text/plain, form data or multipart
+        raise BodyRefused(415, "the body must be sent as Content-Type: application/json")
+    if len(body or b"") > MAX_BODY_BYTES:
+        raise BodyRefused(413, f"the body is limited to {MAX_BODY_BYTES} bytes")
     try:
         data = json.loads(body or b"")
-    except (ValueError, UnicodeDecodeError):
-        return "the body must be JSON"
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise BodyRefused(400, "the body must be JSON") from None
+    if nested_deeper_than(data, MAX_JSON_DEPTH):
+        raise BodyRefused(400, f"the body may nest at most {MAX_JSON_DEPTH} levels")
+    return data
+
+
+def rest_message(body: bytes, content_type: Optional[str]) -> Dict[str, Any]:
+    """The REST webhook body as Rasa will read it: ``sender``, ``message`` and ``metadata``
+    holding ``role`` at most (every other key is dropped, ``input_channel`` too). Raises
+    BodyRefused for anything that cannot be a message."""
+    from bot.channels import clean_metadata, session_of
+
+    data = _json_body(body, content_type)
     if not isinstance(data, dict):
-        return "the body must be a JSON object"
-    sender = data.get("sender")
+        raise BodyRefused(400, "the body must be a JSON object")
+    sender, text, metadata = data.get("sender"), data.get("message"), data.get("metadata")
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-        return f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters"
-    if not isinstance(data.get("message"), str):
-        return "'message' must be a string"
-    if data.get("metadata") is not None and not isinstance(data["metadata"], dict):
-        return "'metadata' must be an object"
+        raise BodyRefused(400, f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
+    if session_of(sender) is not None:
+        raise BodyRefused(403, "socket.io conversations cannot be reached over REST")
+    if not isinstance(text, str):
+        raise BodyRefused(400, "'message' must be a string")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise BodyRefused(400, "'metadata' must be an object")
+    if metadata is not None and len(json.dumps(metadata)) > MAX_METADATA_CHARS:
+        raise BodyRefused(400, f"'metadata' is limited to {MAX_METADATA_CHARS} characters")
     try:  # json.loads lets lone surrogates through; they would fail later, in the tracker store
-        (sender + data["message"]).encode("utf-8")
+        (sender + text).encode("utf-8")
     except UnicodeEncodeError:
-        return "the body must be valid UTF-8 text"
-    return None
+        raise BodyRefused(400, "the body must be valid UTF-8 text") from None
+    return {"sender": sender, "message": text, "metadata": clean_metadata(metadata)}
 
 
 def rest_body_check() -> None:
-    """Wrap ``rasa.core.run.configure_app`` to check REST webhook bodies first."""
+    """Wrap ``rasa.core.run.configure_app`` to check REST webhook bodies first.
+
+    The checked body replaces what Sanic would parse (``request.parsed_json``,
+    which ``RestInput`` reads through ``request.json``), so Rasa never sees the
+    keys that were dropped.
+    """
     import rasa.core.run
     from sanic import response
 
@@ -279,9 +365,10 @@ def rest_body_check() -> None:
 
         async def check_rest_body(request):
             if request.method == "POST" and request.path.rstrip("/") == REST_WEBHOOK:
-                problem = rest_body_problem(request.body)
-                if problem:
-                    return response.json({"error": problem}, status=400)
+                try:
+                    request.parsed_json = rest_message(request.body, request.headers.get("content-type"))
+                except BodyRefused as refused:
+                    return response.json({"error": refused.reason}, status=refused.status)
             return None
 
         app.register_middleware(check_rest_body, "request")
@@ -349,8 +436,52 @@ def redacted_logs() -> None:
     rasa.utils.log_utils._anonymizer = redact_event
 
 
+RASA_WARNING_HELPER = ("rasa", "shared", "utils", "io")  # raise_warning: its callers are the ones to name
+
+
+def _module_path(filename: str) -> str:
+    """A source file as a module path (``rasa.shared.utils.io``), without the machine's folders."""
+    parts = Path(filename).with_suffix("").parts
+    if "site-packages" in parts:
+        return ".".join(parts[parts.index("site-packages") + 1:])
+    return parts[-1] if parts else "?"
+
+
+def _warned_from(filename: str, lineno: int) -> str:
+    """Where a warning was raised. Rasa's ``raise_warning`` is named as its caller, which
+    is the component that actually complained (e.g. the YAML story reader)."""
+    module = _module_path(filename)
+    if tuple(module.split(".")) != RASA_WARNING_HELPER:
+        return f"{module}:{lineno}"
+    frame = sys._getframe(1)
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if name not in (__name__, "warnings", ".".join(RASA_WARNING_HELPER)):
+            return f"{name}:{frame.f_lineno}"
+        frame = frame.f_back
+    return f"{module}:{lineno}"
+
+
+def withheld_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """``warnings.showwarning`` that logs a warning's category and origin, never its text.
+
+    Python prints a warning with its message, and Rasa's warnings about odd input
+    quote the input word for word.
+    """
+    logger.warning("%s from %s (its text is withheld: it may quote a message)",
+                   getattr(category, "__name__", "Warning"), _warned_from(str(filename), lineno))
+
+
+def redacted_warnings() -> None:
+    """Replace ``warnings.showwarning``, where every ``warnings.warn`` ends (Rasa's
+    ``rasa.shared.utils.io.raise_warning`` included). Nothing in this process calls
+    ``logging.captureWarnings``, which would put Python's own printer back."""
+    warnings.showwarning = withheld_warning
+
+
 def install(actions_token: str, actions_port: Optional[str]) -> ConversationLocks:
     """Every guard, before Rasa reads its endpoints or builds its app."""
+    redacted_warnings()
     redacted_logs()
     action_endpoint_auth(actions_token, actions_port)
     cannot_check_when_actions_fail()

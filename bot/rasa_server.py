@@ -6,8 +6,9 @@ from ``TRIALBOT_API_TOKEN`` and the action server's token from
 ``TRIALBOT_ACTIONS_TOKEN``, removes both from the environment, installs the
 guards of ``bot/guards.py`` (action endpoint token and port in memory, an
 apology instead of silence when the action server is down, one turn at a time
-per conversation, a message length cap, REST body checks, redacted logs) and
-hands the rest of the arguments to Rasa's own command line in-process.
+per conversation, a message length cap, channels kept out of each other's
+conversations, REST body checks, redacted logs and warnings) and hands the rest
+of the arguments to Rasa's own command line in-process.
 
 Defaults that keep it private: bound to 127.0.0.1 unless ``--interface`` says
 otherwise, no CORS on the HTTP API and REST webhook (``--cors '*'`` is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -192,24 +193,101 @@ def test_rasa_is_never_started_with_cors_star_and_binds_loopback_by_default():
             rasa_server.rasa_arguments(cors, "tok")
 
 
-@pytest.mark.parametrize("body, ok", [
-    (b'{"sender": "a", "message": "hi"}', True),
-    (b'{"sender": "a", "message": ""}', True),
-    (b'{"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}', True),
-    (b"{not json", False),
-    (b"sender=a&message=hi", False),
-    (b"", False),
-    (b'["a", "hi"]', False),
-    (b'{"message": "hi"}', False),            # no sender: Rasa would file it under "default", shared by all
-    (b'{"sender": "", "message": "hi"}', False),
-    (b'{"sender": 12, "message": "hi"}', False),
-    (b'{"sender": "a"}', False),
-    (b'{"sender": "a", "message": {"text": "hi"}}', False),
-    (b'{"sender": "a", "message": "hi", "metadata": "nurse"}', False),
-    (('{"sender": "%s", "message": "hi"}' % ("x" * 500)).encode(), False),
+JSON = "application/json"
+DEEP = ('{"sender": "a", "message": "hi", "metadata": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}").encode()
+
+
+@pytest.mark.parametrize("body, content_type, status", [
+    (b'{"sender": "a", "message": "hi"}', JSON, 200),
+    (b'{"sender": "a", "message": "hi"}', "application/json; charset=utf-8", 200),
+    (b'{"sender": "a", "message": ""}', JSON, 200),
+    (b'{"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}', JSON, 200),
+    # a cross-site form can post these without a CORS preflight: never a message
+    (b'{"sender": "a", "message": "hi"}', "text/plain", 415),
+    (b'{"sender": "a", "message": "hi"}', "text/plain;charset=UTF-8", 415),
+    (b"sender=a&message=hi", "application/x-www-form-urlencoded", 415),
+    (b'{"sender": "a", "message": "hi"}', "multipart/form-data; boundary=x", 415),
+    (b'{"sender": "a", "message": "hi"}', None, 415),
+    (b"{not json", JSON, 400),
+    (b"", JSON, 400),
+    (b'["a", "hi"]', JSON, 400),
+    (b'{"message": "hi"}', JSON, 400),            # no sender: Rasa would file it under "default", shared by all
+    (b'{"sender": "", "message": "hi"}', JSON, 400),
+    (b'{"sender": 12, "message": "hi"}', JSON, 400),
+    (b'{"sender": "a"}', JSON, 400),
+    (b'{"sender": "a", "message": {"text": "hi"}}', JSON, 400),
+    (b'{"sender": "a", "message": "hi", "metadata": "nurse"}', JSON, 400),
+    (('{"sender": "%s", "message": "hi"}' % ("x" * 500)).encode(), JSON, 400),
+    (DEEP, JSON, 400),                                                     # RecursionError in the decoder
+    (b'{"sender": "a", "message": "hi", "x": ' + b"[" * 9 + b"]" * 9 + b"}", JSON, 400),  # decodes, too deep
+    (json.dumps({"sender": "a", "message": "hi", "metadata": {"role": "nurse", "note": "x" * 2000}}).encode(), JSON, 400),
+    (json.dumps({"sender": "a", "message": "hi", "metadata": {"ids": list(range(5000))}}).encode(), JSON, 400),
+    (json.dumps({"sender": "a", "message": "x" * 70_000}).encode(), JSON, 413),
+    (json.dumps({"sender": "a", "message": "hi", "x": [0] * 40_000}).encode(), JSON, 413),
+    (b'{"sender": "socketio:' + b"ab" * 32 + b'", "message": "ECOG 1"}', JSON, 403),
 ])
-def test_rest_body_check(body, ok):
-    assert (guards.rest_body_problem(body) is None) is ok
+def test_rest_body_check(body, content_type, status):
+    if status == 200:
+        assert guards.rest_message(body, content_type)["sender"] == "a"
+    else:
+        with pytest.raises(guards.BodyRefused) as refused:
+            guards.rest_message(body, content_type)
+        assert refused.value.status == status
+
+
+def test_rasa_reads_only_sender_message_and_role_from_a_rest_body():
+    body = json.dumps({"sender": "a", "message": "hi", "input_channel": "socketio", "stream": True,
+                       "metadata": {"role": "nurse", "note": "Jane Doe, MRN 0042"}}).encode()
+    assert guards.rest_message(body, JSON) == {"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}
+    odd_role = json.dumps({"sender": "a", "message": "hi", "metadata": {"role": "admin"}}).encode()
+    assert guards.rest_message(odd_role, JSON)["metadata"] == {}
+
+
+def test_nesting_is_measured_without_recursion():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert guards.nested_deeper_than(deep, 8)
+    assert not guards.nested_deeper_than({"metadata": {"role": "nurse"}}, 2)
+    assert guards.nested_deeper_than({"metadata": {"role": ["nurse"]}}, 2)
+    assert not guards.nested_deeper_than("text", 0)
+
+
+class FakeMessage:
+    def __init__(self, sender_id: str, input_channel: str, output_channel) -> None:
+        self.sender_id, self.input_channel, self.output_channel = sender_id, input_channel, output_channel
+
+
+def test_a_socketio_conversation_takes_messages_from_the_socketio_channel_only():
+    from rasa.core.channels.channel import CollectingOutputChannel
+
+    from bot.channels import TrialbotSocketIOOutput
+
+    socket_output = TrialbotSocketIOOutput(None, "bot_uttered", route=lambda _: None)
+    key = "socketio:" + "ab" * 32
+    assert guards.channel_problem(FakeMessage(key, "socketio", socket_output)) is None
+    assert guards.channel_problem(FakeMessage("rest-user", "rest", CollectingOutputChannel())) is None
+    # REST (or any other channel) naming a socket.io conversation, even claiming to be socket.io
+    assert guards.channel_problem(FakeMessage(key, "rest", CollectingOutputChannel()))
+    assert guards.channel_problem(FakeMessage(key, "socketio", CollectingOutputChannel()))
+    # the socket.io channel writing outside its namespace (e.g. a bare id)
+    assert guards.channel_problem(FakeMessage("ab" * 32, "socketio", socket_output))
+
+
+def test_warnings_are_logged_without_their_text(caplog):
+    """Rasa's warning about an unparseable /command quotes it; the log keeps category and origin."""
+    import warnings
+
+    import rasa.shared.utils.io
+
+    with caplog.at_level(logging.WARNING), warnings.catch_warnings():  # restores warnings.showwarning
+        warnings.simplefilter("always")
+        guards.redacted_warnings()
+        rasa.shared.utils.io.raise_warning(f"Failed to parse arguments in line '/{SECRET_ANSWER}'")
+        warnings.warn(f"plain {SECRET_ANSWER}", DeprecationWarning)
+    assert "UserWarning from tests.test_security:" in caplog.text  # the caller of raise_warning, not io.py
+    assert "DeprecationWarning from test_security:" in caplog.text
+    assert SECRET_ANSWER not in caplog.text
 
 
 def test_messages_are_capped_before_nlu():
@@ -368,6 +446,17 @@ DISTINCT = {
     "prior_treatment": "nivolumab x3", "location": "Chengdu",
 }
 NEEDLES = ["pyriform", "T3N1M0", "KPS 80", "nivolumab", "Chengdu"]
+# Rasa warns about these, quoting them ("Failed to parse arguments in line ..."): issue 14, case 3.
+SLASH_MESSAGES = {
+    "/sintilimab 3 cycles partial response": "sintilimab",          # a slash message, not an intent
+    "/camrelizumab": "camrelizumab",                                 # an unknown intent alone
+    '/tislelizumab{"age": 50}': "tislelizumab",                      # an unknown intent with entities
+    '/inform{"zanubrutinib_dose": "160mg"}': "zanubrutinib",          # an unknown entity key
+    '/inform{"tumor_site": "toripalimab-larynx", "age": 6': "toripalimab",  # malformed /inform{...}
+    '/inform{"penpulimab" 3}': "penpulimab",                          # not JSON at all
+    "/inform@0.9{\"age\": \"serplulimab\"}": "serplulimab",        # a confidence, then odd entities
+}
+SOCKET_TEXT = "I had envafolimab last spring"
 
 
 def log_files(stack_log: Path) -> list[Path]:
@@ -379,26 +468,57 @@ def log_files(stack_log: Path) -> list[Path]:
     return found
 
 
+def play_over_socketio(running, text: str) -> list[str]:
+    """A web-page conversation (socket.io): hello, consent, then ``text``; its session id and resume secret."""
+    from tests.test_sessions import SocketClient
+
+    client = SocketClient(running)
+    try:
+        mine = client.request(None)
+        client.say("hello", mine["session_id"], mine["resume"])
+        client.say("yes", mine["session_id"], mine["resume"])
+        client.say(text, mine["session_id"], mine["resume"])
+        client.say("/inform{\"envafolimab_cycles\": 4}", mine["session_id"], mine["resume"])
+    finally:
+        client.close()
+    events = running.tracker("socketio:" + mine["session_id"])["events"]
+    assert text in [e.get("text") for e in events if e["event"] == "user"]
+    return [mine["session_id"], mine["resume"]]
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not MODEL.exists(), reason="no trained model")
 def test_no_patient_answer_or_sender_id_in_any_log(tmp_path):
+    """A full screening, every kind of slash message Rasa warns about, a web-page conversation
+    and a malformed body; then no answer, message, sender id or session secret in any log."""
     from tests.test_conversations import PATIENT_DEFAULTS, Scenario, play
 
     sender = "privacy-" + os.urandom(6).hex()
+    slash_sender = "privacy-slash-" + os.urandom(6).hex()
     running = start_stack(tmp_path / "stack.log")
     try:
         scenario = Scenario("privacy", ["hello"], dict(DISTINCT), {})
         result, *_ = play(running, scenario, sender)
         assert result["profile"]["age"] == 67
+        to_question(running, slash_sender, "tumor_site")
+        for message in SLASH_MESSAGES:
+            running.say(slash_sender, message)
+        said = [e.get("text") for e in running.tracker(slash_sender)["events"] if e["event"] == "user"]
+        assert set(SLASH_MESSAGES) <= set(said)  # each one reached Rasa (and its warnings)
+        socket_secrets = play_over_socketio(running, SOCKET_TEXT)
         # A failure path too: a malformed body and a message to a downed action server are logged.
         request(f"http://127.0.0.1:{running.rasa_port}/webhooks/rest/webhook", raw=b'{"message": "pyriform"}',
                 headers={"Content-Type": "application/json"}, method="POST")
+        time.sleep(1)
     finally:
         running.stop()
     assert PATIENT_DEFAULTS  # the defaults (Shanghai, ...) are common words; the needles are ours
+    stack_log = (tmp_path / "stack.log").read_text(errors="replace")
+    assert "UserWarning from rasa." in stack_log  # Rasa did warn; only the text was withheld
+    needles = NEEDLES + list(SLASH_MESSAGES.values()) + ["envafolimab", sender, slash_sender] + socket_secrets
     for path in log_files(tmp_path / "stack.log"):
         text = path.read_text(errors="replace")
-        for needle in NEEDLES + [sender]:
+        for needle in needles:
             assert needle.lower() not in text.lower(), f"{needle!r} appears in {path}"
         for age in ("i'm 67", '"age": 67', "'age': 67", "age=67"):
             assert age not in text.lower(), f"the age appears in {path}"

@@ -9,6 +9,15 @@
  *
  * What the wrapper adds to the widget:
  * - the conversation lives in sessionStorage (never localStorage: clinics share computers);
+ * - the conversation belongs to this tab: the server sends a resume secret with a
+ *   new session id (never logged, never shown); it is kept in this tab's
+ *   sessionStorage and rides in customData.resume on every message, which is how
+ *   the server knows a reloaded page is the tab that started the conversation.
+ *   When the server starts a new conversation instead (the same conversation is
+ *   open in another tab, or the tab came back too late), the page starts afresh
+ *   and says why (bot/channels.py);
+ * - it answers the server's session_check, so a tab whose connection dropped is
+ *   told apart from a live one;
  * - the nurse console sends customData {role: "nurse"}, so the bot starts in nurse mode;
  * - keyboard and screen-reader access the widget lacks: quick replies become
  *   focusable buttons, the message box and send button get labels, the
@@ -20,6 +29,8 @@
 
   var WIDGET_STORAGE_KEY = "chat_session"; // rasa-webchat's own key
   var ROLE_KEY = "trialbot_role";
+  var HELD_KEY = "trialbot_session"; // {session_id, resume} the server issued to this tab
+  var RESTARTED_KEY = "trialbot_restarted";
   var replyTimeoutMs = 30000; // replaced by /config.json's replyTimeoutSeconds
 
   var role = document.body.getAttribute("data-role") === "nurse" ? "nurse" : "patient";
@@ -27,13 +38,58 @@
   var statusBox = document.getElementById("chat-status");
   var replyTimer = null;
   var lastUserText = "";
+  var customData = { role: role }; // the same object rides on every message the widget sends
+  var noticeOnConnect = "";
+
+  function readHeld() {
+    try {
+      var held = JSON.parse(sessionStorage.getItem(HELD_KEY) || "null");
+      return held && typeof held.session_id === "string" && typeof held.resume === "string" ? held : null;
+    } catch (e) {
+      return null;
+    }
+  }
 
   /* A conversation started on the other page (same tab) must not continue here in the wrong mode. */
   function startFreshIfOtherRole() {
     if (sessionStorage.getItem(ROLE_KEY) !== role) {
       sessionStorage.removeItem(WIDGET_STORAGE_KEY);
+      sessionStorage.removeItem(HELD_KEY);
       sessionStorage.setItem(ROLE_KEY, role);
     }
+  }
+
+  /* After the server refused to carry on this tab's conversation: forget it before the widget loads it. */
+  function forgetRefusedConversation() {
+    if (sessionStorage.getItem(RESTARTED_KEY) === null) return false;
+    sessionStorage.removeItem(RESTARTED_KEY);
+    sessionStorage.removeItem(WIDGET_STORAGE_KEY);
+    sessionStorage.removeItem(HELD_KEY);
+    return true;
+  }
+
+  /*
+   * session_confirm runs here before the widget's own handler. A resume secret
+   * comes only with a new conversation: the first one of this tab is kept; one
+   * that replaces the tab's conversation means the server would not carry it
+   * on, so the page reloads without it (the widget would otherwise keep showing
+   * the old messages over a conversation the server does not know).
+   */
+  function sessionConfirmed(data) {
+    if (!data || typeof data.resume !== "string") return;
+    var held = readHeld();
+    if (held && held.session_id !== data.session_id) {
+      sessionStorage.setItem(RESTARTED_KEY, "1");
+      window.location.reload();
+      return;
+    }
+    sessionStorage.setItem(HELD_KEY, JSON.stringify({ session_id: data.session_id, resume: data.resume }));
+    customData.resume = data.resume;
+  }
+
+  /* The server asks whether this tab is still here before it gives its conversation to anyone else. */
+  function sessionCheck(data, ack) {
+    if (typeof ack === "function") ack(true);
   }
 
   function clearConversation() {
@@ -141,7 +197,7 @@
     return {
       socketUrl: config.socketUrl,
       socketPath: config.socketPath,
-      customData: { role: role },
+      customData: customData,
       initPayload: "/greet",
       title: role === "nurse" ? "Pre-screening (nurse mode)" : "Trial pre-screening",
       subtitle: "Not medical advice",
@@ -156,9 +212,17 @@
       customMessageDelay: function () { return 250; },
       customComponent: window.TrialbotRender.component({ role: role, resend: resend }),
       onSocketEvent: {
-        connect: function () { showStatus(""); },
-        disconnect: function () {
+        session_confirm: sessionConfirmed,
+        session_check: sessionCheck,
+        connect: function () {
+          showStatus(noticeOnConnect, false);
+          noticeOnConnect = "";
+        },
+        disconnect: function (reason) {
           showStatus("The connection to the assistant was lost. Trying to reconnect...", false);
+          // socket.io does not reconnect by itself when the server closed the socket, which it
+          // does to a tab that did not answer session_check in time (e.g. frozen in the background).
+          if (reason === "io server disconnect" && this && typeof this.connect === "function") this.connect();
         },
         connect_error: function () {
           showStatus("The assistant cannot be reached just now. It will keep trying.", false);
@@ -175,6 +239,12 @@
 
   function start() {
     startFreshIfOtherRole();
+    if (forgetRefusedConversation()) {
+      noticeOnConnect = "This conversation is open in another tab or window, or was left for too long, " +
+        "so a new one has started here.";
+    }
+    var held = readHeld();
+    if (held) customData.resume = held.resume;
     document.getElementById("clear-conversation").addEventListener("click", clearConversation);
     fetch("/config.json", { cache: "no-store" })
       .then(function (response) { return response.json(); })
