@@ -131,6 +131,8 @@ class ValidatePrescreeningForm(FormValidationAction):
         wording = found.wording
         tracker.slots.update({"pronoun": wording["pronoun"], "possessive": wording["possessive"],
                               "object_pronoun": wording["object"]})
+        if found.code in ("he", "she") and tracker.get_slot("sex") is None:
+            tracker.slots["sex"] = "male" if found.code == "he" else "female"  # "my dad": not asked again
         if first_time:
             self.say(dispatcher, tracker, "utter_carer_noted")
 

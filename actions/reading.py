@@ -52,6 +52,7 @@ SLOT_ENTITIES = {
     "immunotherapy_response": ("response",),
     "immunotherapy_cycles": ("cycles",),
     "recurrent": ("recurrence",),
+    "sex": ("sex",),
 }
 # Entities whose typed words the form reads itself rather than the entity's value.
 WORDS_READ_BY_THE_FORM = ("stage", "tnm", "ecog")

@@ -2,7 +2,7 @@
 
 ``ClinicalEntityExtractor`` tags the entities listed in docs/conversation.md
 (age, tumor_site, stage, tnm, ecog, treatment, drug, cycles, response, p16,
-differentiation, histology, recurrence, nct_id, number). Every entity's ``value`` is canonical (what
+differentiation, histology, recurrence, sex, nct_id, number). Every entity's ``value`` is canonical (what
 ``knowledge.normalize`` returns for the words); ``start``/``end`` are the
 character offsets of the words the user typed (``text`` repeats them).
 
@@ -81,10 +81,10 @@ MAX_CHARS = 2000  # only this much of a message is read
 # Entity names (docs/conversation.md).
 AGE, TUMOR_SITE, STAGE, TNM, ECOG = "age", "tumor_site", "stage", "tnm", "ecog"
 TREATMENT, DRUG, CYCLES, RESPONSE = "treatment", "drug", "cycles", "response"
-P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE = "p16", "differentiation", "histology", "recurrence"
+P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, SEX = "p16", "differentiation", "histology", "recurrence", "sex"
 NCT_ID, NUMBER = "nct_id", "number"
 ENTITY_NAMES = (AGE, TUMOR_SITE, STAGE, TNM, ECOG, TREATMENT, DRUG, CYCLES, RESPONSE,
-                P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, NCT_ID, NUMBER)
+                P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, SEX, NCT_ID, NUMBER)
 # Cities (knowledge/vocabulary/cities.yaml) are no entity (the form reads the city from
 # the text with knowledge.geo) but are a feature for DIET: "Changsha" is an answer.
 CITY = "city"
@@ -93,7 +93,7 @@ FEATURE_NAMES = ENTITY_NAMES + (CITY,)
 # When two candidates cover exactly the same characters, the earlier name wins.
 _PRIORITY = {name: i for i, name in enumerate(
     (NCT_ID, TNM, STAGE, ECOG, AGE, CYCLES, DRUG, TREATMENT, TUMOR_SITE, P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE,
-     RESPONSE, NUMBER)
+     SEX, RESPONSE, NUMBER)
 )}
 
 
@@ -126,6 +126,7 @@ def _term_table() -> Dict[str, List[Tuple[str, str]]]:
         P16: vocab.p16_terms(),
         DIFFERENTIATION: vocab.differentiation_terms(),
         HISTOLOGY: vocab.histology_terms(),
+        SEX: vocab.sex_in_passing_terms(),
         ECOG: [(term, str(grade)) for term, grade in vocab.ecog_terms()],
     }
 

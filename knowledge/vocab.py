@@ -217,6 +217,12 @@ def karnofsky_grades(score: int) -> frozenset[int]:
                      if band["min"] <= score <= band["max"])
 
 
+def sex_in_passing_terms() -> list[tuple[str, str]]:
+    """Plain words that tell the patient's sex in a sentence about something else -> female | male."""
+    words = load("answers").get("sex_in_passing") or {}
+    return [(str(t), code) for code in ("female", "male") for t in words.get(code, [])]
+
+
 def answer_terms() -> list[tuple[str, str]]:
     """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"."""
     answers = load("answers")

@@ -43,6 +43,7 @@ PATIENT_DEFAULTS = {
     "recurrent": "no",
     "resectable": "not sure",
     "other_cancer_5y": "no",
+    "sex": "male",
     "pregnant": "no",
     "location": "Shanghai",
 }
@@ -335,16 +336,14 @@ def test_questions_mid_form_are_answered_and_the_same_question_resumes(stack):
     for message in ("hello", "yes", "I'm 61", "hypopharynx", "stage 4a"):
         stack.say(sender, message)
     assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog"
-    for question, words in (("what does ECOG mean?", "day to day"), ("why do you need this?", "criteria")):
-        said = " ".join(_texts(stack.say(sender, question)))
-        assert words in said, f"{question!r} -> {said[:200]}"
-        assert stack.tracker(sender)["slots"]["requested_slot"] == "ecog", question
-    replies = stack.say(sender, "are you a bot?")
-    assert "computer program" in " ".join(_texts(replies))
+    said = " ".join(_texts(stack.say(sender, "what does ECOG mean?")))
+    assert "day to day" in said and stack.tracker(sender)["slots"]["requested_slot"] == "ecog"
+    replies = stack.say(sender, "why do you need this?")
+    assert "criteria" in " ".join(_texts(replies)) and stack.tracker(sender)["slots"]["requested_slot"] == "ecog"
     assert any(b["payload"] == "/skip" for r in replies for b in r.get("buttons") or []), "the third ask offers a skip"
     # A fourth time the question is not asked: ECOG is recorded as unknown and the screening goes on.
-    replies = stack.say(sender, "what's the weather like")
-    assert "can't help" in " ".join(_texts(replies))
+    replies = stack.say(sender, "are you a bot?")
+    assert "computer program" in " ".join(_texts(replies))
     slots = stack.tracker(sender)["slots"]
     assert slots["ecog"] == "unknown" and slots["requested_slot"] == "prior_treatment"
     stack.say(sender, "go back")
