@@ -123,7 +123,9 @@ SCENARIOS = [
         "an impossible age is refused and asked again, then the screening goes on",
         ["hello"],
         {"age": ["250", "I'm 61"], "tumor_site": "larynx", "stage": "stage 4b", "ecog": "ECOG 2", "prior_treatment": "none"},
-        {SEED_A: "ineligible", SEED_B: "ineligible"},  # ECOG 2 fails "ECOG 0-1" in both
+        # A patient's own ECOG 2 against "ECOG 0-1" is for the study team to assess (issue 10, case
+        # 13): A stays open. B: no immunotherapy was received, so it does not fit.
+        {SEED_A: "uncertain", SEED_B: "ineligible"},
         reask={"age"},
         replies=["doesn't look like a possible age"],
     ),
