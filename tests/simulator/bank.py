@@ -238,8 +238,9 @@ class Bank:
             entry = rng.choice(entries)
             if entry.gap:
                 gaps.append(entry.gap)
-            used.append(entry.text)
-            return PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), entry.text)
+            rendered = PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), entry.text)
+            used.append(rendered)
+            return rendered
 
         text = PLACEHOLDER.sub(one, template.text)
         return Phrase(text=text, kind="", template=template.text, gaps=gaps, terms=tuple(used))
@@ -309,22 +310,32 @@ class Bank:
                     continue
                 seen.add(text)
                 yield Phrase(text, kind, key, template.text, [g for g in gaps if g], None,
-                             tuple(e.text for e in combo))
+                             tuple(PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), e.text) for e in combo))
                 if len(seen) >= limit:
                     return
 
     # --- perturbations -------------------------------------------------------------------
 
-    def typo(self, text: str, rng: random.Random, prefer: str = "filler") -> tuple[str, str | None]:
+    def typo(self, text: str, rng: random.Random, prefer: str = "filler",
+             terms: tuple[str, ...] = ()) -> tuple[str, str | None]:
         """Put one typo in ``text``: in a filler word when there is one (``prefer``), else in a
-        clinical term. Returns the text and which kind of typo was made (None: no typo possible)."""
+        clinical term. A filler typo never falls inside one of the bank ``terms`` the text was
+        made of ("back of the tongue" keeps its "the"). Returns the text and which kind of typo
+        was made (None: no typo possible)."""
         kinds = {"filler": self.typos.get("filler", {}), "term": self.typos.get("terms", {})}
+        protected = [(m.start(), m.end()) for term in terms if term
+                     for m in re.finditer(re.escape(term), text)]
         order = [prefer, "term" if prefer == "filler" else "filler"]
         for kind in order:
-            hits = [(w, t) for w, t in kinds[kind].items() if re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
+            hits = []
+            for word, typo in kinds[kind].items():
+                for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text):
+                    if kind == "filler" and any(s <= m.start() < e for s, e in protected):
+                        continue
+                    hits.append((m.start(), m.end(), typo))
             if hits:
-                word, typo = rng.choice(sorted(hits))
-                return re.sub(rf"(?<!\w){re.escape(word)}(?!\w)", typo, text, count=1), kind
+                start, end, typo = rng.choice(sorted(hits))
+                return text[:start] + typo + text[end:], kind
         return text, None
 
     def lower(self, text: str) -> str:

@@ -191,11 +191,14 @@ def diagnostics(transcript: Transcript, bank: Bank, dead: list[Turn], diffs: dic
     second_person = []
     relative_known = False
     person = [re.compile(p, re.I) for p in bank.settings.get("second_person", [])]
+    before: str | None = None
     for turn in transcript.turns:
         message = turn.sent
-        if message.kind in ("answer", "button", "several", "correction", "dont_know", "skip") or \
-                (message.kind == "wrong"):
+        # What the user said counts as given once the bot moved on (a refused answer is not given).
+        if message.kind in ("answer", "button", "several", "wrong", "dont_know", "skip") and turn.requested != before \
+                or message.kind == "correction":
             given |= set(message.claims)
+        before = turn.requested
         if transcript.plan.persona.voice == "carer" and message.kind in ("opening", "answer", "several"):
             relative_known = True
         if turn.requested and turn.asks == 1 and turn.requested in given and turn.result is None:

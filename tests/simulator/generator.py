@@ -11,7 +11,7 @@ import random
 from typing import Any
 
 from .bank import Bank
-from .profiles import CORE, UNKNOWN, Plan, make_persona
+from .profiles import CORE, UNKNOWN, Plan, make_persona, tnm_stage
 
 # Fields a person may not know (their truth becomes "unknown"); the weights are how often.
 MAY_NOT_KNOW = {"stage": 4, "ecog": 3, "p16": 2, "differentiation": 3, "histology": 1, "immunotherapy_response": 2,
@@ -53,6 +53,8 @@ def make_plan(seed: int, index: int, bank: Bank) -> Plan:
             if f == "prior_treatment":
                 persona.history = UNKNOWN
                 truth["immunotherapy_cycles"] = truth["immunotherapy_response"] = UNKNOWN
+        if truth["p16"] == UNKNOWN and persona.stage_form == "tnm":  # the TNM now means every group it can be
+            truth["stage"] = tnm_stage(persona.tnm, truth["tumor_site"], UNKNOWN)
         plan.dont_know = tuple(sorted(f for f in MAY_NOT_KNOW if truth.get(f) == UNKNOWN))
         perturbations.append("dont_know")
 

@@ -133,17 +133,22 @@ def text_summary(fig: dict, outcomes: list[Outcome], samples: int = 2) -> str:
     if worst and fig["failed"]:
         lines.append("failure rate by feature of the screening: " + ", ".join(
             f"{tag} {v['failed']}/{v['n']}" for _, tag, v in worst))
-    shown = 0
     by_code: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         for code in dict.fromkeys(f.code for f in o.failures):
             by_code[code].append(o)
+    shown: set[int] = set()
     for code, failed in by_code.items():
-        for o in failed[:samples]:
+        fresh = [o for o in failed if o.transcript.plan.index not in shown][:samples]
+        already = [o.transcript.plan.index for o in failed if o.transcript.plan.index in shown][: samples - len(fresh)]
+        for o in fresh:
             lines.append("")
-            lines.append(f"--- sample for {code} ---")
+            lines.append(f"--- sample for {code} (screening {o.transcript.plan.index}) ---")
             lines.append(format_outcome(o))
-            shown += 1
+            shown.add(o.transcript.plan.index)
+        if already:
+            lines.append("")
+            lines.append(f"--- {code}: see also screening(s) {', '.join(map(str, already))} above ---")
     return "\n".join(lines)
 
 

@@ -11,11 +11,12 @@ Behaviour, per question asked (``requested_slot``):
   else the answer; a matching button is pressed ``button_rate`` of the time;
 - asked again: the answer again, plainly (no typo, no known-gap phrasing, a button
   when one matches), as a person retyping would;
-- third ask with a Skip button (payload ``/skip``): pressed ``skip_rate`` of the time,
-  and that field becomes unknown in the intended profile;
+- third ask with a Skip button (payload ``/skip``): pressed ``skip_rate`` of the time
+  (always from the fourth ask on), and that field becomes unknown in the intended profile;
 - a slot the bank has no words for: "I don't know" (unknown in the intended profile);
 - nothing asked and no result: a nudge ("hello?"), at most three in a row, then it gives up;
-- after the result: the pending correction if there is one (a late answer), else done.
+- after the result: the pending correction if there is one (a late answer), then the
+  answers to whatever the bot asks again until a new result; else done.
 """
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ class Message:
     claims: dict[str, Any] = dc_field(default_factory=dict)
     phrase: Phrase | None = None
     payload: bool = False
+    parts: list[tuple[str, Phrase, dict]] = dc_field(default_factory=list)  # several facts: (field, clause, claims)
 
     @property
     def gaps(self) -> list[str]:
@@ -111,20 +113,25 @@ class SimulatedUser:
         plan = self.plan
         if self.correction_armed:
             return self._correction()
-        if seen.result_seen:
-            return None
+        if seen.result_now:
+            return None  # the screening ended with a result and nothing is left to say
         slot = seen.requested
         if slot is None:
+            if seen.result_seen:
+                return None  # after a result (and a late answer) nothing is asked: no new screening
             if self.nudges >= MAX_NUDGES:
                 self.gave_up = True
                 return None
             self.nudges += 1
-            phrase = self.bank.say("nudge", None, self.speaker, self.rng)
+            if self.nudges == MAX_NUDGES:  # the last try: what anyone would type
+                phrase = self.bank.say("opening", "greeting", self.speaker, self.rng)
+            else:
+                phrase = self.bank.say("nudge", None, self.speaker, self.rng)
             return Message(self._typed(phrase.text), "nudge", phrase=phrase)
         self.nudges = 0
         if slot == "consent":
             return self._consent(seen)
-        if seen.asks >= 3 and self._button(seen, "/skip") and self.rng.random() < plan.skip_rate:
+        if self._button(seen, "/skip") and (seen.asks > 3 or seen.asks == 3 and self.rng.random() < plan.skip_rate):
             return self._skip(slot)
         first = seen.asks <= 1
         if first and plan.offtopic_at == slot and "offtopic" not in self.done_perturbations:
@@ -232,7 +239,7 @@ class SimulatedUser:
         phrase, claims = self.words(slot, value, clean=clean)
         text = phrase.text
         if typo:
-            text, made = self.bank.typo(text, self.rng, prefer=self.rng.choice(("filler", "term")))
+            text, made = self.bank.typo(text, self.rng, prefer=self.rng.choice(("filler", "term")), terms=phrase.terms)
             phrase = phrase.with_text(text, typo=made)
         return Message(self._typed(text), "answer", slot, claims, phrase)
 
@@ -275,6 +282,8 @@ class SimulatedUser:
             return say(None, {"ecog": value}), claims
         if slot == "prior_treatment":
             history = persona.history
+            if clean and history == "planned":
+                history = "none"  # retyped plainly: nothing received yet
             truth = persona.truth
             values: dict[str, Any] = dict(self.drugs)
             if truth.get("immunotherapy_cycles") not in (None, UNKNOWN):
@@ -327,16 +336,16 @@ class SimulatedUser:
         parts, claims, gaps = [], {}, []
         for f in fields:
             phrase, said = self.words(f, self.intended[f], clause=True)
-            parts.append(phrase.text)
+            parts.append((f, phrase, said))
             claims.update(said)
             gaps += phrase.gaps
             self.given.add(f)
         joiners = self.bank.answers["several"]["joiners"]
-        text = parts[0]
+        text = parts[0][1].text
         for part in parts[1:]:
-            text += self.rng.choice(joiners) + part
+            text += self.rng.choice(joiners) + part[1].text
         phrase = Phrase(text, "several", ",".join(fields), " + ".join(fields), gaps)
-        return Message(self._typed(text), "several", slot, claims, phrase)
+        return Message(self._typed(text), "several", slot, claims, phrase, parts=parts)
 
     def _correction(self) -> Message:
         self.correction_armed = False
