@@ -96,6 +96,8 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
         "screenings_with_a_skip": sum(bool(o.transcript.skipped) for o in outcomes),
         "skipped_questions": dict(Counter(s for o in outcomes for s in o.transcript.skipped).most_common()),
         "answered_dont_know_without_bank": dict(Counter(s for o in outcomes for s in o.transcript.unbanked).most_common()),
+        "failed_with_a_known_gap_phrasing": sum(1 for o in outcomes if not o.ok and o.diagnostics.get("gaps")),
+        "failed_after_a_typo": sum(1 for o in outcomes if not o.ok and o.diagnostics.get("typos")),
         "diagnostics_screenings": dict(diag.most_common()),
         "misread_fields": dict(misread.most_common()),
         "by_perturbation": {tag: {"n": c["n"], "failed": c["failed"]} for tag, c in sorted(per_tag.items())},
@@ -125,6 +127,9 @@ def text_summary(fig: dict, outcomes: list[Outcome], samples: int = 2) -> str:
             keys = fig["failures_by_invariant_and_key"].get(code)
             detail = (" - " + ", ".join(f"{k}: {v}" for k, v in keys.items())) if keys else ""
             lines.append(f"  {code}: {n}{detail}")
+    if fig["failed"]:
+        lines.append(f"of the failed screenings, {fig['failed_with_a_known_gap_phrasing']} used a phrasing tagged as a "
+                     f"known normaliser gap and {fig['failed_after_a_typo']} had a typo")
     if fig["diagnostics_screenings"] or fig["misread_fields"]:
         lines.append("diagnostics (screenings): " + ", ".join(f"{k} {v}" for k, v in fig["diagnostics_screenings"].items())
                      + ("; misread fields: " + ", ".join(f"{k} {v}" for k, v in fig["misread_fields"].items())

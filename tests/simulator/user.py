@@ -237,6 +237,10 @@ class SimulatedUser:
             phrase = phrase or self.bank.say("dont_know", None, self.speaker, self.rng, clean=clean)
             return Message(self._typed(phrase.text), "dont_know", slot, {slot: UNKNOWN}, phrase)
         phrase, claims = self.words(slot, value, clean=clean)
+        for _ in range(8 if typo else 0):  # a phrasing with a word to mistype, when there is one
+            if self.bank.typo(phrase.text, random.Random(0), terms=phrase.terms)[1]:
+                break
+            phrase, claims = self.words(slot, value, clean=clean)
         text = phrase.text
         if typo:
             text, made = self.bank.typo(text, self.rng, prefer=self.rng.choice(("filler", "term")), terms=phrase.terms)
