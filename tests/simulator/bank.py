@@ -329,7 +329,8 @@ class Bank:
         for kind in order:
             hits = []
             for word, typo in kinds[kind].items():
-                for m in re.finditer(rf"(?<!\w){re.escape(word)}(?!\w)", text):
+                pattern = rf"(?<!\w){re.escape(word)}(?!\w)" if self.settings.get("word_boundaries", True) else re.escape(word)
+                for m in re.finditer(pattern, text):
                     if kind == "filler" and any(s <= m.start() < e for s, e in protected):
                         continue
                     hits.append((m.start(), m.end(), typo))

@@ -19,8 +19,8 @@ Failures (the issue's list):
 
 Diagnostics (reported, never failures): a question asked again after the user had
 already given that fact; a relative asked in the second person; single replies without
-a question; fields the bot holds with another value than meant; phrasings tagged as
-known normaliser gaps.
+a question; fields the bot holds with another value than meant, or lost; a correction
+the bot did not take; phrasings tagged as known normaliser gaps; typos.
 """
 from __future__ import annotations
 
@@ -85,8 +85,9 @@ def _norm(value: Any) -> Any:
     return str(value)
 
 
-def profile_differences(bot_profile: dict, intended: dict) -> dict[str, tuple[Any, Any]]:
-    """Fields the bot collected with another value than the user meant: {field: (bot, meant)}."""
+def profile_differences(bot_profile: dict, intended: dict, given: set[str] = frozenset()) -> dict[str, tuple[Any, Any]]:
+    """Fields the bot holds with another value than the user meant, and fields the user gave
+    (``given``) that the bot's profile lacks: {field: (bot value or None, meant)}."""
     out = {}
     for name, value in (bot_profile or {}).items():
         if name not in profile_fields():
@@ -94,6 +95,9 @@ def profile_differences(bot_profile: dict, intended: dict) -> dict[str, tuple[An
         meant = intended.get(name, "unknown")
         if _norm(value) != _norm(meant):
             out[name] = (value, meant)
+    for name in given:
+        if name in profile_fields() and name not in (bot_profile or {}) and intended.get(name, "unknown") != "unknown":
+            out[name] = (None, intended[name])
     return out
 
 
@@ -148,7 +152,7 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
         bot = {m["nct_id"]: m["verdict"] for m in result.get("matches", [])}
         expected = expected_verdicts(intended)
         bot_profile = result.get("profile") or {}
-        diffs = profile_differences(bot_profile, intended)
+        diffs = profile_differences(bot_profile, intended, given_fields(transcript))
         because = "; ".join(f"{k}: bot {v[0]!r}, meant {v[1]!r}" for k, v in diffs.items())
         for nct in sorted(decisive()):
             if bot.get(nct) != expected.get(nct):
@@ -180,6 +184,19 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
     return out
 
 
+def given_fields(transcript: Transcript) -> set[str]:
+    """Fields the user stated (answers the bot moved on from, corrections)."""
+    given: set[str] = set()
+    before: str | None = None
+    for turn in transcript.turns:
+        message = turn.sent
+        if message.kind in ("answer", "button", "several", "wrong") and turn.requested != before \
+                or message.kind == "correction":
+            given |= {k for k, v in message.claims.items() if v != "unknown"}
+        before = turn.requested
+    return given
+
+
 def _first_text_key(turn: Turn) -> str:
     text = (turn.texts or ["(nothing)"])[0]
     return re.sub(r"\s+", " ", text)[:60]
@@ -207,8 +224,14 @@ def diagnostics(transcript: Transcript, bank: Bank, dead: list[Turn], diffs: dic
             question = " ".join(t for t in turn.texts if bank.is_question(t))
             if question and any(p.search(question) for p in person):
                 second_person.append((turn.number, turn.requested, question[:100]))
+    corrected = [t.sent for t in transcript.turns if t.sent.kind == "correction"]
+    final = (transcript.result or {}).get("profile") or {}
+    ignored = [m.field for m in corrected if m.field in final and _norm(final[m.field]) != _norm(m.claims.get(m.field))]
+    lost = sorted(k for k, v in diffs.items() if v[0] is None)
     return {
         "asked_again_after_given": asked_again,
+        "correction_ignored": ignored,
+        "lost_fields": lost,
         "second_person_to_relative": second_person,
         "dead_replies": [t.number for t in dead],
         "misread": {k: [str(v[0]), str(v[1])] for k, v in diffs.items()},
@@ -280,6 +303,10 @@ def format_outcome(outcome: Outcome) -> str:
         notes.append("asked again although already given: " + ", ".join(f"{s} (turn {n})" for n, s in d["asked_again_after_given"]))
     if d.get("second_person_to_relative"):
         notes.append("relative asked in the second person: " + ", ".join(f"{s} (turn {n})" for n, s, _ in d["second_person_to_relative"]))
+    if d.get("correction_ignored"):
+        notes.append("correction not taken: " + ", ".join(d["correction_ignored"]))
+    if d.get("lost_fields"):
+        notes.append("given but missing from the bot's profile: " + ", ".join(d["lost_fields"]))
     if d.get("misread"):
         notes.append("bot holds other values: " + ", ".join(f"{k} bot {v[0]} meant {v[1]}" for k, v in d["misread"].items()))
     if notes:

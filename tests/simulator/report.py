@@ -78,7 +78,8 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
     misread = Counter()
     for o in outcomes:
         d = o.diagnostics
-        for name in ("asked_again_after_given", "second_person_to_relative", "dead_replies", "gaps", "typos"):
+        for name in ("asked_again_after_given", "second_person_to_relative", "dead_replies", "gaps", "typos",
+                     "correction_ignored", "lost_fields"):
             if d.get(name):
                 diag[name] += 1
         for name in d.get("misread", {}):

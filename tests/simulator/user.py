@@ -102,7 +102,7 @@ class SimulatedUser:
             text = phrase.text
             if self.persona.voice == "carer" and kind == "greeting":
                 intro = self.bank.say("opening", "other", self.speaker, self.rng)
-                text = f"{text}, {intro.text}"
+                text = f"{text}{self.bank.settings.get('clause_joiner', ', ')}{intro.text}"
                 phrase = phrase.with_text(text)
             out.append(Message(self._typed(text), "opening", phrase=phrase))
         return out
