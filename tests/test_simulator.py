@@ -273,17 +273,13 @@ needs_model = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: r
 
 @pytest.mark.slow
 @needs_model
-def test_simulated_screenings_figures(played, pytestconfig):
+def test_simulated_screenings_figures(played, capsys):
     """Prints the distribution (always, not only on failure) and where the reports are."""
     outcomes, fig, summary = played
     assert len(outcomes) == N
-    head = summary.split("\n\n--- sample")[0]
-    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
-    text = f"\ndialogue simulator, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator'}\n"
-    if reporter is not None:
-        reporter.write_line(text)
-    else:
-        print(text)
+    head = summary.split("\n\n--- ")[0]
+    with capsys.disabled():
+        print(f"\n\ndialogue simulator, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator'}\n")
 
 
 @pytest.mark.slow
