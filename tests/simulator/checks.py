@@ -136,13 +136,14 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
 
     # --- never two replies in a row without a question, buttons or the result ---------------
     dead = [t for t in turns if not alive(t, bank)]
-    pairs = [t for prev, t in zip(turns, turns[1:]) if not alive(prev, bank) and not alive(t, bank)]
+    pairs = [(prev, t) for prev, t in zip(turns, turns[1:]) if not alive(prev, bank) and not alive(t, bank)]
     if pairs:
-        t = pairs[0]
-        said = " | ".join(t.texts)[:160] or "(nothing)"
+        prev, t = pairs[0]
+        said = " | ".join(prev.texts + t.texts)[:200] or "(nothing)"
         fail.append(Failure("two_replies_without_question",
-                            f"{len(pairs)} time(s); first at turns {t.number - 1}-{t.number}, e.g. {said!r}",
-                            t.number, _first_text_key(t)))
+                            f"{len(pairs)} time(s); first at turns {prev.number}-{t.number}, after the user's "
+                            f"{prev.sent.kind} {prev.sent.text!r}: {said!r}",
+                            prev.number, f"after {prev.sent.kind}: {_first_text_key(prev)}"))
 
     # --- verdicts --------------------------------------------------------------------------
     result = transcript.result

@@ -75,7 +75,7 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
             per_tag[tag]["failed"] += 0 if o.ok else 1
     total_turns = sum(len(o.transcript.turns) for o in outcomes)
     diag = Counter()
-    misread = Counter()
+    misread, lost, ignored = Counter(), Counter(), Counter()
     for o in outcomes:
         d = o.diagnostics
         for name in ("asked_again_after_given", "second_person_to_relative", "dead_replies", "gaps", "typos",
@@ -84,6 +84,10 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
                 diag[name] += 1
         for name in d.get("misread", {}):
             misread[name] += 1
+        for name in d.get("lost_fields", []):
+            lost[name] += 1
+        for name in d.get("correction_ignored", []):
+            ignored[name] += 1
     return {
         "screenings": len(outcomes),
         "passed": sum(o.ok for o in outcomes),
@@ -101,6 +105,8 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
         "failed_after_a_typo": sum(1 for o in outcomes if not o.ok and o.diagnostics.get("typos")),
         "diagnostics_screenings": dict(diag.most_common()),
         "misread_fields": dict(misread.most_common()),
+        "lost_fields": dict(lost.most_common()),
+        "corrections_not_taken": dict(ignored.most_common()),
         "by_perturbation": {tag: {"n": c["n"], "failed": c["failed"]} for tag, c in sorted(per_tag.items())},
         "turns": total_turns,
         "wall_seconds": round(wall, 1),
@@ -134,7 +140,10 @@ def text_summary(fig: dict, outcomes: list[Outcome], samples: int = 2) -> str:
     if fig["diagnostics_screenings"] or fig["misread_fields"]:
         lines.append("diagnostics (screenings): " + ", ".join(f"{k} {v}" for k, v in fig["diagnostics_screenings"].items())
                      + ("; misread fields: " + ", ".join(f"{k} {v}" for k, v in fig["misread_fields"].items())
-                        if fig["misread_fields"] else ""))
+                        if fig["misread_fields"] else "")
+                     + ("; lost: " + ", ".join(f"{k} {v}" for k, v in fig["lost_fields"].items()) if fig["lost_fields"] else "")
+                     + ("; corrections not taken: " + ", ".join(f"{k} {v}" for k, v in fig["corrections_not_taken"].items())
+                        if fig["corrections_not_taken"] else ""))
     worst = sorted(((v["failed"] / v["n"], tag, v) for tag, v in fig["by_perturbation"].items() if v["n"] >= 3), reverse=True)
     if worst and fig["failed"]:
         lines.append("failure rate by feature of the screening: " + ", ".join(
