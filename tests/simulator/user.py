@@ -207,13 +207,13 @@ class SimulatedUser:
 
     def _location(self, seen: Observation) -> Message:
         city = self.persona.location
-        if city is None or (seen.asks >= 2 and city == "anywhere"):
+        if city is None:  # this person would rather not say: Skip straight away (not a skip the bot forced)
             button = self._button(seen, "/skip")
             if button:
                 return Message("/skip", "skip", "location", {}, Phrase(button.get("title", "Skip"), "button"), payload=True)
             phrase = self.bank.say("dont_know", None, self.speaker, self.rng, clean=True)
             return Message(self._typed(phrase.text), "dont_know", "location", {}, phrase)
-        if city == "anywhere":
+        if city == "anywhere":  # says so again in other words until Skip is offered (the general rule above)
             phrase = self.bank.say("location", "anywhere", self.speaker, self.rng)
         else:
             phrase = self.bank.say("location", "city", self.speaker, self.rng, {"city": city}, clean=seen.asks > 1)
