@@ -1,0 +1,18 @@
+"""Dialogue simulator benchmark: generated screenings against the real stack.
+
+    .venv/bin/python bench/simulate.py --n 1000 --seed 7 --workers 2 --out results/simulator-bench
+
+The same as ``python -m tests.simulator`` (tests/simulator/__main__.py): --n, --seed,
+--language, --workers, --out (failing transcripts go to <out>/failures/), --url/--token
+to use a running server instead of starting one. Prints the figures (questions and
+turns to the result, median and p90; screenings that needed a skip; wall time).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.simulator.__main__ import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,294 @@
+"""The dialogue simulator (tests/simulator): generated screenings against the real stack.
+
+The slow part plays ``TRIALBOT_SIM_N`` (300) seeded screenings over REST on the shared
+stack, two conversations at a time, and asserts for every one (tests/simulator/checks.py):
+a ``trial_matches`` result within 25 turns; no question asked more than three times in a
+row; never two replies in a row without a question, buttons or the result; the verdicts
+equal ``knowledge.engine`` on the profile the simulated user meant (trials with full
+criteria exactly; partial trials never eligible and equal on the fields the bot
+collected); exactly one record per conversation. A failing screening shows its whole
+transcript. The figures (questions and turns to the result, median and p90, screenings
+that needed a skip, wall time) are printed and written to results/simulator/.
+
+The fast part tests the simulator itself, without a stack: the phrase banks (at least 8
+phrasings per kind of answer; every phrasing means, through knowledge.normalize, exactly
+what the bank claims), reproducible generation, and a reference bot that keeps the
+dialogue contract passing every invariant while known-bad bots are caught.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from knowledge import engine
+from tests.simulator import bank as banks
+from tests.simulator import catalogue
+from tests.simulator.checks import format_outcome
+from tests.simulator.fakebot import ReferenceBot
+from tests.simulator.generator import generate, make_plan
+from tests.simulator.profiles import CORE, UNKNOWN
+from tests.simulator.report import figures, run, text_summary, write
+from tests.simulator.user import SimulatedUser
+from tests.stack import MODEL, ROOT
+
+SEED = int(os.environ.get("TRIALBOT_SIM_SEED", "20261126"))
+N = int(os.environ.get("TRIALBOT_SIM_N", "300"))
+WORKERS = int(os.environ.get("TRIALBOT_SIM_WORKERS", "2"))
+LANGUAGES = banks.languages()
+
+
+# --- the phrase banks ------------------------------------------------------------------------
+
+
+def _group(item: catalogue.Item) -> tuple:
+    """A kind of answer: the kind, and the value it means (numbers: any value)."""
+    if item.kind in ("age", "immunotherapy_cycles") or (item.kind, item.key) == ("correction", "age"):
+        return item.kind, item.key
+    value = json.dumps(next(iter(item.claims.values())), sort_keys=True) if item.claims else None
+    return item.kind, item.key if item.kind in ("correction", "opening", "offtopic_question") else None, value
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_kind_of_answer_has_at_least_8_phrasings(language):
+    bank = banks.load(language)
+    texts: dict[tuple, set[str]] = defaultdict(set)
+    for item in catalogue.items(bank):
+        texts[_group(item)].add(item.text.lower())
+    few = {group: len(t) for group, t in texts.items() if len(t) < 8}
+    assert not few, f"fewer than 8 phrasings: {few}"
+    # The kinds the issue names, each with its own words.
+    for kind in ("dont_know", "correction", "offtopic_question", "remark", "nudge", "opening"):
+        assert any(g[0] == kind for g in texts), f"no {kind} phrasings"
+    assert len(texts[("opening", "other", None)]) >= 8, "openings that are not a greeting"
+    several = bank.answers["several"]["clauses"]
+    assert set(CORE) <= set(several), "several facts at once: a clause for each core question"
+    assert len(bank.typos["filler"]) >= 8 and len(bank.typos["terms"]) >= 8, "typos"
+    assert bank.settings.get("lower_case") is not None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_relatives_and_nurses_have_their_own_words_for_every_answer(language):
+    """A relative speaks in the third person, a nurse in clinical words: every answer kind
+    has templates in both registers (lay/self for the patient)."""
+    bank = banks.load(language)
+    for kind in ("age", "tumor_site", "stage", "ecog", "p16", "differentiation", "histology",
+                 "immunotherapy_response", "immunotherapy_cycles", "pathologic_response"):
+        for voice in bank.voices:
+            assert bank.templates(kind, None, voice), f"{kind}: no templates for {voice}"
+    for history in bank.keys("prior_treatment"):
+        for voice in bank.voices:
+            assert bank.templates("prior_treatment", history, voice), f"{history}: no templates for {voice}"
+    other = [t.text for t in bank.templates("age", None, "carer")]
+    assert any("{he}" in t or "{He}" in t for t in other), "relatives speak of the patient in the third person"
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_phrasing_means_what_the_bank_claims(language):
+    """Through knowledge.normalize (what the form's validation uses), every phrasing
+    (every template and every term at least once) means exactly its claimed value.
+
+    Consent phrasings are left out: consent is read from the NLU's affirm intent or the
+    button, not by a normaliser. Phrasings tagged ``gap`` are known normaliser gaps
+    (next test)."""
+    bank = banks.load(language)
+    wrong = []
+    for item in catalogue.items(bank, exhaustive=False):
+        if item.kind == "consent" or item.phrase.gaps:
+            continue
+        got, meant = catalogue.read(item), catalogue.expected(item)
+        if got != meant:
+            wrong.append(f"{item.kind} {item.text!r} ({item.speaker.voice}): normalises to {got}, the bank claims {meant}")
+    assert not wrong, f"{len(wrong)} unfaithful phrasings:\n" + "\n".join(wrong[:40])
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_known_normaliser_gaps_are_still_gaps(language):
+    """A phrasing tagged ``gap`` must still be misread somewhere, else the tag is stale:
+    remove it (the normaliser learnt it, and the simulator should stop excusing it)."""
+    bank = banks.load(language)
+    outcome: dict[str, list[bool]] = defaultdict(list)
+    for item in catalogue.items(bank, exhaustive=False):
+        for gap in item.phrase.gaps:
+            outcome[gap].append(catalogue.read(item) == catalogue.expected(item))
+    stale = sorted(gap for gap, ok in outcome.items() if all(ok))
+    assert not stale, f"gap tags that normalise correctly everywhere now: {stale}"
+    # The gaps themselves are part of the report: print them.
+    print("known normaliser gaps:", *sorted(outcome), sep="\n  ")
+
+
+def test_several_facts_in_one_message_mean_every_fact():
+    """Each clause of a several-facts message means its fact (read alone, as the bot's
+    entity extraction must find it in the whole message: that part is the bot's job)."""
+    bank = banks.load("en")
+    wrong, checked = [], 0
+    for index in range(400):
+        plan = make_plan(SEED, index, bank)
+        plan.several_at, plan.several_count, plan.correction = "age", 5, None
+        user = SimulatedUser(plan, bank)
+        message = user._several("age")
+        if message is None:
+            continue
+        checked += 1
+        truth = plan.persona.truth
+        for name, clause, claims in message.parts:
+            if clause.gaps:
+                continue
+            p16 = truth["p16"] if truth["p16"] in ("positive", "negative") else None
+            item = catalogue.Item("several", None, user.speaker, clause, claims, {"site": truth["tumor_site"], "p16": p16})
+            got = catalogue.read(item)
+            if got != catalogue.expected(item):
+                wrong.append(f"{clause.text!r} in {message.text!r}: reads {got}, meant {claims}")
+    assert checked >= 100
+    assert not wrong, "\n".join(wrong[:30])
+
+
+def test_a_typo_in_a_filler_word_never_changes_the_meaning():
+    bank = banks.load("en")
+    rng = random.Random(1)
+    changed = []
+    for item in catalogue.items(bank, exhaustive=False):
+        if item.kind == "consent" or item.phrase.gaps or not item.claims:
+            continue
+        text, made = bank.typo(item.text, rng, prefer="filler", terms=item.phrase.terms)
+        if made != "filler":
+            continue
+        typo = catalogue.Item(item.kind, item.key, item.speaker, item.phrase.with_text(text), item.claims, item.context)
+        if catalogue.read(typo) != catalogue.expected(item):
+            changed.append(f"{item.text!r} -> {text!r}")
+    assert not changed, changed[:20]
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def test_generation_is_reproducible_with_a_seed():
+    bank = banks.load("en")
+    first = [p.to_dict() for p in generate(60, SEED, bank)]
+    again = [p.to_dict() for p in generate(60, SEED, bank)]
+    assert first == again
+    assert [p.to_dict() for p in generate(10, SEED, bank, start=50)] == first[50:60], "screening i does not depend on n"
+    assert [p.to_dict() for p in generate(60, SEED + 1, bank)] != first
+    # The play is seeded too: the same screening against the same bot says the same words.
+    plans = generate(20, SEED, bank)
+    a, _ = run(ReferenceBot(), plans, bank, workers=1)
+    b, _ = run(ReferenceBot(), plans, bank, workers=2)
+    assert [[t.sent.text for t in o.transcript.turns] for o in a] == [[t.sent.text for t in o.transcript.turns] for o in b]
+
+
+def test_the_generated_screenings_cover_the_patients_the_issue_lists():
+    """Over the screenings `make test` plays: every head-and-neck site (nasopharynx
+    included), the age boundaries 17/18/75/76, stage in words, alone and as TNM, every
+    ECOG grade, the treatment histories, and each voice and perturbation."""
+    bank = banks.load("en")
+    plans = generate(300, SEED, bank)  # the first 300 are played by `make test` whatever TRIALBOT_SIM_N is
+    truth = [p.persona.truth for p in plans]
+    sites = Counter(t["tumor_site"] for t in truth)
+    for site in ("oral_cavity", "oropharynx", "hypopharynx", "larynx", "nasal_cavity_paranasal_sinuses", "nasopharynx",
+                 "salivary_gland", "unknown_primary"):
+        assert sites[site] >= 2, (site, sites)
+    ages = Counter(t["age"] for t in truth)
+    assert all(ages[a] >= 2 for a in (17, 18, 75, 76)), ages
+    assert {"words", "alone", "tnm", "unknown"} <= {p.persona.stage_form for p in plans}
+    assert {0, 1, 2, 3, 4, UNKNOWN} <= {t["ecog"] for t in truth}
+    histories = Counter(p.persona.history for p in plans)
+    for history in ("none", "planned", "pd1_chemo", "pd1_only", "chemo_only", "surgery", "radiotherapy",
+                    "surgery_radiotherapy", "chemoradiotherapy"):
+        assert histories[history] >= 2, (history, histories)
+    tags = Counter(t.split(":")[0] for p in plans for t in p.perturbations)
+    for tag in ("voice", "opening", "dont_know", "correction", "several", "offtopic", "remark", "typo", "lower_case"):
+        assert tags[tag] >= 10, (tag, tags)
+    assert Counter(p.persona.voice for p in plans).keys() == {"patient", "carer", "nurse"}
+    for plan in plans:  # every intended profile is a valid engine profile
+        engine.encode_profile({k: v for k, v in plan.persona.truth.items()})
+
+
+# --- the simulator against a reference bot -------------------------------------------------------
+
+
+def test_a_bot_that_keeps_the_contract_passes_every_invariant():
+    bank = banks.load("en")
+    outcomes, _ = run(ReferenceBot(), generate(150, SEED, bank), bank, workers=1)
+    failed = [o for o in outcomes if not o.ok]
+    assert not failed, format_outcome(failed[0])
+    fig = figures(outcomes, 1.0, 1)
+    assert fig["questions_to_result"]["median"] is not None
+
+
+@pytest.mark.parametrize("bug, invariant", [
+    ("reask_forever", "asked_more_than_3"),
+    ("statements", "two_replies_without_question"),
+    ("ignores_corrections", "late_answer_no_result"),
+    ("record_per_result", "records"),
+])
+def test_each_invariant_catches_a_bot_that_breaks_it(bug, invariant):
+    bank = banks.load("en")
+    outcomes, _ = run(ReferenceBot({bug}), generate(150, SEED, bank), bank, workers=1)
+    caught = Counter(f.code for o in outcomes for f in o.failures)
+    assert caught[invariant] >= 1, caught
+
+
+def test_a_wrong_verdict_is_caught_with_the_misread_field():
+    """A bot that hears every age as 80 gives other verdicts than the user meant."""
+    bank = banks.load("en")
+
+    class Misreads(ReferenceBot):
+        def say(self, sender, message, metadata):
+            if "age" in message.claims:
+                message.claims = {**message.claims, "age": 80}
+            return super().say(sender, message, metadata)
+
+    outcomes, _ = run(Misreads(), generate(60, SEED, bank), bank, workers=1)
+    verdicts = [f for o in outcomes for f in o.failures if f.code == "verdict"]
+    assert verdicts and "age: bot 80" in verdicts[0].detail
+
+
+# --- against the real stack ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stack(shared_stack):
+    return shared_stack
+
+
+@pytest.fixture(scope="module")
+def played(stack):
+    from tests.simulator.player import StackClient
+
+    bank = banks.load("en")
+    outcomes, wall = run(StackClient(stack), generate(N, SEED, bank), bank, workers=WORKERS, run_id=os.urandom(3).hex())
+    fig = figures(outcomes, wall, WORKERS)
+    fig.update({"seed": SEED, "language": "en"})
+    summary = text_summary(fig, outcomes)
+    write(ROOT / "results" / "simulator", fig, outcomes, summary)
+    return outcomes, fig, summary
+
+
+needs_model = pytest.mark.skipif(not MODEL.exists(), reason="no trained model: run `make train` (make test does)")
+
+
+@pytest.mark.slow
+@needs_model
+def test_simulated_screenings_figures(played, capsys):
+    """Prints the distribution (always, not only on failure) and where the reports are."""
+    outcomes, fig, summary = played
+    assert len(outcomes) == N
+    head = summary.split("\n\n--- ")[0]
+    with capsys.disabled():
+        print(f"\n\ndialogue simulator, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator'}\n")
+
+
+@pytest.mark.slow
+@needs_model
+@pytest.mark.parametrize("index", range(N))
+def test_simulated_screening(played, index):
+    outcome = played[0][index]
+    assert outcome.ok, "\n" + format_outcome(outcome)
+
+
+def test_reports_folder_is_git_ignored():
+    assert "results/" in Path(ROOT / ".gitignore").read_text().split()
