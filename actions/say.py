@@ -7,7 +7,8 @@ are you?", and "I'm a nurse" the patient's wording. The words stay in
 domain.yml; ``say`` picks the variant and fills it here, from the domain Rasa
 sends with every action call and the slots this action has already updated,
 the way Rasa does (a variant whose conditions all hold wins over one without
-conditions; ``{name}`` is filled from the keyword arguments, then the slots).
+conditions, the most specific first; ``{name}`` is filled from the keyword arguments, then
+the slots).
 The response's name travels as ``utter_action`` metadata, as Rasa's own does.
 """
 from __future__ import annotations
@@ -25,14 +26,17 @@ def _holds(condition: Mapping[str, Any], slots: Mapping[str, Any]) -> bool:
 
 
 def variant(domain: Mapping[str, Any], name: str, slots: Mapping[str, Any]) -> Optional[dict]:
-    """The variant of response ``name`` for these slots, or None when the domain has no such response."""
+    """The variant of response ``name`` for these slots, or None when the domain has no such response.
+
+    Of the variants whose conditions all hold, the one with the most conditions wins (a
+    variant for a nurse who reads Chinese beats one for any nurse); the first of equals.
+    """
     variants = (domain.get("responses") or {}).get(name)
     if not variants:
         return None
-    for candidate in variants:
-        conditions = candidate.get("condition") or []
-        if conditions and all(_holds(c, slots) for c in conditions):
-            return candidate
+    holding = [v for v in variants if v.get("condition") and all(_holds(c, slots) for c in v["condition"])]
+    if holding:
+        return max(holding, key=lambda v: len(v["condition"]))  # max keeps the first of equals
     return next((v for v in variants if not v.get("condition")), variants[0])
 
 
