@@ -30,7 +30,7 @@ def _cities() -> list[tuple[str, City]]:
     pairs = []
     for entry in vocab.load("cities")["cities"]:
         city = City(entry["name"], entry["country"], entry["lat"], entry["lon"])
-        for term in [entry["name"], *entry.get("aliases", [])]:
+        for term in [entry["name"], *([entry["name_zh"]] if entry.get("name_zh") else []), *entry.get("aliases", [])]:
             pairs.append((term, city))
     return pairs
 
@@ -74,7 +74,29 @@ class Place:
 @functools.lru_cache(maxsize=None)
 def _provinces() -> list[tuple[str, City]]:
     by_name = {c.name: c for _, c in _cities()}
-    return [(p["name"], by_name[p["capital"]]) for p in vocab.load("cities").get("provinces", [])]
+    return [(term, by_name[p["capital"]]) for p in vocab.load("cities").get("provinces", [])
+            for term in [p["name"], *([p["name_zh"]] if p.get("name_zh") else []), *p.get("aliases", [])]]
+
+
+def _province_name(capital: City) -> str:
+    return next(p["name"] for p in vocab.load("cities").get("provinces", []) if p["capital"] == capital.name)
+
+
+def _countries() -> list[tuple[str, str]]:
+    data = vocab.load("cities")
+    return [(c, c) for c in data.get("countries", [])] + [(z, en) for z, en in (data.get("countries_zh") or {}).items()]
+
+
+def label(name: str | None, language: str | None = "en") -> str:
+    """A stored location (a city, province or country name) as a person of ``language`` reads it."""
+    if not name or language != "zh":
+        return name or ""
+    data = vocab.load("cities")
+    for entry in [*data["cities"], *data.get("provinces", [])]:
+        if entry["name"] == name and entry.get("name_zh"):
+            return entry["name_zh"]
+    zh = {en: z for z, en in (data.get("countries_zh") or {}).items()}
+    return {"anywhere": "不限地点", "unknown": "未知"}.get(name, zh.get(name, name))
 
 
 def _phrases(key: str) -> list[tuple[str, str]]:
@@ -93,13 +115,12 @@ def place(text: str) -> Place | None:
         return Place("city", found.name, found)
     capital = _find(text, _provinces())
     if capital is not None:
-        name = next(p for p, c in _provinces() if c == capital)
-        return Place("province", name, capital)  # type: ignore[arg-type]
+        return Place("province", _province_name(capital), capital)  # type: ignore[arg-type]
     if _find(text, _phrases("rather_not_say")):
         return Place("declined", "unknown")
     if _find(text, _phrases("anywhere")):
         return Place("anywhere", "anywhere")
-    country = _find(text, [(c, c) for c in vocab.load("cities").get("countries", [])])
+    country = _find(text, _countries())
     if country is not None:
         return Place("country", str(country))
     return None

@@ -6,7 +6,9 @@ validation, the spaCy entity component and the criteria builder all call these
 functions, so the same words mean the same thing everywhere.
 
 Every normaliser returns None when the text holds nothing it recognises, so the
-caller can ask again. "Don't know" is an answer, not a failure: it comes back
+caller can ask again. Chinese is read the same way: each normaliser first prepares
+its text (``vocab.prepare``: Chinese numerals as digits, a space around every Chinese
+character), so "六十二岁", "喉癌", "三期" and "K药打了三次" go through the same rules. "Don't know" is an answer, not a failure: it comes back
 as a result whose ``unknown`` flag is set.
 """
 from __future__ import annotations
@@ -61,7 +63,8 @@ def words_to_number(text: str) -> int | None:
 
 
 def first_number(text: str) -> float | None:
-    """The first number written in digits or words."""
+    """The first number written in digits or words (Chinese numerals too: "三" is 3)."""
+    text = vocab.prepare(text)
     m = re.search(r"(?<![\w.])(\d{1,3}(?:\.\d+)?)(?![\d])", text)
     if m:
         return float(m.group(1))
@@ -91,13 +94,14 @@ def age(text: str | int | float) -> Age | None:
     if isinstance(text, (int, float)):
         number = float(text)
     else:
+        text = vocab.prepare(text)
         if re.search(r"-\s*\d", text) and not re.search(r"\d\s*-\s*\d", text):
             return Age(None, "implausible")
         m = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)", text)
         number = float(m.group(1)) if m else words_to_number(text)
         if number is None:
             return None
-        if re.search(r"\b(?:months?|weeks?|days?)\b", text, re.I) and not re.search(r"\byears?\b", text, re.I):
+        if re.search(r"\b(?:months?|weeks?|days?|个 月|周|天)\b", text, re.I) and not re.search(r"\b(?:years?|岁)\b", text, re.I):
             number = 0  # a baby's age in months or weeks is under one year
     if number < AGE_MIN or number > AGE_MAX:
         return Age(None, "implausible")
@@ -193,6 +197,7 @@ def stage(text: str, site_code: str | None = None, p16: str | None = None) -> St
     value: Stage(unknown=True). The AJCC 7 reading comes along (``ajcc7``) for
     trials that name no staging edition.
     """
+    text = vocab.prepare(text)
     tnm = staging.parse_tnm(text)
     if tnm is not None:
         keys = _staging_keys(site_code)
@@ -264,12 +269,13 @@ def ecog(text: str | int) -> Ecog | None:
     if isinstance(text, int):
         return Ecog(text, "ecog") if 0 <= text <= 4 else None
     data = vocab.load("ecog")
+    text = vocab.prepare(text)
     kps = re.search(rf"(?:{_prefix_regex(data['karnofsky_prefixes'])})\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I)
     if kps:
         return _from_karnofsky(int(kps.group(1)))
-    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|to|or)\s*([0-4]))?(?!\d)", text, re.I)
+    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|to|or|到|或|至)\s*([0-4]))?(?!\d)", text, re.I)
     if m is None:
-        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|to|or)\s*([0-4]))?\s*\.?\s*", text, re.I)
+        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I)
     if m:
         low = int(m.group(1))
         high = int(m.group(2)) if m.group(2) else low
@@ -337,8 +343,8 @@ class Treatment:
 @functools.lru_cache(maxsize=1)
 def _negation_regexes() -> tuple[re.Pattern, re.Pattern]:
     data = vocab.load("treatments")
-    cues = "|".join(re.escape(c) for c in sorted(data["negation_cues"], key=len, reverse=True))
-    breaks = "|".join(re.escape(b) for b in sorted(data["clause_breaks"], key=len, reverse=True))
+    cues = "|".join(re.escape(vocab.prepare(c)) for c in sorted(data["negation_cues"], key=len, reverse=True))
+    breaks = "|".join(re.escape(vocab.prepare(b)) for b in sorted(data["clause_breaks"], key=len, reverse=True))
     return re.compile(rf"(?:^|\W)(?:{cues})(?:\W|$)", re.I), re.compile(rf"[,;.]|\b(?:{breaks})\b", re.I)
 
 
@@ -348,7 +354,8 @@ def negated(text: str, start: int) -> bool:
     "no radiotherapy", "never had chemo", "surgery but no radiation" (radiation
     negated, surgery not). The clause is cut at punctuation and words such as
     "but", and only the last few words count, so "no pain, had surgery" keeps
-    the surgery. One home for this rule: the entity extractor uses it too.
+    the surgery. One home for this rule: the entity extractor uses it too. ``text`` is
+    prepared text (``vocab.prepare``): "没有做过放疗" is read as "没 有 做 过 放 疗".
     """
     cue, clause_break = _negation_regexes()
     before = text[:start]
@@ -395,9 +402,11 @@ def treatment(text: str) -> Treatment | None:
 
 
 def _cycles(text: str, words: list[str]) -> int | None:
+    text = vocab.prepare(text)
+    words = [vocab.prepare(w) for w in words]
     units, tens = _number_words()
     number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
-    unit = "|".join(sorted(words, key=len, reverse=True))
+    unit = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
     m = re.search(rf"\b({number})\s+(?:\w+\s+)?(?:{unit})\b", text, re.I)
     if not m:
         m = re.search(rf"\b(?:{unit})\s*(?:x|×|:)?\s*({number})\b", text, re.I)
@@ -418,7 +427,8 @@ def _first_code(text: str, pairs) -> str | None:
 
 def p16(text: str) -> str | None:
     """"positive" / "negative" / "unknown" from "p16+", "HPV negative", "not tested"."""
-    if is_unknown(text) or re.search(r"\bnot\s+(?:been\s+)?tested\b", text, re.I):
+    if is_unknown(text) or re.search(r"\bnot\s+(?:been\s+)?tested\b", text, re.I) or re.search(
+            r"(?:没|未)\s*(?:有\s*)?(?:做\s*)?(?:过\s*)?(?:查|测|检\s*测|检\s*查)", vocab.prepare(text)):
         return "unknown"
     return _first_code(text, vocab.p16_terms())
 
@@ -457,7 +467,7 @@ def sex(text: str) -> str | None:
     Why its own words: the pregnancy criteria apply to women only, and "prefer
     not to say" must stay unknown, never become "male".
     """
-    if is_unknown(text) or re.search(r"\b(?:prefer not|rather not|not say)\b", text, re.I):
+    if is_unknown(text) or any(True for _ in vocab.find_terms(text, [(t, 1) for t in vocab.load("answers")["sex_decline"]])):
         return "unknown"
     words = vocab.load("answers")["sex"]
     found = {code for *_, code in vocab.find_terms(text, [(str(t), k) for k in ("female", "male") for t in words[k]])}

@@ -28,6 +28,17 @@ class Subject:
         """{"pronoun": "he", "possessive": "his", "object": "him"} (or "the patient" forms)."""
         return dict(vocab.load("people")["wording"][self.code])
 
+    def wording_in(self, language: str | None) -> dict[str, str]:
+        """The wording in ``language`` ("他" / "他的" / "他" in Chinese)."""
+        return wording(self.code, language)
+
+
+def wording(code: str | None, language: str | None = "en") -> dict[str, str]:
+    """How the questions name the patient ``code`` (he / she / they) in ``language``."""
+    people = vocab.load("people")
+    table = people.get(f"wording_{language}") if language and language != "en" else None
+    return dict((table or people["wording"])[code or "they"])
+
 
 @functools.lru_cache(maxsize=1)
 def _relative_regex() -> re.Pattern:
@@ -41,7 +52,7 @@ def _relative_regex() -> re.Pattern:
 
 def relative(text: str) -> Subject | None:
     """The relative the message names as "my ..." ("my dad", "for my wife"), or None."""
-    m = _relative_regex().search(text)
+    m = _relative_regex().search(vocab.prepare(text))
     if m is None:
         return None
     group = next(name for name, value in m.groupdict().items() if value)

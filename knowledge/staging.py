@@ -36,7 +36,9 @@ def load():
     """The parsed staging.yaml, with each table's rows expanded into a
     {(t, n, m): stage code} dict. Loaded once; a row that contradicts another
     or uses an unknown stage code is a data error, raised here."""
-    data = yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8"))
+    from .vocab import _merge_languages  # Chinese words beside the English ones (vocab.load)
+
+    data = _merge_languages(yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8")))
     tables = {}
     for name, table in data["tables"].items():
         if "rows_from" in table:  # same stage groups as another table (AJCC 7 = `general`)
@@ -203,8 +205,11 @@ def _ajcc7_p16_table(tnm: TNM) -> str:
 
 def _alternation(items):
     """A regex alternation of `items`, longest first, so "stage group" wins
-    over "stage" and "III" over "I"."""
-    return "|".join(re.escape(str(w)) for w in sorted(items, key=lambda w: len(str(w)), reverse=True))
+    over "stage" and "III" over "I". Chinese words as the readers see them
+    (``vocab.prepare``: "分 期")."""
+    from .vocab import prepare
+
+    return "|".join(re.escape(prepare(str(w))) for w in sorted(items, key=lambda w: len(str(w)), reverse=True))
 
 
 @lru_cache(maxsize=None)
@@ -228,6 +233,26 @@ def _stage_patterns():
     )
 
 
+@lru_cache(maxsize=None)
+def _suffixed_pattern():
+    """A stage written before its suffix, as Chinese does: "3 期", "IVA 期", "第 3 期"
+    (prepared text: "三期" -> "3 期", "Ⅳa期" -> "IVa 期")."""
+    words = load()["stage_words"]
+    number = _alternation(w for entry in words["numbers"] for w in entry["words"])
+    return re.compile(
+        rf"(?<![\w.])(?:第\s*)?(?P<number>{number})(?:-?(?P<joined>[a-z]))?(?P<spaced>)\s*(?:{_alternation(words.get('suffixes', []))})(?!\w)",
+        re.IGNORECASE)
+
+
+def vague_stage(text: str):
+    """(start, end, groups) of a word that names a range of stages ("晚期": III-IVC), or None."""
+    from .vocab import find_terms
+
+    pairs = [(w, tuple(entry["means"])) for entry in load()["stage_words"].get("vague", []) for w in entry["words"]]
+    found = next(iter(find_terms(text, pairs)), None)
+    return None if found is None else (found[0], found[1], frozenset(found[3]))
+
+
 def _is_stage(match, text, pronoun):
     """False for a "stage" that is not about a stage group: "at this stage",
     or "stage I" where the I is the pronoun ("the stage I was told")."""
@@ -249,10 +274,13 @@ def parse_stage(text: str) -> frozenset[str] | None:
     text = text or ""
     prefixed, whole, pronoun, alternative = _stage_patterns()
     match = next((m for m in prefixed.finditer(text) if _is_stage(m, text, pronoun)), None)
+    if match is None and (suffixed := _suffixed_pattern().search(text)) is not None:
+        return _groups(suffixed)  # "3 期", "IVA 期"
     is_whole_answer = match is None
     match = match or whole.match(text)
     if not match:
-        return None
+        vague = vague_stage(text)  # "晚期": every group it may be
+        return vague[2] if vague else None
     groups = _groups(match)
     # "stage 3 or 4": the patient is unsure, so every group named is possible.
     while groups is not None and (more := alternative.match(text, match.end())):

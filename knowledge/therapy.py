@@ -181,7 +181,7 @@ def _regexes() -> dict[str, re.Pattern]:
     ordinals = vocab.load("answers")["ordinals"]
     number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
     unit = _alternation(vocab.load("treatments")["cycle_words"])
-    ordinal = r"\d{1,2}(?:st|nd|rd|th)|" + "|".join(sorted(ordinals, key=len, reverse=True))
+    ordinal = r"\d{1,2}(?:st|nd|rd|th)|第\s*\d{1,2}|" + "|".join(sorted(ordinals, key=len, reverse=True))
     vague = _alternation(cues["vague_counts"])
     spoken = "|".join(sorted([w for w in [*units, *tens] if w not in ("zero", "one")], key=len, reverse=True))
     return {
@@ -190,16 +190,16 @@ def _regexes() -> dict[str, re.Pattern]:
         "coordinators": re.compile(rf"^(?:\s|{_symbols_or_words(cues['coordinators'])})*$", re.I),
         # "3 cycles", "2-3 cycles", "6 more cycles", "three rounds"
         "count": re.compile(
-            rf"\b(?P<a>{number})(?:\s*(?:-|–|to|or)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})\b", re.I),
+            rf"\b(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I),
         "count_after": re.compile(rf"\b(?:{unit})\s*(?:x|×|:)\s*(?P<a>\d{{1,2}})\b", re.I),  # "cycles x 3"
         "times_after": re.compile(r"(?:\bx|×)\s*(?P<a>\d{1,2})\b", re.I),  # "Keytruda x4"
         "times_before": re.compile(r"\b(?P<a>\d{1,2})\s*(?:x|×)(?=\s)", re.I),  # "3x pembrolizumab"
-        "ordinal": re.compile(rf"\b(?P<o>{ordinal})\s+(?:\w+\s+)?(?:{unit})\b", re.I),  # "my 4th cycle"
+        "ordinal": re.compile(rf"(?<!\w)(?P<o>{ordinal})\s+(?:\w+\s+)?(?:{unit})", re.I),  # "my 4th cycle", "第 4 个 周 期"
         "more": re.compile(rf"\b(?P<a>{number})\s+(?:more|further|additional)\b", re.I),  # "then 2 more"
         "number": re.compile(rf"(?<![\w.\-/])(?P<a>\d{{1,3}}|{spoken})(?![\w./]|-\w)", re.I),
         "not_count_before": re.compile(rf"^\s*(?:{_symbols_or_words(cues['not_counts_before'])})", re.I),
         "not_count_after": re.compile(rf"(?:{_symbols_or_words(cues['not_counts_after'])})[\s:=#-]*$", re.I),
-        "vague": re.compile(rf"(?:{vague})\s+(?:\w+\s+)?(?:{unit})\b", re.I),
+        "vague": re.compile(rf"(?:{vague})\s+(?:\w+\s+)?(?:{unit})", re.I),
         "total": re.compile(_alternation(cues["total_cues"]), re.I),
         "not_response_near": re.compile(r"\bdos(?:e|es|age|ing)\b", re.I),
         "recurrence_guard_after": re.compile(rf"^\s*(?:{_alternation(cues['not_recurrence_after'])})", re.I),
@@ -221,7 +221,7 @@ def _number(token: str) -> int | None:
     ordinals = vocab.load("answers")["ordinals"]
     if token in ordinals:
         return ordinals[token]
-    digits = re.match(r"\d+", token)
+    digits = re.search(r"\d+", token)  # "4th", "第 4"
     return int(digits.group()) if digits else normalize.words_to_number(token)
 
 
@@ -240,7 +240,7 @@ def _also_means() -> dict[str, tuple[str, ...]]:
     out = {}
     for entry in vocab.load("treatments").get("also_means", []):
         for term in entry["terms"]:
-            out[re.sub(r"[\s\-]+", " ", term.lower())] = tuple(entry["adds"])
+            out[re.sub(r"[\s\-]+", " ", vocab.prepare(term).lower())] = tuple(entry["adds"])
     return out
 
 
@@ -287,7 +287,7 @@ def read(text: str | None) -> History | None:
     """
     if not text or not text.strip():
         return None
-    text = text[:2000]
+    text = vocab.prepare(text[:2000])  # Chinese: numerals as digits, one word per character
     mentions = _mentions(text)
     chunks = _spans(text, _regexes()["line_break"])
     clauses = _spans(text, _regexes()["clause_break"], within=chunks)
@@ -304,7 +304,9 @@ def read(text: str | None) -> History | None:
     recurrence = _recurrence(text)
     path = tuple(code for *_, code in vocab.find_terms(text, vocab.pathologic_response_terms()))
     none_terms = [*vocab.load("treatments")["none_terms"], *vocab.no_treatment_terms()]
-    none_said = any(True for _ in vocab.find_terms(text, [(t, "none") for t in none_terms])) and not any(
+    # A "none" word right before a treatment denies that treatment only ("没有放疗"): not "no treatment".
+    none_said = any(not any(m.start >= end and not text[end:m.start].strip() for m in mentions)
+                    for _, end, _, _ in vocab.find_terms(text, [(t, "none") for t in none_terms])) and not any(
         line.given for line in lines)
     unknown = not lines and normalize.is_unknown(text)
     counts_said = any(_regexes()[k].search(text) for k in ("count", "count_after", "times_after", "ordinal", "vague"))
@@ -803,56 +805,60 @@ def _settle(out: Derived, name: str, said: tuple[str, ...]) -> None:
 # --- saying it back ---------------------------------------------------------------------------------
 
 
-def describe(history: History | None) -> str:
+def describe(history: History | None, language: str | None = "en") -> str:
     """One line in plain words the bot can echo back so a person can correct it:
-    "pembrolizumab with chemotherapy, 3 cycles, shrank; surgery planned"."""
+    "pembrolizumab with chemotherapy, 3 cycles, shrank; surgery planned" (in Chinese:
+    "帕博利珠单抗联合化疗，3个周期，缩小了；手术（计划中）"). The words are in therapy.yaml."""
     if history is None:
         return ""
-    parts = [_describe_line(line) for line in history.lines]
+    words = _cues()["said_back"].get(language or "en") or _cues()["said_back"]["en"]
+    parts = [_describe_line(line, language or "en", words) for line in history.lines]
     if history.none and not any(line.given for line in history.lines):
-        parts.insert(0, "no treatment yet")
+        parts.insert(0, words["none"])
     if "yes" in history.recurrence and "no" not in history.recurrence:
-        parts.append("it came back")
+        parts.append(words["came_back"])
     if history.unknown and not parts:
-        parts.append("not known")
-    return "; ".join(p for p in parts if p)
+        parts.append(words["not_known"])
+    return words["joiner"].join(p for p in parts if p)
 
 
-def _describe_line(line: Line) -> str:
-    shorts = {t["code"]: t.get("short", t["label"]) for t in vocab.load("treatments")["treatments"]}
-    plain = {r["code"]: r.get("plain", r["label"]) for r in vocab.load("treatments")["responses"]}
+def _describe_line(line: Line, language: str, words: dict) -> str:
+    treatments = {t["code"]: t for t in vocab.load("treatments")["treatments"]}
+    responses = {r["code"]: r for r in vocab.load("treatments")["responses"]}
     categories = set(line.categories)
     if categories & SPECIFIC_IMMUNOTHERAPY:
         categories.discard("immunotherapy_unspecified")
     names = []
     for category, drug in line.agents:  # in the order said
         if category in categories and (drug or not any(c == category and d for c, d in line.agents)):
-            names.append(drug or shorts[category])
+            names.append(vocab.drug_label(drug, language) if drug else
+                         vocab.text(treatments[category], "short", language))
     names = list(dict.fromkeys(names))
-    words = [line.procedure] if line.procedure else []
-    words.append(" with ".join(names)) if names else None
-    text = " ".join(w for w in words if w)
+    said = [vocab.unspace(line.procedure)] if line.procedure else []
+    said.append(words["with"].join(names)) if names else None
+    text = ("" if language == "zh" else " ").join(w for w in said if w)
     if line.intent == "diagnostic" and not line.procedure:
-        text += " (diagnostic)"
+        text += words["diagnostic"]
     elif line.intent == "unclear":
-        text += " (to remove the cancer, or diagnostic?)"
-    elif line.intent in ("neoadjuvant", "adjuvant", "palliative"):
-        text += f" ({line.intent})"
+        text += words["unclear"]
+    elif line.intent in words["intents"]:
+        text += words["intents"][line.intent]
     if line.target == "other":
-        text += " (for another cancer)"
+        text += words["other_cancer"]
     bits = [text]
     cycles = line.cycles
     if cycles is not None:
-        bits.append(f"{cycles[0]}-{cycles[1]} cycles" if isinstance(cycles, tuple) else
-                    f"{cycles} cycle{'s' if cycles != 1 else ''}")
+        if isinstance(cycles, tuple):
+            bits.append(words["range"].format(low=cycles[0], high=cycles[1]))
+        else:
+            bits.append((words["one_cycle"] if cycles == 1 else words["cycles"]).format(n=cycles))
     elif line.counts:
-        bits.append("cycles: " + " / ".join(c.words for c in line.counts))
-    bits += [plain[r] for r in dict.fromkeys(line.responses)]
-    status = {"planned": "planned", "offered": "offered", "refused": "refused", "ongoing": "ongoing",
-              "not_received": "not given"}.get(line.status)
+        bits.append(words["counts"] + words["count_joiner"].join(vocab.unspace(c.words) for c in line.counts))
+    bits += [vocab.text(responses[r], "plain", language) for r in dict.fromkeys(line.responses)]
+    status = words["statuses"].get(line.status)
     if line.procedure and line.status in GIVEN:
         status = None
-    described = ", ".join(bits) + (f" {status}" if status else "")
+    described = words["parts"].join(bits) + (status or "")
     for typed, read_as in line.corrections:
-        described += f' ("{typed}" read as {read_as})'
+        described += words["typo"].format(typed=typed, read_as=read_as)
     return described
