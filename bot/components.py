@@ -26,6 +26,12 @@ How it reads a message:
   ("3 cycles", "three rounds", "x4") and NCT ids.
 * Everything else that is a number ("58", "1", "two", "0-1") is ``number``:
   the form decides what it answers.
+* Chinese is read through ``knowledge.vocab.prepare`` (the one place that knows
+  how Chinese is written): Chinese numerals that count become digits and every
+  Chinese character becomes a word of its own, so "我爸喉癌晚期，今年六十六岁" is
+  matched as "我 爸 喉 癌 晚 期 , 今 年 66 岁" by the same patterns (the Chinese
+  terms of the vocabulary are prepared the same way) and each entity's offsets
+  are mapped back to the message as typed.
 * The longest match wins and entities never overlap: "base of tongue"
   (oropharynx) beats "tongue" (oral cavity), "ECOG 1" beats the bare "1",
   "PD-L1" (treatment) beats "PD" (response).
@@ -60,7 +66,8 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.nlu.featurizers.sparse_featurizer.sparse_featurizer import SparseFeaturizer
-from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.nlu.tokenizers.tokenizer import Token, Tokenizer
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
 from rasa.shared.nlu.constants import (
     ENTITIES,
     ENTITY_ATTRIBUTE_END,
@@ -152,7 +159,8 @@ def _variants(term: str) -> set:
 
 
 def _alternation(words: Iterable[str]) -> str:
-    return "|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True))
+    """Words as the patterns see them (Chinese prepared: "个周期" -> "个 周 期"), longest first."""
+    return "|".join(re.escape(w) for w in sorted({vocab.prepare(str(w)) for w in words}, key=len, reverse=True))
 
 
 def _prefix_regex(prefixes: Iterable[str]) -> str:
@@ -160,7 +168,7 @@ def _prefix_regex(prefixes: Iterable[str]) -> str:
     not inside a longer word but allowed right before a digit ("PS0", "ECOG1")."""
     parts = []
     for p in sorted(prefixes, key=len, reverse=True):
-        words = [re.escape(w) for w in re.split(r"[\s\-]+", p.strip()) if w]
+        words = [re.escape(w) for w in re.split(r"[\s\-]+", vocab.prepare(p).strip()) if w]
         parts.append(r"[\s\-]*".join(words))
     return rf"(?<![A-Za-z])(?:{'|'.join(parts)})(?![A-Za-z])"
 
@@ -174,6 +182,7 @@ class _Regexes:
     age_cue: re.Pattern
     age_pronoun: re.Pattern
     age_shorthand: re.Pattern
+    age_zh: re.Pattern
     ecog: re.Pattern
     karnofsky: re.Pattern
     cycles_after: re.Pattern
@@ -200,7 +209,8 @@ def _build_regexes() -> _Regexes:
     # Words allowed between "ECOG"/"KPS" and the score: "ECOG is probably 1", "KPS should be 80".
     filler_words = ("is|was|of|score|grade|now|currently|about|around|roughly|probably|maybe|approximately|approx|"
                     "likely|status|should|would|will|be|been|really|actually|definitely|more|like")
-    filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b)*?"
+    # Chinese characters between the prefix and the score too: "ECOG 评 分 是 1", "KPS 评 分 80".
+    filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b|[{vocab.CJK}])*?"
     cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
     cycle_filler = r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
     return _Regexes(
@@ -209,7 +219,7 @@ def _build_regexes() -> _Regexes:
         spoken_number=re.compile(rf"\b{spoken}\b", re.I),
         # "58 years old", "58-year-old", "61 yo", "61 y/o", "58 yrs"
         age_unit=re.compile(
-            rf"{b}(?P<num>{num})\s*-?\s*(?:(?P<old>years?[\s\-]*old|yrs?[\s\-]*old|year[\s\-]*old|years?\s+of\s+age|y\.?\s?o\.?(?!\w)|y/o)|(?P<bare>years?|yrs?))(?![\w/])",
+            rf"{b}(?P<num>{num})\s*-?\s*(?:(?P<old>years?[\s\-]*old|yrs?[\s\-]*old|year[\s\-]*old|years?\s+of\s+age|y\.?\s?o\.?(?!\w)|y/o|周\s岁|岁)|(?P<bare>years?|yrs?))(?![\w/])",
             re.I,
         ),
         # "aged 61", "age 45", "age: 45", "my age is 58", "at the age of 45"
@@ -223,8 +233,11 @@ def _build_regexes() -> _Regexes:
         ),
         # nurse shorthand "61M", "58F"
         age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?:M|F)(?![\w])"),
+        # "年 龄 62", "今 年 66" (prepared Chinese), not "今 年 3 月" (a month) or "今 年 3 个 周 期"
+        age_zh=re.compile(r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
+                          r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"),
         ecog=re.compile(
-            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or)\s*([0-4]))?(?![\d.])",
+            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or|到|或|至)\s*([0-4]))?(?![\d.])",
             re.I,
         ),
         karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?![\d.])", re.I),
@@ -266,7 +279,7 @@ def pipeline() -> _Pipeline:
         seen: set = set()
         for term, value in pairs:
             for variant in _variants(str(term)):
-                doc = nlp.make_doc(variant)
+                doc = nlp.make_doc(vocab.prepare(variant))
                 key = (value, *(t.norm_ for t in doc))
                 if len(doc) and key not in seen:
                     seen.add(key)
@@ -276,7 +289,7 @@ def pipeline() -> _Pipeline:
     cities = PhraseMatcher(nlp.vocab, attr="NORM")
     city_terms = _city_terms()
     caps_only[CITY] = {t.lower() for t in city_terms if _is_short_abbreviation(t)}
-    city_docs = [nlp.make_doc(v) for t in city_terms for v in _variants(t)]
+    city_docs = [nlp.make_doc(vocab.prepare(v)) for t in city_terms for v in _variants(t)]
     if city_docs:
         cities.add(CITY, city_docs)
     return _Pipeline(nlp=nlp, matcher=matcher, caps_only=caps_only, regexes=_build_regexes(), cities=cities)
@@ -286,7 +299,8 @@ def _city_terms() -> List[str]:
     """City names and aliases from knowledge/vocabulary/cities.yaml (none if it is missing)."""
     if not (vocab.VOCABULARY_DIR / "cities.yaml").exists():
         return []
-    return [str(t) for e in vocab.load("cities")["cities"] for t in [e["name"], *e.get("aliases", [])]]
+    return [str(t) for e in vocab.load("cities")["cities"]
+            for t in [e["name"], *([e["name_zh"]] if e.get("name_zh") else []), *e.get("aliases", [])]]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -421,6 +435,10 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
         value = _age_value(m.group("num"))
         if value is not None:
             found.append(Found(AGE, value, m.start(), m.end()))
+    for m in rx.age_zh.finditer(text):
+        value = _age_value(m.group("num"))
+        if value is not None and int(value) >= 10:
+            found.append(Found(AGE, value, m.start(), m.end()))
     return found
 
 
@@ -448,6 +466,13 @@ def _stage_candidates(text: str) -> List[Found]:
         value = _stage_value(text[m.start():end])
         if value:
             found.append(Found(STAGE, value, m.start(), end))
+    for m in staging._suffixed_pattern().finditer(text):  # Chinese: "3 期", "IVA 期"
+        value = _stage_value(text[m.start():m.end()])
+        if value:
+            found.append(Found(STAGE, value, m.start(), m.end()))
+    vague = staging.vague_stage(text)  # "晚期": every group it may be
+    if vague is not None and not found:
+        found.append(Found(STAGE, ",".join(s for s in staging.STAGE_ORDER if s in vague[2]), vague[0], vague[1]))
     if not found:
         m = whole.match(text)
         if m is not None:
@@ -509,13 +534,15 @@ def _feature_spans(text: str) -> Tuple[Found, ...]:
     """The entities, plus the cities outside them (value = the words), for the featurizer."""
     found = list(_extract_cached(text))
     pipe = pipeline()
-    doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), text[:MAX_CHARS]))
+    ready = vocab.prepared(text[:MAX_CHARS])
+    doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), ready.text))
     for _, start, end in pipe.cities(doc):
         span = doc[start:end]
         if span.text.lower() in pipe.caps_only[CITY] and span.text != span.text.upper():
             continue
-        if not any(f.start < span.end_char and span.start_char < f.end for f in found):
-            found.append(Found(CITY, span.text, span.start_char, span.end_char))
+        first, last = ready.span(span.start_char, span.end_char)
+        if not any(f.start < last and first < f.end for f in found):
+            found.append(Found(CITY, text[first:last], first, last))
     return tuple(found)
 
 
@@ -527,11 +554,14 @@ def extract(text: Optional[str]) -> List[Found]:
     if text.lstrip().startswith("/"):
         return []  # "/intent{...}": the RegexMessageHandler sets intent and entities
     pipe = pipeline()
-    candidates = _phrase_candidates(pipe, text) + _regex_candidates(pipe, text)
+    ready = vocab.prepared(text)  # Chinese: digits for numerals, one word per character
+    prepared = ready.text
+    candidates = _phrase_candidates(pipe, prepared) + _regex_candidates(pipe, prepared)
     # "no radiotherapy" is not a treatment given: leave it to the form, which reads the
     # whole answer with knowledge.normalize (same negation rule).
-    return [f for f in _resolve(candidates)
-            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(text, f.start))]
+    kept = [f for f in _resolve(candidates)
+            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(prepared, f.start))]
+    return [Found(f.entity, f.value, *ready.span(f.start, f.end)) for f in kept]
 
 
 def entities(text: Optional[str]) -> List[Dict[Text, Any]]:
@@ -697,3 +727,44 @@ class ClinicalEntityFeaturizer(SparseFeaturizer, GraphComponent):
         self.add_features_to_message(
             scipy.sparse.coo_matrix(sequence), scipy.sparse.coo_matrix(sentence), TEXT, message
         )
+
+
+# --- tokens: words separated by spaces, Chinese cut into words by jieba ---------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba():
+    """jieba, loaded once, with the vocabulary's Chinese terms as words of its dictionary so a
+    drug, a site or a treatment is one token ("卡瑞利珠单抗", "同步放化疗", "梨状窝")."""
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    for table in _term_table().values():
+        for term, _ in table:
+            if vocab.has_cjk(str(term)) and not re.search(r"\s", str(term)):
+                jieba.add_word(str(term), freq=50000)
+    for term in _city_terms():
+        if vocab.has_cjk(term):
+            jieba.add_word(term, freq=50000)
+    return jieba
+
+
+_PUNCTUATION_ONLY = re.compile(r"[\W_]+")
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
+class MixedTokenizer(WhitespaceTokenizer):
+    """One tokenizer for both languages: English exactly as Rasa's WhitespaceTokenizer cuts
+    it; a token holding Chinese (which has no spaces) cut into words by jieba (pinned in
+    requirements.lock), punctuation left out; a message with Chinese is cut by jieba whole. The CountVectorsFeaturizers then see Chinese
+    words and, with ``char_wb``, their character n-grams."""
+
+    def tokenize(self, message: Message, attribute: Text) -> List[Token]:
+        text = message.get(attribute) or ""
+        if not vocab.has_cjk(text):
+            return super().tokenize(message, attribute)
+        # Rasa's whitespace rules drop what follows Chinese punctuation ("三次，肿瘤..."), so a
+        # message with Chinese is cut by jieba alone (it keeps Latin words and numbers whole).
+        return [Token(word, start, end) for word, start, end in _jieba().tokenize(text)
+                if word.strip() and not _PUNCTUATION_ONLY.fullmatch(word)]

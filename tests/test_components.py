@@ -323,7 +323,7 @@ def test_cache_fingerprint_covers_code_and_vocabulary():
 
 def test_config_lists_the_components():
     config = (REPO / "config.yml").read_text(encoding="utf-8")
-    assert re.search(r"- name: WhitespaceTokenizer\s*\n(?:\s*#.*\n)*\s*- name: bot\.components\.ClinicalEntityExtractor", config)
+    assert re.search(r"- name: bot\.components\.MixedTokenizer\s*\n(?:\s*#.*\n)*\s*- name: bot\.components\.ClinicalEntityExtractor", config)
     assert "bot.components.ClinicalEntityFeaturizer" in config
     assert re.search(r"entity_recognition:\s*false", config)
 
