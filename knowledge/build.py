@@ -30,6 +30,11 @@ PARTIAL_TEXT = (
     "Only part of this trial's eligibility criteria is known here. "
     "The study team must check the full criteria."
 )
+# The same in Chinese, written by the builder (translations marked as such, like a record's).
+PARTIAL_TEXT_ZH = "这里只掌握该试验的部分入选标准。研究团队必须核对全部标准。"
+UNREVIEWED_TEXT_ZH = "该试验的标准是导入后由机器读取的，尚未经过人工审核。研究团队必须核对全部标准。"
+CONDITION_ZH = "研究的疾病："
+BUILDER = "knowledge/build.py"
 UNREVIEWED_TEXT = (
     "This trial's criteria were imported and read by machine, not yet reviewed. "
     "The study team must check the full criteria."
@@ -206,6 +211,14 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         foreign_keys=[("nct_id", "trials", "nct_id")],
     )
     db["meta"].create({"key": str, "value": str}, pk="key")
+    # Chinese texts of a trial (title, summary, each criterion's words), translations unless
+    # source is "official"; shown marked 译文 beside the English (knowledge/translation.py).
+    db["translations"].create(
+        {"nct_id": str, "key": str, "text": str, "text_zh": str, "source": str, "translated_by": str,
+         "reviewed": int, "reviewer": str},
+        pk=("nct_id", "key"),
+        foreign_keys=[("nct_id", "trials", "nct_id")],
+    )
 
 
 def _write_vocabulary(db: sqlite_utils.Database) -> None:
@@ -229,10 +242,11 @@ def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildRep
                   rule_ids: RuleIds) -> None:
     if not batch:
         return
-    trials, criteria, locations, disagreements = [], [], [], []
+    trials, criteria, locations, disagreements, translations = [], [], [], [], []
     for record in batch:
         trials.append(_trial_row(record))
         criteria += _criteria_rows(record)
+        translations += _translation_rows(record)
         locations += [{"nct_id": record["nct_id"], **loc} for loc in record.get("locations", [])]
         if compare_parser and record["review"]["status"] == "reviewed":
             disagreements += _parser_disagreements(record)
@@ -241,6 +255,8 @@ def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildRep
     db["rules"].insert_all(new_rules, batch_size=2000)
     db["criteria"].insert_all(criteria, batch_size=2000)
     db["locations"].insert_all(locations, batch_size=2000)
+    if translations:
+        db["translations"].insert_all(translations, batch_size=2000)
     if disagreements:
         db["parse_report"].insert_all(disagreements)
     report.trials += len(trials)
@@ -280,8 +296,34 @@ def _trial_row(record: dict) -> dict:
     }
 
 
-def _criteria_rows(record: dict) -> list[dict]:
-    """The record's criteria plus the ones the builder derives for every trial."""
+def _translation_rows(record: dict) -> list[dict]:
+    """The record's Chinese texts, keyed by "title", "summary" or the criterion id; the
+    builder's own criteria (kind of cancer, partial or unreviewed) get the builder's words."""
+    info = record.get("translation") or {}
+    by, reviewed, reviewer = info.get("by"), int(bool(info.get("reviewed"))), info.get("reviewer")
+    rows = []
+
+    def add(key: str, text: str, zh: str | None, source: str = "translation", who: str | None = by) -> None:
+        if zh:
+            rows.append({"nct_id": record["nct_id"], "key": key, "text": text, "text_zh": zh, "source": source,
+                         "translated_by": who, "reviewed": reviewed if who == by else 0,
+                         "reviewer": reviewer if who == by else None})
+
+    add("title", record["title"], record.get("title_zh"), record.get("title_zh_source", "translation"))
+    add("summary", record["summary"], record.get("summary_zh"))
+    for row, criterion in zip(_criteria_rows(record), _derived(record) + list(record["criteria"])):
+        zh = criterion.get("text_zh")
+        if zh is None and criterion.get("_origin") == "derived":
+            zh = {PARTIAL_TEXT: PARTIAL_TEXT_ZH, UNREVIEWED_TEXT: UNREVIEWED_TEXT_ZH}.get(
+                criterion["text"], CONDITION_ZH + "; ".join(record["conditions"]))
+            add(row["criterion_id"], criterion["text"], zh, "translation", BUILDER)
+        else:
+            add(row["criterion_id"], criterion["text"], zh)
+    return rows
+
+
+def _derived(record: dict) -> list[dict]:
+    """The criteria the builder adds to every trial (its kind of cancer; partial or unreviewed)."""
     derived = [
         {
             "id": "cancer_type",
@@ -298,11 +340,18 @@ def _criteria_rows(record: dict) -> list[dict]:
     elif record["review"]["status"] != "reviewed":
         derived.append({"id": "full_criteria", "field": "cancer_type", "needs_review": True, "text": UNREVIEWED_TEXT,
                         "_origin": "derived"})
+    return derived
+
+
+def _criteria_rows(record: dict) -> list[dict]:
+    """The record's criteria plus the ones the builder derives for every trial."""
+    derived = _derived(record)
     default_origin = "reviewed" if record["review"]["status"] == "reviewed" else "parsed"
     rows = []
     for ord_, criterion in enumerate(derived + list(record["criteria"])):
         rule = records.compile_rule(criterion)
-        readable = {k: v for k, v in criterion.items() if k not in ("id", "text", "note", "topic", "kind") and not k.startswith("_")}
+        readable = {k: v for k, v in criterion.items()
+                    if k not in ("id", "text", "text_zh", "note", "topic", "kind") and not k.startswith("_")}
         rows.append(
             {
                 "nct_id": record["nct_id"],
