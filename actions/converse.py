@@ -24,9 +24,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge.db import KnowledgeBaseError
 
-from . import reading
+from . import language as languages
+from . import messages, reading
 from .profile import profile_from_tracker
-from .results import DISCLAIMER, details_text, trial_ids, why_not_text
+from .results import details_text, trial_ids, why_not_text
 from .safety import CANNOT_CHECK, guarded
 from .say import say
 
@@ -52,9 +53,10 @@ class ActionConverse(Action):
     @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         turn = reading.turn(tracker)
+        spoken = languages.update(tracker, dispatcher)  # a message in Chinese is answered in Chinese
         if state(tracker) == "result":
-            return self.after_result(turn, dispatcher, tracker, domain)
-        return self.start(turn, dispatcher, tracker, domain)
+            return spoken + self.after_result(turn, dispatcher, tracker, domain)
+        return spoken + self.start(turn, dispatcher, tracker, domain)
 
     def start(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
               domain: Dict[Text, Any]) -> List[EventType]:
@@ -120,8 +122,9 @@ class ActionConverse(Action):
             say(dispatcher, domain, slots, "utter_which_trial")
             return
         profile = tracker.get_slot("result_profile") or profile_from_tracker(tracker)
+        language = languages.of(tracker)
         try:
-            text = why_not_text(profile, ids[0]) if turn.intent == "ask_why_not" else details_text(ids[0])
+            text = why_not_text(profile, ids[0], language) if turn.intent == "ask_why_not" else details_text(ids[0], language)
         except KnowledgeBaseError as e:
             logger.error("answering about a trial failed: %s", type(e).__name__)
             dispatcher.utter_message(response=CANNOT_CHECK)
@@ -129,4 +132,4 @@ class ActionConverse(Action):
         if text is None:
             say(dispatcher, domain, slots, "utter_unknown_trial", nct_id=ids[0])
             return
-        dispatcher.utter_message(text=f"{text}\n\n{DISCLAIMER}")
+        dispatcher.utter_message(text=f"{text}\n\n{messages.text('disclaimer', language)}")

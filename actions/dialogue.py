@@ -6,6 +6,7 @@ from typing import List, Text
 from rasa_sdk import Action
 from rasa_sdk.events import ActionExecuted, ActiveLoop, AllSlotsReset, EventType, SessionStarted, SlotSet
 
+from . import language as languages
 from .safety import guarded
 from .say import say
 
@@ -25,6 +26,10 @@ class ActionSessionStart(Action):
         from_metadata = isinstance(metadata, dict) and metadata.get("role") == "nurse"
         if from_metadata or tracker.get_slot("role") == "nurse":
             events.append(SlotSet("role", "nurse"))
+        # The page's language switch (metadata {"language": "zh"}), or the language already chosen.
+        language = languages.from_metadata(metadata) or tracker.get_slot("language")
+        if language in languages.LANGUAGES and language != languages.DEFAULT:
+            events.append(SlotSet("language", language))
         events.append(ActionExecuted("action_listen"))
         return events
 
@@ -48,6 +53,8 @@ class ActionRestart(Action):
 
     @guarded
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
+        languages.update(tracker, dispatcher)
         say(dispatcher, domain, tracker.slots, "utter_restart")
         return [AllSlotsReset(), SlotSet("role", tracker.get_slot("role") or "patient"),
+                SlotSet("language", tracker.get_slot("language")),
                 SlotSet("read_message", (tracker.latest_message or {}).get("message_id")), ActiveLoop(FORM)]

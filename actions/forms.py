@@ -33,7 +33,8 @@ from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
 from knowledge import engine, geo, normalize, therapy, vocab
 
-from . import questions, reading
+from . import language as languages
+from . import messages, questions, reading
 from .profile import (CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, field_label, is_nurse, profile_from_slots,
                       value_label)
 from .reading import is_unknown
@@ -73,6 +74,7 @@ class ValidatePrescreeningForm(FormValidationAction):
         # through the action. Safe: nothing in this method awaits, so no other turn interleaves.
         self._domain, self._notes = domain, notes
         if fresh:
+            languages.update(tracker, dispatcher)  # a message in Chinese is answered in Chinese
             tracker.slots["read_message"] = turn.message_id
             self.who_is_speaking(turn, dispatcher, tracker)
             answered = self.read_answers(turn, dispatcher, tracker, domain, notes)
@@ -166,6 +168,7 @@ class ValidatePrescreeningForm(FormValidationAction):
         "I noted: larynx, stage IVA".
         """
         requested = before.get(REQUESTED_SLOT)
+        language = languages.of(tracker)
         noted, updated = [], []
         for slot in FORM_SLOTS:
             if slot not in accepted or slot == "consent":
@@ -174,17 +177,17 @@ class ValidatePrescreeningForm(FormValidationAction):
             if old == new or new == UNKNOWN:
                 continue
             if old is not None and old != UNKNOWN:
-                updated.append(_change(slot, old, new))
+                updated.append(_change(slot, old, new, language))
             elif slot == "ecog" and isinstance(new, int) and self._notes.described:
-                self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new))
+                self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new, language))
             elif slot in self._notes.echoed:
                 continue
             elif slot != requested:
-                noted.append(value_label(slot, new) if slot != "age" else f"age {new}")
+                noted.append(value_label(slot, new, language))
         if updated:
-            self.say(dispatcher, tracker, "utter_updated", what="; ".join(updated))
+            self.say(dispatcher, tracker, "utter_updated", what=messages.text("item_joiner", language).join(updated))
         if noted:
-            self.say(dispatcher, tracker, "utter_noted", what=", ".join(noted))
+            self.say(dispatcher, tracker, "utter_noted", what=messages.text("list_joiner", language).join(noted))
 
     # --- a message that answers nothing ----------------------------------------------------
 
@@ -265,9 +268,10 @@ class ValidatePrescreeningForm(FormValidationAction):
             tracker.slots["asked"] = {"slot": slot, "times": 1}  # asked before the count was kept
         if slot in notes.buttons:  # a validation chose the choices (e.g. the sites "throat" may mean)
             times = questions.times_asked(tracker.get_slot("asked"), slot) + 1
-            buttons = list(notes.buttons[slot]) + [questions.NOT_SURE]
+            language = languages.of(tracker)
+            buttons = list(notes.buttons[slot]) + [questions.not_sure(language)]
             if times >= questions.MAX_ASKS:
-                buttons.append(questions.SKIP)
+                buttons.append(questions.skip(language))
             self.say(dispatcher, tracker, f"utter_question_{slot}_choice", buttons=buttons)
             return {"slot": slot, "times": times}
         return questions.ask(dispatcher, self._domain, tracker.slots, slot, tracker.get_slot("asked"), nurse=nurse,
@@ -328,7 +332,7 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     def validate_tumor_site(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         if is_unknown(value):
-            self._notes.buttons["tumor_site"] = questions.site_buttons()
+            self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))
             self.say(dispatcher, tracker, "utter_site_not_sure")
             return {"tumor_site": None}
         text = str(value)
@@ -336,14 +340,15 @@ class ValidatePrescreeningForm(FormValidationAction):
         site = normalize.Site(tuple(codes), text) if codes else normalize.site(text)
         if site is None:
             self.say(dispatcher, tracker, "utter_site_unknown")
-            self._notes.buttons["tumor_site"] = questions.site_buttons()
+            self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))
             return {"tumor_site": None}
         if site.ambiguous:
             self.say(dispatcher, tracker, "utter_site_ambiguous", matched=site.matched)
-            self._notes.buttons["tumor_site"] = questions.site_buttons(list(site.codes))
+            self._notes.buttons["tumor_site"] = questions.site_buttons(list(site.codes), languages.of(tracker))
             return {"tumor_site": None}
         if not site.in_scope:
-            self.say(dispatcher, tracker, "utter_out_of_scope_cancer", tumor_site_label=value_label("tumor_site", site.code))
+            self.say(dispatcher, tracker, "utter_out_of_scope_cancer",
+                     tumor_site_label=value_label("tumor_site", site.code, languages.of(tracker)))
         return {"tumor_site": site.code, **_restaged(tracker, tumor_site=site.code)}
 
     def validate_stage(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -419,10 +424,10 @@ class ValidatePrescreeningForm(FormValidationAction):
                 slots[name] = None  # asked next, if it can change a verdict
         reason = derived.unsettled.get("prior_treatment")
         if reason:
-            self.say(dispatcher, tracker, f"utter_treatment_{reason}", what=therapy.describe(history))
+            self.say(dispatcher, tracker, f"utter_treatment_{reason}", what=therapy.describe(history, languages.of(tracker)))
             self._notes.explained = True
             return slots
-        self.say(dispatcher, tracker, "utter_treatment_noted", what=therapy.describe(history))
+        self.say(dispatcher, tracker, "utter_treatment_noted", what=therapy.describe(history, languages.of(tracker)))
         self._notes.echoed.update(slots)  # cycles, response, recurrence: said back in that one line
         return slots
 
@@ -521,19 +526,19 @@ def _answered(tracker: Tracker, slot: str) -> List[str]:
     return [s for s in (tracker.get_slot("answered") or []) if s != slot] + [slot]
 
 
-def _change(slot: str, old: Any, new: Any) -> str:
+def _change(slot: str, old: Any, new: Any, language: Optional[str] = "en") -> str:
     """"age 71 → 76", "recurrent disease: no → yes": one changed answer, named once."""
-    before, after = value_label(slot, old), value_label(slot, new)
-    label = field_label(slot)
+    before, after = value_label(slot, old, language), value_label(slot, new, language)
+    label = field_label(slot, language)
     if before.startswith(label) and after.startswith(label):
-        return f"{before} \u2192 {after[len(label):].lstrip(': ')}"
-    return f"{label} {before} \u2192 {after}"
+        return f"{before} \u2192 {after[len(label):].lstrip(': ：')}"
+    return messages.text("change", language, field=label, old=before, new=after)
 
 
-def _ecog_words(grade: int) -> str:
+def _ecog_words(grade: int, language: Optional[str] = "en") -> str:
     """The everyday words of an ECOG grade (ecog.yaml), to say back what was understood."""
     entry = next(g for g in vocab.load("ecog")["grades"] if g["grade"] == grade)
-    return entry.get("carer") or entry["patient"]
+    return vocab.text(entry, "carer" if entry.get("carer") else "patient", language)
 
 
 def _yes_no_as(value: Any, yes: str, no: str) -> Optional[str]:

@@ -19,15 +19,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import records
 
+from . import language as languages
+from . import messages
 from .safety import guarded
 from .say import say
 
 logger = logging.getLogger(__name__)
 
-RECORD_NOT_DELETED = (
-    "I deleted this conversation, but I could not delete your pre-screening record just now. "
-    "Please say \"delete my data\" again in a few minutes, or ask the study team to delete it."
-)
+RECORD_NOT_DELETED = messages.text("record_not_deleted")
 _STORE_ERRORS = (sqlite3.Error, OSError, RuntimeError, ValueError)
 
 
@@ -61,11 +60,12 @@ class ActionDeleteMyData(Action):
     @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[EventType]:
+        languages.update(tracker, dispatcher)
         try:
             records.delete_conversation(tracker.sender_id)
         except _STORE_ERRORS as e:
             logger.error("deleting the conversation's records failed: %s", type(e).__name__)
-            dispatcher.utter_message(text=RECORD_NOT_DELETED)
+            dispatcher.utter_message(text=messages.text("record_not_deleted", languages.of(tracker)))
         else:
             say(dispatcher, domain, tracker.slots, "utter_data_deleted")
         # Restarted also empties the conversation Rasa holds in memory for this turn.

@@ -6,11 +6,14 @@ which order they are asked, and how a value reads back to a person.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from rasa_sdk import Tracker
 
-from knowledge import vocab
+from knowledge import geo, vocab
+
+from . import messages
 
 # The questions every screening asks, in order (domain.yml forms.prescreening_form).
 CORE = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
@@ -49,17 +52,18 @@ def is_nurse(tracker: Tracker) -> bool:
     return tracker.get_slot("role") == "nurse"
 
 
-def site_label(code: str) -> str:
-    return vocab.site(code)["label"] if code in vocab.sites() else code
+def site_label(code: str, language: str | None = "en") -> str:
+    return vocab.text(vocab.site(code), "label", language) if code in vocab.sites() else code
 
 
-def field_label(slot: str) -> str:
+def field_label(slot: str, language: str | None = "en") -> str:
     """How a person names a question's subject ("age", "tumour site"), from fields.yaml."""
     if slot == "location":
-        return "where you could travel to"
+        return messages.text("location_field", language)
     if slot == "consent":
-        return "consent"
-    return vocab.field(slot).label if slot in vocab.fields() else slot.replace("_", " ")
+        return messages.text("consent_field", language)
+    entry = vocab.load("fields")["fields"].get(slot)
+    return vocab.text(entry, "label", language) if entry else slot.replace("_", " ")
 
 
 # Where the vocabulary labels each kind of coded answer: (file, list) in knowledge/vocabulary.
@@ -69,41 +73,48 @@ _LABELS = {
 }
 
 
-def _coded_label(slot: str, code: Any) -> str | None:
+def _coded_label(slot: str, code: Any, language: str | None = "en") -> str | None:
     where = _LABELS.get(slot)
     if where is None:
         return None
     entries = vocab.load(where[0]).get(where[1]) or []
-    return next((e["label"] for e in entries if e.get("code") == code), None)
+    return next((vocab.text(e, "label", language) for e in entries if e.get("code") == code), None)
 
 
-def value_label(slot: str, value: Any) -> str:
-    """A canonical slot value as a person reads it back ("larynx", "III or IVA", "ECOG 1")."""
+def value_label(slot: str, value: Any, language: str | None = "en") -> str:
+    """A canonical slot value as a person reads it back ("larynx", "III or IVA", "ECOG 1"),
+    in ``language`` ("喉（声带、声门）", "III或IVA期", "ECOG 1分")."""
+    say = functools.partial(messages.text, language=language)
+    either = say("or")
     if value == UNKNOWN:
-        return "unknown"
+        return say("unknown")
     if slot == "tumor_site":
-        return site_label(str(value))
+        return site_label(str(value), language)
     if slot in _LABELS:
         codes = value if isinstance(value, list) else [value]
-        return " or ".join(_coded_label(slot, c) or str(c) for c in codes)
+        return either.join(_coded_label(slot, c, language) or str(c) for c in codes)
     if slot == "p16":
-        return f"p16 {value}"
+        return say("p16", value=say(value) if value in ("positive", "negative") else value)
     if slot in ("recurrent", "resectable", "other_cancer_5y", "pregnant"):
-        return f"{field_label(slot)}: {value}"
+        return say("field_value", field=field_label(slot, language), value=say(value) if value in ("yes", "no") else value)
     if slot == "stage" and isinstance(value, list):
-        return "stage " + " or ".join(value)
+        return say("stage", groups=either.join(value))
     if slot == "ecog":
-        return f"ECOG {value[0]}-{value[1]}" if isinstance(value, list) else f"ECOG {value}"
+        return say("ecog_range", low=value[0], high=value[1]) if isinstance(value, list) else say("ecog", grade=value)
     if slot == "prior_treatment":
         if isinstance(value, list):
-            labels = {t["code"]: t["label"] for t in vocab.load("treatments")["treatments"]}
-            return ", ".join(labels.get(v, v) for v in value) or "none yet"
+            labels = {t["code"]: vocab.text(t, "label", language) for t in vocab.load("treatments")["treatments"]}
+            return say("list_joiner").join(labels.get(v, v) for v in value) or say("none_yet")
     if slot == "immunotherapy_cycles":
-        return f"{value[0]}-{value[1]} cycles" if isinstance(value, list) else f"{value} cycles"
+        return say("cycles_range", low=value[0], high=value[1]) if isinstance(value, list) else say("cycles", n=value)
+    if slot == "location":
+        return geo.label(str(value), language)
+    if slot == "age":
+        return say("age", n=value)
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return say("yes" if value else "no")
     if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
+        return say("list_joiner").join(str(v) for v in value)
     return str(value)
 
 

@@ -24,6 +24,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge import vocab
 
+from . import messages
 from .profile import site_label
 from .say import say
 
@@ -48,33 +49,41 @@ def times_asked(asked: Any, slot: str) -> int:
     return 0
 
 
-def ecog_buttons(nurse: bool, carer: bool) -> list[dict]:
+def not_sure(language: Optional[str] = "en") -> dict:
+    return {"title": messages.text("not_sure", language), "payload": NOT_SURE["payload"]}
+
+
+def skip(language: Optional[str] = "en") -> dict:
+    return {"title": messages.text("skip", language), "payload": SKIP["payload"]}
+
+
+def ecog_buttons(nurse: bool, carer: bool, language: Optional[str] = "en") -> list[dict]:
     """One button per grade, worded from knowledge/vocabulary/ecog.yaml."""
     key = "carer" if carer else "patient"
     return [
-        {"title": f"ECOG {g['grade']}" if nurse else g.get(key) or g["patient"],
+        {"title": f"ECOG {g['grade']}" if nurse else vocab.text(g, key if g.get(key) else "patient", language),
          "payload": f'/inform{{"ecog": "{g["grade"]}"}}'}
         for g in vocab.load("ecog")["grades"]
     ]
 
 
-def site_buttons(codes: Optional[list[str]] = None) -> list[dict]:
+def site_buttons(codes: Optional[list[str]] = None, language: Optional[str] = "en") -> list[dict]:
     codes = codes or vocab.head_and_neck_sites()
-    return [{"title": site_label(c), "payload": f'/inform{{"tumor_site": "{c}"}}'} for c in codes]
+    return [{"title": site_label(c, language), "payload": f'/inform{{"tumor_site": "{c}"}}'} for c in codes]
 
 
-def extra_buttons(slot: str, times: int, nurse: bool, carer: bool) -> list[dict]:
+def extra_buttons(slot: str, times: int, nurse: bool, carer: bool, language: Optional[str] = "en") -> list[dict]:
     """Buttons added in code to the response's own: ECOG grades always, then help on a repeat."""
     buttons: list[dict] = []
     if slot == "ecog":
-        buttons += ecog_buttons(nurse, carer)
-        buttons.append(NOT_SURE)
+        buttons += ecog_buttons(nurse, carer, language)
+        buttons.append(not_sure(language))
     elif slot == "tumor_site" and times >= 2:
-        buttons += site_buttons()
+        buttons += site_buttons(language=language)
     if times >= 2 and slot not in HAS_NOT_SURE and slot != "ecog":
-        buttons.append(NOT_SURE)
+        buttons.append(not_sure(language))
     if times >= MAX_ASKS and slot != "consent":
-        buttons.append(SKIP)
+        buttons.append(skip(language))
     return buttons
 
 
@@ -88,7 +97,8 @@ def ask(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapp
     times = times_asked(asked, slot) + 1
     if times >= 2 and not explained:
         say(dispatcher, domain, slots, f"utter_hint_{slot}")
-    say(dispatcher, domain, slots, f"utter_question_{slot}", buttons=extra_buttons(slot, times, nurse, carer))
+    language = slots.get("language")
+    say(dispatcher, domain, slots, f"utter_question_{slot}", buttons=extra_buttons(slot, times, nurse, carer, language))
     return {"slot": slot, "times": times}
 
 

@@ -18,6 +18,8 @@ from typing import Any, Mapping, Optional
 
 from rasa_sdk.executor import CollectingDispatcher
 
+from knowledge import speaker
+
 _FIELD = re.compile(r"\{(\w+)\}")
 
 
@@ -45,6 +47,16 @@ def fill(text: str, values: Mapping[str, Any]) -> str:
     return _FIELD.sub(lambda m: str(values[m.group(1)]) if values.get(m.group(1)) is not None else m.group(0), text)
 
 
+def _naming(slots: Mapping[str, Any]) -> dict:
+    """How the questions name a relative in the conversation's language: the slots hold the
+    English words ("he", "his"); a Chinese question says 他 / 他的 / 患者."""
+    language = slots.get("language")
+    if not slots.get("carer") or language in (None, "en"):
+        return {}
+    words = speaker.wording(slots.get("subject") or "they", language)
+    return {"pronoun": words["pronoun"], "possessive": words["possessive"], "object_pronoun": words["object"]}
+
+
 def say(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapping[str, Any], name: str,
         buttons: Optional[list] = None, **values: Any) -> None:
     """Send response ``name`` as the slots now are; ``buttons`` are added after the response's own."""
@@ -52,7 +64,7 @@ def say(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapp
     if chosen is None:  # not in this domain (an older model): let Rasa say it by name
         dispatcher.utter_message(response=name, buttons=buttons or [], **values)
         return
-    fields = {**slots, **values}
+    fields = {**slots, **_naming(slots), **values}
     own = [dict(b, title=fill(str(b.get("title", "")), fields)) for b in chosen.get("buttons") or []]
     dispatcher.utter_message(text=fill(str(chosen.get("text") or ""), fields) or None, buttons=own + list(buttons or []),
                              utter_action=name)

@@ -31,7 +31,7 @@ patched one by one):
    ignored with one log line naming the error type, never a traceback.
 
 It also keeps from the client's ``customData`` only what the bot reads
-(``role``), and tells the widget when a message produced no reply at all
+(``role``, ``language``), and tells the widget when a message produced no reply at all
 (``{"custom": {"type": "no_reply"}}``) so the page can offer a retry instead of
 leaving the person waiting.
 """
@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_WEB_PORT = 8080
 ROLES = ("patient", "nurse")
+LANGUAGES = ("en", "zh")  # the page's language switch (actions/language.py)
 NO_REPLY = {"type": "no_reply"}
 CONVERSATION_PREFIX = "socketio:"  # socket.io conversations live here; the REST webhook may not
 DEFAULT_RESUME_MINUTES = 15.0
@@ -203,7 +204,7 @@ def page_origins(web_port: Optional[str] = None) -> List[str]:
 
 
 def clean_metadata(custom_data: Any) -> Dict[str, str]:
-    """Keep only ``role`` from a message's metadata, and only a known value.
+    """Keep only ``role`` and ``language`` from a message's metadata, and only known values.
 
     The bot reads nothing else; anything more a client sends would end up in
     the tracker (and in saved records) unchecked. Both channels use this: the
@@ -211,8 +212,11 @@ def clean_metadata(custom_data: Any) -> Dict[str, str]:
     """
     if not isinstance(custom_data, dict):
         return {}
-    role = custom_data.get("role")
-    return {"role": role} if role in ROLES else {}
+    role, language = custom_data.get("role"), custom_data.get("language")
+    kept = {"role": role} if role in ROLES else {}
+    if language in LANGUAGES:
+        kept["language"] = language
+    return kept
 
 
 def resume_minutes() -> float:

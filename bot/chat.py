@@ -4,7 +4,9 @@ A tester's tool. It talks to the REST channel exactly as any client does, so
 what you see is what the web page gets: the bot's texts, its buttons (type the
 number to press one; the button's payload is sent, as a click would) and the
 ``trial_matches`` result, summarised one line per trial (``--json`` prints it
-whole). ``--nurse`` sends ``{"role": "nurse"}`` metadata, as the nurse console does.
+whole). ``--nurse`` sends ``{"role": "nurse"}`` metadata, as the nurse console does;
+``--zh`` sends ``{"language": "zh"}``, as the page's 中文 switch does (typing Chinese
+selects Chinese too).
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ def show(replies: list[dict], as_json: bool) -> list[dict]:
             if as_json:
                 click.echo(json.dumps(custom, indent=2, ensure_ascii=False))
             for match in custom.get("matches", []):
-                click.echo(f"     {match['nct_id']}  {BADGES.get(match['verdict'], match['verdict']):13} {match['title'][:70]}")
+                title = match.get("title_zh") if custom.get("language") == "zh" and match.get("title_zh") else match["title"]
+                click.echo(f"     {match['nct_id']}  {BADGES.get(match['verdict'], match['verdict']):13} {title[:70]}")
     return buttons
 
 
@@ -51,10 +54,11 @@ def show(replies: list[dict], as_json: bool) -> list[dict]:
               show_default="http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook", help="The REST channel.")
 @click.option("--nurse", is_flag=True, help="Screen as a research nurse (clinical wording).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole trial_matches message.")
-def main(url: str, nurse: bool, as_json: bool) -> None:
+@click.option("--zh", is_flag=True, help="Chinese (中文), as the page's language switch.")
+def main(url: str, nurse: bool, as_json: bool, zh: bool) -> None:
     """Chat in the terminal. Ctrl-D or /quit leaves."""
     sender = f"terminal-{uuid.uuid4().hex[:12]}"
-    metadata = {"role": "nurse"} if nurse else None
+    metadata = {**({"role": "nurse"} if nurse else {}), **({"language": "zh"} if zh else {})} or None
     click.echo("Say anything to begin, as a patient, a relative or a nurse would. A number presses a button. "
                "Ctrl-D or /quit leaves.")
     buttons: list[dict] = []

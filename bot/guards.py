@@ -106,12 +106,36 @@ async def cannot_check_message(nlg, tracker, channel_name: str):
     from rasa.core.actions.action import create_bot_utterance
 
     try:
-        draft = await nlg.generate(CANNOT_CHECK, tracker, channel_name)
+        draft = await nlg.generate(CANNOT_CHECK, _in_language_of_message(tracker), channel_name)
     except Exception:  # noqa: BLE001 - the apology must not fail in turn
         draft = None
     draft = dict(draft or {"text": CANNOT_CHECK_FALLBACK})
     draft["utter_action"] = CANNOT_CHECK
     return create_bot_utterance(draft)
+
+
+def _in_language_of_message(tracker):
+    """The tracker to word the apology from: when the action server is down nothing has set the
+    ``language`` slot yet for a conversation that began in Chinese, so a message written in
+    Chinese (or the page's language in its metadata) words it in Chinese (the rule of
+    actions/language.py, which Rasa cannot import)."""
+    import copy
+
+    from rasa.shared.core.events import SlotSet
+
+    if tracker.get_slot("language") not in (None, "en") or "language" not in tracker.slots:
+        return tracker
+    latest = tracker.latest_message
+    text = (latest.text if latest else "") or ""
+    from knowledge import vocab
+
+    chinese, latin = vocab.cjk_share(text)
+    metadata = (latest.metadata if latest else None) or {}
+    if (chinese and chinese * 3 >= latin and not text.startswith("/")) or metadata.get("language") == "zh":
+        copied = copy.deepcopy(tracker)
+        copied.update(SlotSet("language", "zh"))
+        return copied
+    return tracker
 
 
 def _already_apologised(tracker) -> bool:
@@ -322,7 +346,7 @@ def _json_body(body: bytes, content_type: Optional[str]) -> Any:
 
 def rest_message(body: bytes, content_type: Optional[str]) -> Dict[str, Any]:
     """The REST webhook body as Rasa will read it: ``sender``, ``message`` and ``metadata``
-    holding ``role`` at most (every other key is dropped, ``input_channel`` too). Raises
+    holding ``role`` and ``language`` at most (every other key is dropped, ``input_channel`` too). Raises
     BodyRefused for anything that cannot be a message."""
     from bot.channels import clean_metadata, session_of
 

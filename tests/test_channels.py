@@ -290,6 +290,9 @@ def test_only_a_known_role_survives_from_custom_data():
     assert clean_metadata({"role": "admin"}) == {}
     assert clean_metadata("role=nurse") == {}
     assert clean_metadata(None) == {}
+    # The page's language switch: only the languages the bot speaks.
+    assert clean_metadata({"role": "patient", "language": "zh"}) == {"role": "patient", "language": "zh"}
+    assert clean_metadata({"language": "fr", "lang": "zh"}) == {}
 
 
 def test_origins_are_the_pages_own(monkeypatch):
