@@ -81,6 +81,8 @@ test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_S
 	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
 	$(PY) -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
+	$(PY) -m rasa test nlu --nlu tests/nlu/held_out_zh.yml --model $(MODEL) --out results/nlu_zh
+	$(PY) -m bot.nlu_scores results/nlu_zh --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m pytest
 
 run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)

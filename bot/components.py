@@ -241,7 +241,8 @@ def _build_regexes() -> _Regexes:
             re.I,
         ),
         karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?![\d.])", re.I),
-        cycles_after=re.compile(rf"{b}(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
+        # not an ordinal: "第 1 次" is "the first time" (prepared Chinese)
+        cycles_after=re.compile(rf"{b}(?<!第\s)(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
         cycles_before=re.compile(rf"\b(?:{cycle_words})\s*(?:x|×|:)?\s*(?:\d{{1,2}}|{spoken}){e}", re.I),
         cycles_times=re.compile(r"(?:\bx|×)\s*\d{1,2}\b", re.I),
         nct=re.compile(r"(?<![A-Za-z0-9])NCT[\s\-]?(\d{8})(?!\d)", re.I),
@@ -491,6 +492,8 @@ def _stage_candidates(text: str) -> List[Found]:
 def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
     found = []
     for m in rx.number.finditer(text):
+        if text[max(0, m.start() - 2):m.start()] == "第 ":
+            continue  # an ordinal in Chinese ("第 1 个 试 验"): which one, not a number answered
         low = _number_text_value(m.group(1))
         if low is None:
             continue

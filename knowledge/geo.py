@@ -95,7 +95,9 @@ def label(name: str | None, language: str | None = "en") -> str:
     for entry in [*data["cities"], *data.get("provinces", [])]:
         if entry["name"] == name and entry.get("name_zh"):
             return entry["name_zh"]
-    zh = {en: z for z, en in (data.get("countries_zh") or {}).items()}
+    zh: dict[str, str] = {}
+    for z, en in (data.get("countries_zh") or {}).items():
+        zh.setdefault(en, z)  # the first Chinese name of a country is how it is said
     return {"anywhere": "不限地点", "unknown": "未知"}.get(name, zh.get(name, name))
 
 

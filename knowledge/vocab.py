@@ -357,6 +357,8 @@ def _numeral_runs(text: str) -> list[tuple[int, int, str]]:
             if value is not None:
                 out.append((start, end, str(value)))
             continue
+        if len(run) == 1 and before[-1:] in table.get("not_after", ()):
+            continue  # "上一个", "下一次", "这一期": which one, not how many
         if len(run) == 1 and (counted or before.endswith("第") or not text.strip(run + " .,!?。，！？")):
             out.append((start, end, str(table["digits"][run])))
         elif len(run) == 2 and counted and 0 < table["digits"][run[0]] < table["digits"][run[1]] <= 9:

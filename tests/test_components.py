@@ -32,7 +32,8 @@ from bot.components import ClinicalEntityExtractor, ClinicalEntityFeaturizer  # 
 from knowledge import normalize, vocab  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-NLU_FILES = [REPO / "data" / "nlu.yml", REPO / "tests" / "nlu" / "held_out.yml"]
+NLU_FILES = [REPO / "data" / "nlu.yml", REPO / "tests" / "nlu" / "held_out.yml",
+             REPO / "data" / "nlu_zh.yml", REPO / "tests" / "nlu" / "held_out_zh.yml"]
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -392,12 +393,13 @@ def test_documented_entities_are_the_component_entities():
     assert set(re.findall(r"^\| `(\w+)` \|", section, re.M)) == set(components.ENTITY_NAMES)
 
 
-def test_held_out_examples_are_not_training_examples():
+@pytest.mark.parametrize("train_file, held_out_file", [(0, 1), (2, 3)], ids=["en", "zh"])
+def test_held_out_examples_are_not_training_examples(train_file, held_out_file):
     def norm(text):
         return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
-    train = {norm(ex.get("text")) for ex in _read(NLU_FILES[0]).training_examples}
-    held_out = [ex.get("text") for ex in _read(NLU_FILES[1]).training_examples]
+    train = {norm(ex.get("text")) for ex in _read(NLU_FILES[0]).training_examples + _read(NLU_FILES[2]).training_examples}
+    held_out = [ex.get("text") for ex in _read(NLU_FILES[held_out_file]).training_examples]
     assert 150 <= len(held_out) <= 300
     assert not [t for t in held_out if norm(t) in train]
 
