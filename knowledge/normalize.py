@@ -34,7 +34,7 @@ def is_unknown(text: str) -> bool:
 
 def yes_no(text: str) -> str | None:
     """"yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
-    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms())]
+    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms()) if kind != "neutral"]
     if "unknown" in found:
         return "unknown"
     if found:
@@ -260,7 +260,8 @@ class Ecog:
 
 
 def _prefix_regex(prefixes: list[str]) -> str:
-    return "|".join(vocab.term_regex(p) for p in sorted(prefixes, key=len, reverse=True))
+    # "ECOG1", "KPS80": a prefix may touch its number (but not another letter: "PSA" is no "PS").
+    return "|".join(re.sub(r"\\b$", "(?![A-Za-z])", vocab.term_regex(p)) for p in sorted(prefixes, key=len, reverse=True))
 
 
 def ecog(text: str | int) -> Ecog | None:

@@ -305,8 +305,9 @@ def read(text: str | None) -> History | None:
     path = tuple(code for *_, code in vocab.find_terms(text, vocab.pathologic_response_terms()))
     none_terms = [*vocab.load("treatments")["none_terms"], *vocab.no_treatment_terms()]
     # A "none" word right before a treatment denies that treatment only ("没有放疗"): not "no treatment".
-    none_said = any(not any(m.start >= end and not text[end:m.start].strip() for m in mentions)
-                    for _, end, _, _ in vocab.find_terms(text, [(t, "none") for t in none_terms])) and not any(
+    neutral = [(t, "neutral") for t in vocab.load("answers").get("neutral") or []]  # "有没有" is a question
+    none_said = any(value == "none" and not any(m.start >= end and not text[end:m.start].strip() for m in mentions)
+                    for _, end, _, value in vocab.find_terms(text, [(t, "none") for t in none_terms] + neutral)) and not any(
         line.given for line in lines)
     unknown = not lines and normalize.is_unknown(text)
     counts_said = any(_regexes()[k].search(text) for k in ("count", "count_after", "times_after", "ordinal", "vague"))

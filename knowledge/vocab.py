@@ -265,9 +265,10 @@ def sex_in_passing_terms() -> list[tuple[str, str]]:
 
 
 def answer_terms() -> list[tuple[str, str]]:
-    """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"."""
+    """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"; and "neutral" for a
+    question that holds such a word but answers nothing ("有没有", "是不是")."""
     answers = load("answers")
-    return [(str(term), kind) for kind in ("yes", "no", "unknown") for term in answers[kind]]
+    return [(str(term), kind) for kind in ("yes", "no", "unknown", "neutral") for term in answers.get(kind) or []]
 
 
 # --- matching helpers -------------------------------------------------------------
@@ -359,6 +360,9 @@ def _numeral_runs(text: str) -> list[tuple[int, int, str]]:
             continue
         if len(run) == 1 and before[-1:] in table.get("not_after", ()):
             continue  # "上一个", "下一次", "这一期": which one, not how many
+        if text.startswith(table.get("article", "\0"), start) and not any(
+                text.startswith(c, start) for c in table.get("article_counts", ())):
+            continue  # "一个病人": "a", not one
         if len(run) == 1 and (counted or before.endswith("第") or not text.strip(run + " .,!?。，！？")):
             out.append((start, end, str(table["digits"][run])))
         elif len(run) == 2 and counted and 0 < table["digits"][run[0]] < table["digits"][run[1]] <= 9:

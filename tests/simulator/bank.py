@@ -43,6 +43,8 @@ def _en_words(n: int) -> str:
 
 def _zh_words(n: int) -> str:
     digits = "零一二三四五六七八九"
+    if n == 2:
+        return "两"  # how 2 is said when counting (两个周期, 两次); 12, 20 keep 二
     if n < 10:
         return digits[n]
     if n < 100:

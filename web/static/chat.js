@@ -22,7 +22,14 @@
  * - keyboard and screen-reader access the widget lacks: quick replies become
  *   focusable buttons, the message box and send button get labels, the
  *   conversation is a live log;
- * - a retry notice when a message gets no reply in time or the connection drops.
+ * - a retry notice when a message gets no reply in time or the connection drops;
+ * - two languages: the 中文 / English switch (buttons [data-set-language]) sets the
+ *   page's language, remembered in this tab's sessionStorage for the conversation
+ *   (first visit: the browser's language), shows the page's own words in it (every
+ *   element marked data-l="en" / data-l="zh", hidden by trialbot.css when not the
+ *   page's language), labels the widget in it and sends it in customData.language
+ *   with every message; when the bot switches language because the person wrote in
+ *   Chinese, it says so ({"type": "language"}) and the page follows.
  */
 (function () {
   "use strict";
@@ -31,6 +38,8 @@
   var ROLE_KEY = "trialbot_role";
   var HELD_KEY = "trialbot_session"; // {session_id, resume} the server issued to this tab
   var RESTARTED_KEY = "trialbot_restarted";
+  var LANGUAGE_KEY = "trialbot_language"; // the page's language for this tab's conversation: "en" | "zh"
+  var LANGUAGES = ["en", "zh"];
   var replyTimeoutMs = 30000; // replaced by /config.json's replyTimeoutSeconds
 
   var role = document.body.getAttribute("data-role") === "nurse" ? "nurse" : "patient";
@@ -40,6 +49,78 @@
   var lastUserText = "";
   var customData = { role: role }; // the same object rides on every message the widget sends
   var noticeOnConnect = "";
+  var language = "en";
+
+  /* The page's words in each language (the rest of the page is in the HTML, both languages). */
+  var WORDS = {
+    en: {
+      title: role === "nurse" ? "Pre-screening (nurse mode)" : "Trial pre-screening", subtitle: "Not medical advice",
+      hint: "Type your answer...", connecting: "Connecting...", answer: "Your answer", send: "Send",
+      conversation: "Conversation", sendAgain: "Send my last answer again",
+      noReplyInTime: "No reply came back in time. Please try again: send your answer once more.",
+      lost: "The connection to the assistant was lost. Trying to reconnect...",
+      unreachable: "The assistant cannot be reached just now. It will keep trying.",
+      cannotStart: "The chat could not start. Please reload the page.",
+      newConversation: "This conversation is open in another tab or window, or was left for too long, " +
+        "so a new one has started here."
+    },
+    zh: {
+      title: role === "nurse" ? "预筛查（护士模式）" : "临床试验预筛查", subtitle: "不构成医疗建议",
+      hint: "请输入您的回答…", connecting: "正在连接…", answer: "您的回答", send: "发送",
+      conversation: "对话", sendAgain: "重新发送我的上一条回答",
+      noReplyInTime: "没有及时收到回复。请再试一次：把回答再发送一遍。",
+      lost: "与助手的连接断开了，正在重新连接…",
+      unreachable: "暂时无法连接助手，会继续尝试。",
+      cannotStart: "对话无法启动，请刷新页面。",
+      newConversation: "这个对话已在另一个标签页或窗口中打开，或者闲置太久，所以这里开始了一个新的对话。"
+    }
+  };
+
+  function say(key) {
+    return (WORDS[language] || WORDS.en)[key];
+  }
+
+  /* The language of this tab's conversation: chosen before, else the browser's. */
+  function initialLanguage() {
+    var kept = sessionStorage.getItem(LANGUAGE_KEY);
+    if (LANGUAGES.indexOf(kept) >= 0) return kept;
+    var browser = String(navigator.language || "").toLowerCase();
+    return browser.indexOf("zh") === 0 ? "zh" : "en";
+  }
+
+  /* Show the page in `lang`, label the widget in it, and send it with every message from now on. */
+  function setLanguage(lang) {
+    if (LANGUAGES.indexOf(lang) < 0) return;
+    language = lang;
+    customData.language = lang;
+    sessionStorage.setItem(LANGUAGE_KEY, lang);
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    document.documentElement.setAttribute("data-lang", lang);
+    document.querySelectorAll("[data-set-language]").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.getAttribute("data-set-language") === lang ? "true" : "false");
+    });
+    var pageTitle = document.querySelector("[data-title-" + lang + "]");
+    if (pageTitle) document.title = pageTitle.getAttribute("data-title-" + lang);
+    labelWidget(true);
+  }
+
+  /* The widget's own words (title, placeholder, labels), in the page's language. */
+  function labelWidget(again) {
+    var set = function (selector, attribute, value) {
+      var node = chatRoot.querySelector(selector);
+      if (!node) return;
+      if (attribute) node.setAttribute(attribute, value);
+      else if (node.textContent !== value) node.textContent = value;
+    };
+    set(".rw-title", null, say("title"));
+    set(".rw-subtitle", null, say("subtitle"));
+    set(".rw-new-message", "placeholder", say("hint"));
+    if (again) {
+      set(".rw-new-message", "aria-label", say("answer"));
+      set(".rw-send", "aria-label", say("send"));
+      set(".rw-messages-container", "aria-label", say("conversation"));
+    }
+  }
 
   function readHeld() {
     try {
@@ -94,6 +175,7 @@
 
   function clearConversation() {
     sessionStorage.clear();
+    sessionStorage.setItem(LANGUAGE_KEY, language); // the page keeps its language
     window.location.reload();
   }
 
@@ -110,7 +192,7 @@
       var button = document.createElement("button");
       button.type = "button";
       button.className = "button-secondary";
-      button.textContent = "Send my last answer again";
+      button.textContent = say("sendAgain");
       button.addEventListener("click", function () { resend(lastUserText); });
       statusBox.appendChild(button);
     }
@@ -119,7 +201,7 @@
   function waitForReply() {
     window.clearTimeout(replyTimer);
     replyTimer = window.setTimeout(function () {
-      showStatus("No reply came back in time. Please try again: send your answer once more.", true);
+      showStatus(say("noReplyInTime"), true);
     }, replyTimeoutMs);
   }
 
@@ -160,16 +242,17 @@
       }
     });
     var box = chatRoot.querySelector(".rw-new-message:not([aria-label])");
-    if (box) box.setAttribute("aria-label", "Your answer");
+    if (box) box.setAttribute("aria-label", say("answer"));
     var send = chatRoot.querySelector(".rw-send:not([aria-label])");
-    if (send) send.setAttribute("aria-label", "Send");
+    if (send) send.setAttribute("aria-label", say("send"));
     var log = chatRoot.querySelector(".rw-messages-container:not([role])");
     if (log) {
       log.setAttribute("role", "log");
       log.setAttribute("aria-live", "polite");
-      log.setAttribute("aria-label", "Conversation");
+      log.setAttribute("aria-label", say("conversation"));
       log.setAttribute("tabindex", "0");
     }
+    if (language !== "en") labelWidget(false);
   }
 
   /*
@@ -199,10 +282,10 @@
       socketPath: config.socketPath,
       customData: customData,
       initPayload: "/greet",
-      title: role === "nurse" ? "Pre-screening (nurse mode)" : "Trial pre-screening",
-      subtitle: "Not medical advice",
-      inputTextFieldHint: "Type your answer...",
-      connectingText: "Connecting...",
+      title: say("title"),
+      subtitle: say("subtitle"),
+      inputTextFieldHint: say("hint"),
+      connectingText: say("connecting"),
       embedded: true,
       showCloseButton: false,
       showFullScreenButton: false,
@@ -210,22 +293,29 @@
       withRules: false,
       params: { storage: "session" },
       customMessageDelay: function () { return 250; },
-      customComponent: window.TrialbotRender.component({ role: role, resend: resend }),
+      customComponent: window.TrialbotRender.component({ role: role, resend: resend,
+                                                          language: function () { return language; } }),
       onSocketEvent: {
         session_confirm: sessionConfirmed,
         session_check: sessionCheck,
+        // The bot switched language because the person wrote in Chinese: the page follows (live
+        // messages only; a conversation restored from storage keeps the tab's own choice).
+        bot_uttered: function (data) {
+          var custom = data && data.custom;
+          if (custom && custom.type === "language") setLanguage(custom.language);
+        },
         connect: function () {
           showStatus(noticeOnConnect, false);
           noticeOnConnect = "";
         },
         disconnect: function (reason) {
-          showStatus("The connection to the assistant was lost. Trying to reconnect...", false);
+          showStatus(say("lost"), false);
           // socket.io does not reconnect by itself when the server closed the socket, which it
           // does to a tab that did not answer session_check in time (e.g. frozen in the background).
           if (reason === "io server disconnect" && this && typeof this.connect === "function") this.connect();
         },
         connect_error: function () {
-          showStatus("The assistant cannot be reached just now. It will keep trying.", false);
+          showStatus(say("unreachable"), false);
         }
       }
     };
@@ -239,9 +329,12 @@
 
   function start() {
     startFreshIfOtherRole();
+    setLanguage(initialLanguage());
+    document.querySelectorAll("[data-set-language]").forEach(function (button) {
+      button.addEventListener("click", function () { setLanguage(button.getAttribute("data-set-language")); });
+    });
     if (forgetRefusedConversation()) {
-      noticeOnConnect = "This conversation is open in another tab or window, or was left for too long, " +
-        "so a new one has started here.";
+      noticeOnConnect = say("newConversation");
     }
     var held = readHeld();
     if (held) customData.resume = held.resume;
@@ -249,7 +342,7 @@
     fetch("/config.json", { cache: "no-store" })
       .then(function (response) { return response.json(); })
       .then(mount)
-      .catch(function () { showStatus("The chat could not start. Please reload the page.", false); });
+      .catch(function () { showStatus(say("cannotStart"), false); });
   }
 
   start();

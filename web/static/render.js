@@ -12,27 +12,91 @@
  * Everything is built with React.createElement or textContent, never from
  * HTML strings, so whatever a patient typed or a record says is shown as text.
  * Links go only to clinicaltrials.gov.
+ *
+ * Two languages: every label below exists in English and Chinese (TEXT), chosen by
+ * the page's language (chat.js passes `language()`). In Chinese a trial's title and
+ * each criterion are shown from the record's translation (title_zh, text_zh), marked
+ * 译文, with the trial's own English words beside them; a trial without a translation
+ * shows its English words.
+ *   language           -> nothing (chat.js follows it as it arrives)
  */
 (function () {
   "use strict";
 
   var h = window.React.createElement;
 
-  var VERDICTS = { eligible: "Likely fits", uncertain: "Might fit", ineligible: "Does not fit" };
-  var STATUSES = { met: "Met", not_met: "Not met", unknown: "Unknown", needs_review: "Needs review",
-                   study_team: "Study team checks" };
-  var FIELDS = {
-    age: "Age", tumor_site: "Tumour site", stage: "Stage (AJCC 8)", ecog: "ECOG", prior_treatment: "Prior treatment",
-    p16: "p16 / HPV", differentiation: "Differentiation", histology: "Histology",
-    immunotherapy_response: "Response to immunotherapy", immunotherapy_cycles: "Immunotherapy cycles",
-    pathologic_response: "Pathologic response", recurrent: "Recurrent", resectable: "Resectable",
-    other_cancer_5y: "Other cancer in 5 years", pregnant: "Pregnant or breastfeeding", sex: "Sex",
-    location: "City", consent: "Consent", cancer_type: "Kind of cancer", study_team: "Study team"
+  var TEXT = {
+    en: {
+      verdicts: { eligible: "Likely fits", uncertain: "Might fit", ineligible: "Does not fit" },
+      statuses: { met: "Met", not_met: "Not met", unknown: "Unknown", needs_review: "Needs review",
+                  study_team: "Study team checks" },
+      fields: {
+        age: "Age", tumor_site: "Tumour site", stage: "Stage (AJCC 8)", ecog: "ECOG", prior_treatment: "Prior treatment",
+        p16: "p16 / HPV", differentiation: "Differentiation", histology: "Histology",
+        immunotherapy_response: "Response to immunotherapy", immunotherapy_cycles: "Immunotherapy cycles",
+        pathologic_response: "Pathologic response", recurrent: "Recurrent", resectable: "Resectable",
+        other_cancer_5y: "Other cancer in 5 years", pregnant: "Pregnant or breastfeeding", sex: "Sex",
+        location: "City", consent: "Consent", cancer_type: "Kind of cancer", study_team: "Study team"
+      },
+      notAnswered: "not answered", notKnown: "not known", none: "none", to: " to ", or: " or ", yes: "yes", no: "no",
+      km: function (km) { return " (about " + km + " km)"; },
+      whyNot: "Why it does not fit", stillToCheck: "Still to check",
+      whatFits: function (n) { return "What fits (" + n + ")"; },
+      teamChecks: function (n) { return "The study team also checks (" + n + ")"; },
+      notExplained: function (nct) {
+        return "Ask \u201cwhy not " + nct + "\u201d or \u201ctell me more about " + nct + "\u201d in the chat for its reasons and sites.";
+      },
+      where: "Where", read: function (nct) { return "Read " + nct + " on ClinicalTrials.gov"; },
+      resultsLabel: "Trial results", intro: "The trials I checked, best fit first:",
+      noTrials: "I have no trials for this kind of cancer.", noAnswers: "No answers yet.",
+      nowAsking: function (f) { return "Now asking: " + f; },
+      criteriaOf: function (nct) { return "Criteria of " + nct; },
+      columns: ["Criterion (trial's words)", "Patient's answer", "Status"],
+      noReply: "Sorry, no answer came back for that. Please try again.", sendAgain: "Send it again",
+      translated: "translation", original: "Trial's words: ", officialTitle: "official Chinese title"
+    },
+    zh: {
+      verdicts: { eligible: "可能符合", uncertain: "有待核对", ineligible: "不符合" },
+      statuses: { met: "符合", not_met: "不符合", unknown: "未知", needs_review: "需要核对", study_team: "由研究团队核对" },
+      fields: {
+        age: "年龄", tumor_site: "肿瘤部位", stage: "分期（AJCC第8版）", ecog: "ECOG体力状况", prior_treatment: "既往治疗",
+        p16: "p16/HPV", differentiation: "分化程度", histology: "病理类型",
+        immunotherapy_response: "免疫治疗疗效", immunotherapy_cycles: "免疫治疗周期数",
+        pathologic_response: "病理缓解", recurrent: "是否复发", resectable: "能否手术切除",
+        other_cancer_5y: "近5年其他癌症", pregnant: "怀孕或哺乳", sex: "性别",
+        location: "城市", consent: "知情同意", cancer_type: "癌症类型", study_team: "研究团队"
+      },
+      notAnswered: "未回答", notKnown: "不知道", none: "无", to: "至", or: "或", yes: "是", no: "否",
+      km: function (km) { return "（约" + km + "公里）"; },
+      whyNot: "不符合的原因", stillToCheck: "有待核对",
+      whatFits: function (n) { return "符合的标准（" + n + "）"; },
+      teamChecks: function (n) { return "研究团队还会核对（" + n + "）"; },
+      notExplained: function (nct) {
+        return "在对话中问“为什么" + nct + "不适合”或“介绍一下" + nct + "”，可以看原因和研究中心。";
+      },
+      where: "研究中心", read: function (nct) { return "在ClinicalTrials.gov上查看" + nct; },
+      resultsLabel: "试验结果", intro: "我核对过的试验，最可能符合的排在前面：",
+      noTrials: "我没有这类癌症的试验。", noAnswers: "还没有回答。",
+      nowAsking: function (f) { return "正在询问：" + f; },
+      criteriaOf: function (nct) { return nct + "的标准"; },
+      columns: ["标准（中文为译文，附试验原文）", "患者的回答", "状态"],
+      noReply: "抱歉，这条消息没有收到回复。请再试一次。", sendAgain: "再发送一次",
+      translated: "译文", original: "试验原文：", officialTitle: "官方中文标题"
+    }
   };
   var NCT = /^NCT\d{8}$/;
+  var currentLanguage = function () { return "en"; };
+
+  function tr() {
+    return TEXT[currentLanguage()] || TEXT.en;
+  }
+
+  function zh() {
+    return currentLanguage() === "zh";
+  }
 
   function fieldLabel(field) {
-    return FIELDS[field] || String(field).replace(/_/g, " ");
+    return tr().fields[field] || String(field).replace(/_/g, " ");
   }
 
   function words(value) {
@@ -41,15 +105,16 @@
 
   /* A profile value as a person reads it: a list of possible values is "A or B", [] is "none". */
   function answerText(value) {
-    if (value === undefined || value === null) return "not answered";
-    if (value === "unknown") return "not known";
+    var t = tr();
+    if (value === undefined || value === null) return t.notAnswered;
+    if (value === "unknown") return t.notKnown;
     if (Array.isArray(value)) {
-      if (!value.length) return "none";
-      if (value.length === 2 && typeof value[0] === "number") return value[0] + " to " + value[1];
-      return value.map(words).join(" or ");
+      if (!value.length) return t.none;
+      if (value.length === 2 && typeof value[0] === "number") return value[0] + t.to + value[1];
+      return value.map(words).join(t.or);
     }
-    if (value === true) return "yes";
-    if (value === false) return "no";
+    if (value === true || value === "yes") return value === true ? t.yes : (zh() ? t.yes : "yes");
+    if (value === false || value === "no") return value === false ? t.no : (zh() ? t.no : "no");
     return words(value);
   }
 
@@ -63,23 +128,46 @@
     return texts.filter(function (t) { return t && !seen[t] && (seen[t] = true); });
   }
 
+  /* A criterion's words: the trial's own; in Chinese the translation (译文) with them beside it. */
+  function criterionText(c) {
+    if (!zh() || !c.text_zh) return c.text;
+    return { zh: c.text_zh, en: c.text };
+  }
+
   function criteriaTexts(match, statuses) {
-    return unique((match.criteria || []).filter(function (c) {
-      return statuses.indexOf(c.status) >= 0;
-    }).map(function (c) { return c.text; }));
+    var seen = {};
+    return (match.criteria || []).filter(function (c) {
+      return statuses.indexOf(c.status) >= 0 && c.text && !seen[c.text] && (seen[c.text] = true);
+    }).map(criterionText);
+  }
+
+  function textNode(item) {
+    if (typeof item === "string") return item;
+    return [h("span", { key: "zh", lang: "zh-CN", className: "text-zh" }, item.zh),
+            h("span", { key: "tag", className: "translation-tag" }, " [" + tr().translated + "] "),
+            h("span", { key: "en", lang: "en", className: "text-original" }, tr().original + item.en)];
   }
 
   function list(items, className) {
-    return h("ul", { className: className }, items.map(function (text, i) { return h("li", { key: i }, text); }));
+    return h("ul", { className: className }, items.map(function (item, i) { return h("li", { key: i }, textNode(item)); }));
   }
 
   function badge(verdict) {
-    return h("span", { className: "badge badge-" + verdict }, VERDICTS[verdict] || words(verdict));
+    return h("span", { className: "badge badge-" + verdict }, tr().verdicts[verdict] || words(verdict));
   }
 
   function siteText(site) {
     var place = [site.facility, site.city, site.country].filter(Boolean).join(", ");
-    return typeof site.distance_km === "number" ? place + " (about " + Math.round(site.distance_km) + " km)" : place;
+    return typeof site.distance_km === "number" ? place + tr().km(Math.round(site.distance_km)) : place;
+  }
+
+  /* The card's title: in Chinese the record's Chinese title (marked 译文 unless official) and the English one. */
+  function title(match) {
+    if (!zh() || !match.title_zh) return match.title || match.nct_id;
+    var tag = match.title_zh_source === "official" ? tr().officialTitle : tr().translated;
+    return [h("span", { key: "zh", lang: "zh-CN" }, match.title_zh),
+            h("span", { key: "tag", className: "translation-tag" }, " [" + tag + "] "),
+            h("span", { key: "en", lang: "en", className: "text-original" }, match.title)];
   }
 
   /* --- result cards (both pages) ------------------------------------------- */
@@ -89,14 +177,16 @@
     var notMet = criteriaTexts(match, ["not_met"]);
     var open = criteriaTexts(match, ["unknown", "needs_review"]);
     var met = criteriaTexts(match, ["met"]);
-    var team = match.study_team_checks || [];
-    if (notMet.length) parts.push(h("h4", { key: "nh" }, "Why it does not fit"), h("div", { key: "nl" }, list(notMet, "reasons reasons-not-met")));
-    if (open.length) parts.push(h("h4", { key: "oh" }, "Still to check"), h("div", { key: "ol" }, list(open, "reasons reasons-open")));
+    var team = criteriaTexts(match, ["study_team"]);
+    if (!team.length) team = match.study_team_checks || [];
+    var t = tr();
+    if (notMet.length) parts.push(h("h4", { key: "nh" }, t.whyNot), h("div", { key: "nl" }, list(notMet, "reasons reasons-not-met")));
+    if (open.length) parts.push(h("h4", { key: "oh" }, t.stillToCheck), h("div", { key: "ol" }, list(open, "reasons reasons-open")));
     if (met.length) {
-      parts.push(h("details", { key: "met" }, h("summary", null, "What fits (" + met.length + ")"), list(met, "reasons reasons-met")));
+      parts.push(h("details", { key: "met" }, h("summary", null, t.whatFits(met.length)), list(met, "reasons reasons-met")));
     }
     if (team.length) {
-      parts.push(h("details", { key: "team" }, h("summary", null, "The study team also checks (" + team.length + ")"),
+      parts.push(h("details", { key: "team" }, h("summary", null, t.teamChecks(team.length)),
         list(team, "reasons reasons-team")));
     }
     return parts;
@@ -105,8 +195,7 @@
   // A trial listed with its verdict only (a result with many trials explains the best
   // ranked in full): say how to get its reasons.
   function notExplained(match) {
-    return "Ask \u201cwhy not " + match.nct_id + "\u201d or \u201ctell me more about " + match.nct_id +
-      "\u201d in the chat for its reasons and sites.";
+    return tr().notExplained(match.nct_id);
   }
 
   function card(match) {
@@ -116,21 +205,22 @@
                           "data-verdict": match.verdict },
       h("header", { className: "trial-card-header" },
         badge(match.verdict),
-        h("h3", { className: "trial-title" }, match.title || match.nct_id),
+        h("h3", { className: "trial-title" }, title(match)),
         h("p", { className: "trial-nct" }, match.nct_id)),
       reasons(match),
       match.explained === false ? h("p", { className: "trial-brief" }, notExplained(match)) : null,
-      sites.length ? h("h4", null, "Where") : null,
+      sites.length ? h("h4", null, tr().where) : null,
       sites.length ? list(sites.slice(0, 5), "sites") : null,
       url ? h("a", { className: "trial-link", href: url, target: "_blank", rel: "noopener noreferrer" },
-        "Read " + match.nct_id + " on ClinicalTrials.gov") : null);
+        tr().read(match.nct_id)) : null);
   }
 
   function results(payload, onMounted) {
     var matches = payload.matches || [];
-    return h("section", { className: "trial-results", "aria-label": "Trial results", ref: onMounted },
-      h("p", { className: "results-intro" }, matches.length ? "The trials I checked, best fit first:" :
-        "I have no trials for this kind of cancer."),
+    var t = tr();
+    return h("section", { className: "trial-results", "aria-label": t.resultsLabel, ref: onMounted,
+                          lang: zh() ? "zh-CN" : "en" },
+      h("p", { className: "results-intro" }, matches.length ? t.intro : t.noTrials),
       matches.map(card),
       payload.disclaimer ? h("p", { className: "results-disclaimer" }, payload.disclaimer) : null);
   }
@@ -155,7 +245,7 @@
     clear(box);
     var profile = payload.profile || {};
     var keys = Object.keys(profile);
-    if (!keys.length) box.appendChild(el("div", "empty", "No answers yet."));
+    if (!keys.length) box.appendChild(el("div", "empty", tr().noAnswers));
     keys.forEach(function (key) {
       var row = el("div", "profile-row");
       row.setAttribute("data-field", key);
@@ -163,14 +253,14 @@
       row.appendChild(el("dd", null, answerText(profile[key])));
       box.appendChild(row);
     });
-    if (asking) asking.textContent = payload.asking ? "Now asking: " + fieldLabel(payload.asking) : "";
+    if (asking) asking.textContent = payload.asking ? tr().nowAsking(fieldLabel(payload.asking)) : "";
   }
 
   function checklistTable(match, profile) {
     var table = el("table", "checklist");
-    table.appendChild(el("caption", "visually-hidden", "Criteria of " + match.nct_id));
+    table.appendChild(el("caption", "visually-hidden", tr().criteriaOf(match.nct_id)));
     var head = el("tr");
-    ["Criterion (trial's words)", "Patient's answer", "Status"].forEach(function (title) {
+    tr().columns.forEach(function (title) {
       var th = el("th", null, title);
       th.scope = "col";
       head.appendChild(th);
@@ -181,11 +271,17 @@
       var row = el("tr", "status-" + c.status);
       var criterion = el("td");
       criterion.appendChild(el("span", "criterion-field", fieldLabel(c.field) + ": "));
-      criterion.appendChild(document.createTextNode(c.text || ""));
+      if (zh() && c.text_zh) {
+        criterion.appendChild(el("span", "text-zh", c.text_zh));
+        criterion.appendChild(el("span", "translation-tag", " [" + tr().translated + "] "));
+        criterion.appendChild(el("span", "text-original", tr().original + (c.text || "")));
+      } else {
+        criterion.appendChild(document.createTextNode(c.text || ""));
+      }
       if (c.note) criterion.appendChild(el("span", "criterion-note", c.note));
       row.appendChild(criterion);
       row.appendChild(el("td", null, c.field === "study_team" ? "-" : answerText(profile[c.field])));
-      row.appendChild(el("td", "status", STATUSES[c.status] || words(c.status)));
+      row.appendChild(el("td", "status", tr().statuses[c.status] || words(c.status)));
       body.appendChild(row);
     });
     return table;
@@ -204,8 +300,9 @@
       section.open = match.verdict !== "ineligible";
       var summary = el("summary");
       var heading = el("h3");
-      heading.appendChild(el("span", "badge badge-" + match.verdict, VERDICTS[match.verdict] || match.verdict));
-      heading.appendChild(document.createTextNode(" " + match.nct_id + ": " + (match.title || "")));
+      heading.appendChild(el("span", "badge badge-" + match.verdict, tr().verdicts[match.verdict] || match.verdict));
+      heading.appendChild(document.createTextNode(" " + match.nct_id + ": " +
+        ((zh() && match.title_zh ? match.title_zh + " [" + tr().translated + "] " : "") + (match.title || ""))));
       summary.appendChild(heading);
       section.appendChild(summary);
       if (match.explained === false) section.appendChild(el("p", "trial-brief", notExplained(match)));
@@ -218,11 +315,11 @@
 
   function noReply(options) {
     return h("div", { className: "retry-note", role: "alert" },
-      h("p", null, "Sorry, no answer came back for that. Please try again."),
+      h("p", null, tr().noReply),
       h("button", { type: "button", className: "button-secondary", onClick: function () {
         var sent = document.querySelectorAll(".rw-from-client .rw-client");
         if (sent.length) options.resend(sent[sent.length - 1].textContent.trim());
-      } }, "Send it again"));
+      } }, tr().sendAgain));
   }
 
   /*
@@ -230,6 +327,7 @@
    * order both when they arrive and when the widget restores the conversation.
    */
   function component(options) {
+    if (typeof options.language === "function") currentLanguage = options.language;
     return function TrialbotMessage(props) {
       var payload = props.custom || {};
       if (payload.type === "trial_matches") {
@@ -240,7 +338,7 @@
                            ref: function (node) { if (node && options.role === "nurse") showProfile(payload); } });
       }
       if (payload.type === "no_reply") return noReply(options);
-      return null;
+      return null;  // "language": chat.js follows the bot's switch as the message arrives
     };
   }
 
