@@ -171,9 +171,9 @@ def last_bot_text(page) -> str:
     return texts.nth(texts.count() - 1).inner_text() if texts.count() else ""
 
 
-def type_answer(page, text: str) -> None:
+def type_answer(page, text: str, label: str = "Your answer") -> None:
     before = bot_message_count(page)
-    box = page.get_by_label("Your answer")
+    box = page.get_by_label(label)
     box.fill(text)
     box.press("Enter")
     wait_for_bot_turn(page, before)
@@ -572,4 +572,74 @@ def test_a_tab_that_cannot_answer_is_let_go_and_then_carries_on(stack, page):
     assert re.search(r"Where in the head", last_bot_text(page))
     status, body = stack.api("GET", f"/conversations/socketio:{session_id}/tracker")
     assert json.loads(body)["slots"]["age"] == 61
+    assert not page.errors
+
+
+# --- the page in Chinese ------------------------------------------------------------------------------
+
+# (the bot's Chinese question) -> what the seed-trial patient answers, in Chinese
+ANSWERS_ZH = [
+    (r"可以开始吗", lambda page: click_reply(page, "我同意")),
+    (r"多大年纪", lambda page: type_answer(page, "六十一", label="您的回答")),
+    (r"最开始长在", lambda page: type_answer(page, "下咽", label="您的回答")),
+    (r"是几期", lambda page: type_answer(page, "4a期", label="您的回答")),
+    (r"平时的状态", lambda page: click_reply(page, "重活干不了，但能走动，能做轻活或家务")),
+    (r"做过哪些治疗", lambda page: click_reply(page, "还没有治疗")),
+    (r"鳞状细胞癌（鳞癌）吗", lambda page: click_reply(page, "是，鳞状细胞癌")),
+    (r"手术切除", lambda page: click_reply(page, "是")),
+    (r"分化程度", lambda page: click_reply(page, "低分化")),
+    (r"其他癌症", lambda page: click_reply(page, "否")),
+    (r"怀孕", lambda page: click_reply(page, "否")),
+    (r"住在哪里", lambda page: type_answer(page, "上海", label="您的回答")),
+]
+
+
+def test_the_page_switched_to_chinese_screens_in_chinese_and_shows_chinese_cards(stack, page):
+    page.goto(stack.page_url)
+    page.get_by_role("button", name="中文").click()
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("h1").inner_text() == "有适合您的临床试验吗？"
+    assert "这不是医疗建议" in page.locator(".disclaimer").inner_text()
+    # A new conversation in Chinese: the language stays with the tab, the widget starts over.
+    page.get_by_role("button", name="清除这次对话").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("button", name="中文").get_attribute("aria-pressed") == "true"
+    before = bot_message_count(page)
+    wait_for_bot_turn(page, before)  # the welcome, in Chinese
+    assert "预筛查助手" in page.locator("#chat").inner_text()
+    for _ in range(20):
+        if page.locator(".trial-results").count():
+            break
+        question = last_bot_text(page)
+        act = next((act for pattern, act in ANSWERS_ZH if re.search(pattern, question)), None)
+        assert act is not None, f"unexpected question: {question!r}"
+        act(page)
+    assert page.locator(".trial-results").count(), "no result"
+
+    for nct, verdict in EXPECTED.items():
+        assert card(page, nct).get_attribute("data-verdict") == verdict
+    fits = card(page, "NCT06100497")
+    assert fits.locator(".badge").inner_text() == "可能符合"
+    title = fits.locator(".trial-title").inner_text()
+    assert "局部晚期" in title and "译文" in title and "Poorly Differentiated" in title  # the English beside the translation
+    no_fit = card(page, "NCT07320690")
+    assert no_fit.locator(".badge").inner_text() == "不符合"
+    reasons = no_fit.locator(".reasons-not-met").inner_text()
+    assert "免疫检查点抑制剂" in reasons and "译文" in reasons and "immune checkpoint inhibitor" in reasons
+    chat = page.locator("#chat").inner_text()
+    assert "可能符合（仍需研究团队确认）" in chat and "这只是预筛查" in chat
+    assert re.search(r"预筛查编号是HN-[A-Z0-9-]+", chat)
+    assert not page.errors
+    card(page, "NCT07320690").scroll_into_view_if_needed()
+    screenshot(page, "patient-result-zh.png")
+
+
+def test_a_first_message_in_chinese_switches_the_page_to_chinese(stack, page):
+    page.goto(stack.page_url)
+    wait_for_bot_turn(page, 0)  # the English welcome
+    assert page.evaluate("document.documentElement.lang") == "en"
+    type_answer(page, "你好，我想帮我爸查一下临床试验")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("h1").inner_text() == "有适合您的临床试验吗？"
+    assert re.search(r"他的癌症|关于他", last_bot_text(page) or page.locator("#chat").inner_text())
     assert not page.errors

@@ -38,6 +38,8 @@ from tests.stack import MODEL, ROOT
 
 SEED = int(os.environ.get("TRIALBOT_SIM_SEED", "20261126"))
 N = int(os.environ.get("TRIALBOT_SIM_N", "300"))
+# Chinese screenings (phrases/zh.yaml): the same personas and invariants, typed in Chinese.
+N_ZH = int(os.environ.get("TRIALBOT_SIM_N_ZH", "150"))
 WORKERS = int(os.environ.get("TRIALBOT_SIM_WORKERS", "2"))
 LANGUAGES = banks.languages()
 
@@ -292,3 +294,39 @@ def test_simulated_screening(played, index):
 
 def test_reports_folder_is_git_ignored():
     assert "results/" in Path(ROOT / ".gitignore").read_text().split()
+
+
+# --- the same, in Chinese ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def played_zh(stack):
+    from tests.simulator.player import StackClient
+
+    bank = banks.load("zh")
+    outcomes, wall = run(StackClient(stack), generate(N_ZH, SEED, bank), bank, workers=WORKERS,
+                         run_id=os.urandom(3).hex())
+    fig = figures(outcomes, wall, WORKERS)
+    fig.update({"seed": SEED, "language": "zh"})
+    summary = text_summary(fig, outcomes)
+    write(ROOT / "results" / "simulator_zh", fig, outcomes, summary)
+    return outcomes, fig, summary
+
+
+@pytest.mark.slow
+@needs_model
+def test_simulated_chinese_screenings_figures(played_zh, capsys):
+    """Prints the Chinese run's distribution and where its reports are."""
+    outcomes, fig, summary = played_zh
+    assert len(outcomes) == N_ZH
+    head = summary.split("\n\n--- ")[0]
+    with capsys.disabled():
+        print(f"\n\ndialogue simulator in Chinese, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator_zh'}\n")
+
+
+@pytest.mark.slow
+@needs_model
+@pytest.mark.parametrize("index", range(N_ZH))
+def test_simulated_chinese_screening(played_zh, index):
+    outcome = played_zh[0][index]
+    assert outcome.ok, "\n" + format_outcome(outcome)
