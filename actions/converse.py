@@ -73,9 +73,11 @@ class ActionConverse(Action):
             say(dispatcher, domain, slots, "utter_greet")
         if tracker.get_slot("consent") is False:
             events.append(SlotSet("consent", None))
-        if turn.is_question or not reading.answers(turn, None):
+        if turn.is_question or not (reading.answers(turn, None) or reading.subject(turn, None)):
             # Nothing in it for the form to read (and a question is answered here): the form
             # must not take the same message again ("can you find me a trial?" is no answer).
+            # A relative named ("can you check trials for my mum?", "帮我妈查一下") is read by
+            # the form, so the consent question already says "her".
             events.append(SlotSet("read_message", turn.message_id))
         return events + [SlotSet("asked", None), ActiveLoop(FORM)]
 

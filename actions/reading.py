@@ -181,8 +181,8 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
         return text.strip()
     if normalize.is_unknown(turn_.text):
         return turn_.text
-    if turn_.intent in ("affirm", "deny") and requested in YES_NO_SLOTS:
-        return "yes" if turn_.intent == "affirm" else "no"
+    if turn_.intent in ("affirm", "deny") and requested in (*YES_NO_SLOTS, "histology"):
+        return "yes" if turn_.intent == "affirm" else "no"  # "Was it squamous cell carcinoma?" "不是"
     return None
 
 

@@ -69,7 +69,8 @@ def test_bad_message_at_a_question(stack, case):
     stack.say(sender, BAD_MESSAGES[case])  # 200 with a list of replies, or the helper fails
     tracker = stack.tracker(sender)
     assert_slots_valid(tracker["slots"])
-    assert tracker["slots"]["age"] == 58, "an earlier answer was lost"
+    # The Chinese message is read since issue 12: "我今年六十一岁" corrects the age (58 -> 61).
+    assert tracker["slots"]["age"] == (61 if case == "chinese" else 58), "an earlier answer was lost"
     assert all(len(t) <= MAX_MESSAGE_CHARS for t in user_texts(tracker)), "a message over the cap was stored"
     if tracker["slots"]["requested_slot"] == "tumor_site":
         stack.say(sender, "larynx")

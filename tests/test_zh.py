@@ -286,3 +286,19 @@ def test_an_english_result_keeps_its_shape_and_words():
     assert payload["language"] == "en" and payload["disclaimer"].startswith("This is a pre-screen")
     summary = next(m["text"] for m in msgs if "Likely fits" in (m.get("text") or "") or "Does not fit" in (m.get("text") or ""))
     assert "译文" not in summary
+
+
+def test_a_relative_named_in_the_first_message_is_asked_about_from_the_consent_on():
+    _, slots = _turn(ActionConverse(), {}, "帮我妈查一下", intent="start_screening", active_loop=None)
+    assert slots.get("read_message") is None  # the form reads it: 妈 is the patient
+    msgs, slots = _turn(ValidatePrescreeningForm(), {"language": "zh"}, "帮我妈查一下", "start_screening")
+    assert slots["subject"] == "she"
+    assert next(m for m in msgs if m.get("utter_action") == "utter_question_consent")["text"].startswith(
+        "开始之前：我会问几个关于她的癌症的问题")
+
+
+def test_no_typed_to_the_squamous_cell_question_means_another_type():
+    _, slots = _turn(ValidatePrescreeningForm(), {**CONSENTED, "language": "zh"}, "不是", intent="deny", requested="histology")
+    assert slots["histology"] == "other"
+    _, slots = _turn(ValidatePrescreeningForm(), {**CONSENTED, "language": "zh"}, "不是复发", intent="deny", requested="recurrent")
+    assert slots["recurrent"] == "no"
