@@ -26,7 +26,7 @@ export ACTIONS_PORT ?= 5055
 
 KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
 LOOKUPS := data/lookups.yml
-MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/components.py \
+MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/nlu/components.py \
                  knowledge/vocab.py knowledge/normalize.py knowledge/staging.py $(wildcard knowledge/vocabulary/*.yaml)
 
 .PHONY: help setup kb train test pytest run lock bench clean
@@ -66,8 +66,8 @@ $(KB): $(STAMP) $(KB_SOURCES)
 train: $(MODEL)
 
 # NLU lookup tables are generated from knowledge/vocabulary, never edited by hand.
-$(LOOKUPS): $(STAMP) bot/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
-	$(PY) -m bot.lookups
+$(LOOKUPS): $(STAMP) bot/nlu/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
+	$(PY) -m bot.nlu.lookups
 
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
 	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet
@@ -80,7 +80,7 @@ test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_S
 	$(PY) -m rasa data validate
 	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
-	$(PY) -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
+	$(PY) -m tests.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m pytest
 
 run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)

@@ -471,7 +471,7 @@ def test_a_province_orders_sites_from_its_capital():
 
 def test_a_late_answer_says_what_changed_and_updates_the_same_record(tmp_path, monkeypatch):
     """Issue 9, case 6: one screening, one record; the change is said in one line per trial."""
-    from bot import records
+    from screenings import store as records
 
     monkeypatch.setenv("TRIALBOT_RECORDS_DB", str(tmp_path / "records.db"))
     _, first, after, messages = result(IDEAL_B)

@@ -1,7 +1,7 @@
 """The patient page and the nurse console in a real browser (Debian's Chromium).
 
 Starts the real stack (`python -m bot run`: action server, Rasa with the
-socket.io channel of bot/channels.py, and the page server of bot/web.py) on
+socket.io channel of bot/server/channels.py, and the page server of bot/web.py) on
 free ports, then drives the pages with Playwright as a person would: typing
 some answers, clicking others, one with the keyboard. The verdicts asserted
 for the seed-trial patient are the engine's for exactly these answers
@@ -86,7 +86,7 @@ class Stack:
         pids = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True).stdout.split()
         for pid in pids:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "bot.rasa_server" in cmdline:
+            if "bot.server.rasa_server" in cmdline:
                 return int(pid)
         raise AssertionError("no Rasa server process in the stack")
 
@@ -457,7 +457,7 @@ def test_widget_controls_are_labelled_and_reachable_by_keyboard(stack, page):
     assert "old" in last_bot_text(page)
 
 
-# --- the socket.io channel the pages talk to (bot/channels.py) -------------------------
+# --- the socket.io channel the pages talk to (bot/server/channels.py) -------------------------
 # Sessions as a python client sees them (a second client with the first one's id, reloads,
 # malformed events) are in tests/test_sessions.py; here, what a browser tab does.
 

@@ -1,4 +1,4 @@
-"""The conversation store (bot/tracker_store.py): on disk, WAL, private, forgets, purges.
+"""The conversation store (bot/server/tracker_store.py): on disk, WAL, private, forgets, purges.
 
 The first tests drive the store class directly, built from endpoints.yml the way
 Rasa builds it. The slow ones start the real stack (`python -m bot run`) on free
@@ -29,8 +29,8 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, Use
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from bot import records
-from bot.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_configured
+from screenings import store as records
+from bot.server.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_configured
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "trialbot.tar.gz"

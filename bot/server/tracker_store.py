@@ -18,7 +18,7 @@ Why a subclass of Rasa's ``SQLTrackerStore`` and not the stock ``type: SQL``:
 Configured in ``endpoints.yml``::
 
     tracker_store:
-      type: bot.tracker_store.SQLiteTrackerStore
+      type: bot.server.tracker_store.SQLiteTrackerStore
       db: var/conversations.db
 
 A relative ``db`` is taken from the repository root; ``TRIALBOT_CONVERSATIONS_DB``
@@ -47,7 +47,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from .records import ROOT, private_file
+from screenings.store import ROOT, private_file
 
 logger = logging.getLogger(__name__)
 

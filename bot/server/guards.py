@@ -1,4 +1,4 @@
-"""Guards installed in the Rasa server process (by ``bot/rasa_server.py``).
+"""Guards installed in the Rasa server process (by ``bot/server/rasa_server.py``).
 
 Rasa 3.6 leaves a few gaps this assistant cannot have; each guard below closes
 one, in-process, by wrapping one Rasa function (the wrapped functions are named
@@ -24,7 +24,7 @@ in each docstring, so an upgrade knows what to re-check):
   message length before NLU and turns any unexpected failure into
   ``utter_cannot_check`` instead of a log line quoting the message. It also
   keeps channels apart: a socket.io conversation
-  (``socketio:<session id>``, bot/channels.py) takes messages from the socket.io
+  (``socketio:<session id>``, bot/server/channels.py) takes messages from the socket.io
   channel only, and the socket.io channel writes into no other conversation.
 - ``rest_body_check``: the REST webhook takes JSON only (415 otherwise, so a
   cross-site form cannot post into a conversation), answers a malformed body
@@ -243,7 +243,7 @@ def channel_problem(message) -> Optional[str]:
     socket.io" means the channel's own output object, which no other channel
     (nor a REST body naming ``input_channel``) can hand in.
     """
-    from bot.channels import TrialbotSocketIOOutput, session_of
+    from bot.server.channels import TrialbotSocketIOOutput, session_of
 
     from_socketio = message.input_channel == "socketio" and isinstance(message.output_channel, TrialbotSocketIOOutput)
     into_socketio = session_of(message.sender_id) is not None
@@ -324,7 +324,7 @@ def rest_message(body: bytes, content_type: Optional[str]) -> Dict[str, Any]:
     """The REST webhook body as Rasa will read it: ``sender``, ``message`` and ``metadata``
     holding ``role`` at most (every other key is dropped, ``input_channel`` too). Raises
     BodyRefused for anything that cannot be a message."""
-    from bot.channels import clean_metadata, session_of
+    from bot.server.channels import clean_metadata, session_of
 
     data = _json_body(body, content_type)
     if not isinstance(data, dict):
