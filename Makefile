@@ -29,21 +29,27 @@ LOOKUPS := data/lookups.yml
 MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/nlu/components.py \
                  knowledge/vocab.py knowledge/normalize.py knowledge/staging.py $(wildcard knowledge/vocabulary/*.yaml)
 
-.PHONY: help setup kb train test pytest run lock bench clean
+.PHONY: help setup kb train test test-fast lint pytest run lock bench clean
 
 help:
-	@echo "make run    set up, build the knowledge base, train if stale, start the assistant"
-	@echo "make test   set up, build, train, run every test"
-	@echo "make setup | kb | train | bench | lock | clean"
+	@echo "make run        set up, build the knowledge base, train if stale, start the assistant"
+	@echo "make test       set up, build, train, run every test (lint and type checks first)"
+	@echo "make test-fast  the unit tier: no stack, no browser, no PostgreSQL (the inner loop)"
+	@echo "make lint | setup | kb | train | bench | lock | clean"
 
 setup: $(STAMP) $(WEB_STAMP) $(CHROMIUM)
 
-$(STAMP): requirements.lock scripts/find-python310.sh
+# Runtime pins, then the test/lint tools, both checked against their hashes; then the
+# project's own packages (pyproject.toml) in editable mode, so tests and benchmarks import
+# them from anywhere.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml scripts/find-python310.sh
 	@PY310=$$(scripts/find-python310.sh) || exit 1; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
 	  rm -rf $(VENV) && echo "creating $(VENV) with $$PY310" && "$$PY310" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # The chat widget (rasa-webchat, pinned in web/package-lock.json) is served from
@@ -93,11 +99,26 @@ bench: $(STAMP)
 bench-load: $(STAMP) $(KB) $(MODEL)
 	$(PY) bench/bench_load.py --users 1 --users 50
 
-# Re-resolve the pins from requirements.in (needs network access to PyPI).
-lock: $(STAMP)
+# Lint, format and type checks (pinned in requirements-dev.lock; settings in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# The unit tier: what needs no running stack, browser, Datasette or PostgreSQL (tests marked
+# `slow` need one of those). The inner loop; `make test` runs everything.
+test-fast: $(STAMP) $(LOOKUPS)
+	$(PY) -m pytest -m "not slow" -q
+
+# Re-resolve the pins with hashes from requirements.in and requirements-dev.in (needs
+# network access to PyPI; pip-tools runs from its own scratch venv).
+lock:
 	rm -rf .venv-lock && "$$(scripts/find-python310.sh)" -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements.in
-	.venv-lock/bin/pip freeze --exclude-editable > requirements.lock
+	.venv-lock/bin/pip install --quiet pip-tools==7.4.1
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock requirements.in
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements-dev.lock requirements-dev.in
 	rm -rf .venv-lock
 
 clean:
