@@ -1,14 +1,17 @@
 """The dialogue simulator (tests/simulator): generated screenings against the real stack.
 
 The slow part plays ``TRIALBOT_SIM_N`` (300) seeded screenings over REST on the shared
-stack, two conversations at a time, and asserts for every one (tests/simulator/checks.py):
-a ``trial_matches`` result within 25 turns; no question asked more than three times in a
-row; never two replies in a row without a question, buttons or the result; the verdicts
-equal ``knowledge.engine`` on the profile the simulated user meant (trials with full
-criteria exactly; partial trials never eligible and equal on the fields the bot
-collected); exactly one record per conversation. A failing screening shows its whole
-transcript. The figures (questions and turns to the result, median and p90, screenings
-that needed a skip, wall time) are printed and written to results/simulator/.
+stack, ``TRIALBOT_SIM_WORKERS`` (2) conversations at a time, and asserts for every one
+(tests/simulator/checks.py): a ``trial_matches`` result within 25 turns, and a new one after
+a late answer; no question asked more than three times in a row (from the bot events'
+``utter_action``), and after the third ask the answer or "unknown" recorded; never two
+replies in a row without a question, buttons or the result; the verdicts of every result
+equal ``knowledge.engine`` on the profile the simulated user meant then, with what the bot
+derives by rule (``ecog_source``, ``stage_ajcc7``; trials with full criteria exactly; partial
+trials never eligible and equal on the fields the bot collected); exactly one record per
+conversation, under one reference. A failing screening shows its whole transcript. The
+figures (questions and turns to the result, median and p90, screenings that needed a skip,
+late answers, wall time) are printed and written to results/simulator/.
 
 The fast part tests the simulator itself, without a stack: the phrase banks (at least 8
 phrasings per kind of answer; every phrasing means, through knowledge.normalize, exactly

@@ -47,10 +47,14 @@ def _variant_kind(variant: dict) -> str:
     return "patient" if not names else "other"
 
 
+def _literal(paragraph: str) -> int:
+    """How many characters of a paragraph are its own words (not fillings)."""
+    return sum(len(p.strip()) for p in _FILLING.split(paragraph)[0::2])
+
+
 def _pattern(paragraph: str) -> re.Pattern | None:
     parts = _FILLING.split(paragraph)
-    literal = parts[0::2]
-    if len(parts) > 1 and sum(len(p.strip()) for p in literal) < MIN_LITERAL:
+    if len(parts) > 1 and _literal(paragraph) < MIN_LITERAL:
         return None
     rx = "".join(re.escape(p) if i % 2 == 0 else r".+?" for i, p in enumerate(parts))
     rx = re.sub(r"(\\ )+", r"\\s+", rx)
@@ -84,9 +88,12 @@ class QuestionReader:
                     if paragraph:
                         found.append((paragraph, slot, kind))
                         owners.setdefault(paragraph, set()).add(slot)
-        # A paragraph two questions share tells nothing about which one was asked.
-        self.patterns = [(p, slot, kind) for paragraph, slot, kind in found
-                         if len(owners[paragraph]) == 1 and (p := _pattern(paragraph)) is not None]
+        # A paragraph two questions share tells nothing about which one was asked. The more
+        # of its own words a pattern has, the more specific: the patient's "the cancer" also
+        # fits the carer's "{possessive} cancer", and the exact words win.
+        kept = [(paragraph, slot, kind) for paragraph, slot, kind in found if len(owners[paragraph]) == 1]
+        kept.sort(key=lambda f: (-_literal(f[0]), len(_FILLING.findall(f[0]))))
+        self.patterns = [(p, slot, kind) for paragraph, slot, kind in kept if (p := _pattern(paragraph)) is not None]
 
     def read(self, texts: list[str]) -> Asked | None:
         """The last question asked among these reply texts (a turn asks at most one)."""
