@@ -42,11 +42,14 @@ class Client(Protocol):
 
 
 def record_refs(records_db: Path, sender: str) -> list[str]:
-    """References of one conversation's records in a records database (bot/records.py): rows
+    """References of one conversation's records in a records database (the records store): rows
     whose ``conversation`` is the HMAC of the sender id under the key beside the database."""
     if not records_db.exists():
         return []
-    from bot import records
+    try:  # the records store's home: screenings/store.py on main since 7c9546f, bot/records.py before
+        from screenings import store as records
+    except ImportError:
+        from bot import records  # type: ignore[no-redef]
 
     key = records.conversation_key(sender, path=records_db)
     conn = sqlite3.connect(f"file:{records_db}?mode=ro", uri=True, timeout=10)
