@@ -180,8 +180,6 @@ class _Regexes:
     cycles_before: re.Pattern
     cycles_times: re.Pattern
     nct: re.Pattern
-    one_not_a_number_before: re.Pattern
-    one_not_a_number_after: re.Pattern
 
 
 def _build_regexes() -> _Regexes:
@@ -202,6 +200,8 @@ def _build_regexes() -> _Regexes:
                     "likely|status|should|would|will|be|been|really|actually|definitely|more|like")
     filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b)*?"
     cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
+    # "my aunt is 61": the relatives of people.yaml (knowledge/speaker.py reads the same words).
+    people = _alternation(w for words in vocab.load("people")["relatives"].values() for w in words)
     cycle_filler = r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
     return _Regexes(
         spoken=spoken,
@@ -216,7 +216,7 @@ def _build_regexes() -> _Regexes:
         age_cue=re.compile(rf"\b(?:aged|age)(?:\s*(?::|=|-|is|of|was|to)\s*|\s+)(?:about\s+|around\s+)?(?P<num>{num}){e}", re.I),
         # "I'm 61", "I am fifty-eight", "he's 70", "the patient is 52", "just turned 60"
         age_pronoun=re.compile(
-            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|husband|wife|mum|mom|mother|dad|father|son|daughter|partner|brother|sister)\s+is)"
+            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|{people})\s+is)"
             rf"|\bturn(?:ed|ing|s)?)\s+(?:now\s+|just\s+|only\s+|actually\s+|almost\s+|nearly\s+|about\s+|turning\s+)?(?P<num>{num})"
             rf"(?![\w])(?!\s*(?:%|percent|cycles?|rounds?|courses?|doses?|weeks?|months?|days?|hours?|kg|cm|mm|times|x\b|or\s+\d))",
             re.I,
@@ -224,20 +224,14 @@ def _build_regexes() -> _Regexes:
         # nurse shorthand "61M", "58F"
         age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?:M|F)(?![\w])"),
         ecog=re.compile(
-            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or)\s*([0-4]))?(?![\d.])",
+            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or)\s*([0-4]))?(?!\d|\.\d)",
             re.I,
         ),
-        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?![\d.])", re.I),
+        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I),
         cycles_after=re.compile(rf"{b}(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
         cycles_before=re.compile(rf"\b(?:{cycle_words})\s*(?:x|×|:)?\s*(?:\d{{1,2}}|{spoken}){e}", re.I),
         cycles_times=re.compile(r"(?:\bx|×)\s*\d{1,2}\b", re.I),
         nct=re.compile(r"(?<![A-Za-z0-9])NCT[\s\-]?(\d{8})(?!\d)", re.I),
-        # "one" is often no number: "this one", "no one", "one of them", "one more question"
-        one_not_a_number_before=re.compile(
-            r"\b(?:this|that|which|the|no|any|every|each|some|another|other|a|an|last|first|next|previous|following|earlier|"
-            r"former|latter|either|neither|right|wrong|same|new|only|little|big|top|second|third)\s*$", re.I
-        ),
-        one_not_a_number_after=re.compile(r"^\s*(?:of|more|another|thing|day|time|question|by|who|that|which|else|last|'s|moment|minute|sec|second|step|way)\b", re.I),
     )
 
 
@@ -473,11 +467,9 @@ def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
         found.append(Found(NUMBER, value, m.start(), m.end()))
     for m in rx.spoken_number.finditer(text):
         said = m.group(0)
-        if said.lower() == "one" and (
-            rx.one_not_a_number_before.search(text[max(0, m.start() - 20): m.start()])
-            or rx.one_not_a_number_after.match(text[m.end(): m.end() + 20])
-        ):
-            continue
+        if said.lower() == "one" and normalize.one_is_no_number(text[max(0, m.start() - 20): m.start()],
+                                                               text[m.end(): m.end() + 20]):
+            continue  # "this one", "one moment" (the rule and its words: knowledge.normalize)
         value = normalize.words_to_number(said)
         if value is not None:
             found.append(Found(NUMBER, str(value), m.start(), m.end()))

@@ -46,10 +46,7 @@ def record_refs(records_db: Path, sender: str) -> list[str]:
     whose ``conversation`` is the HMAC of the sender id under the key beside the database."""
     if not records_db.exists():
         return []
-    try:  # the records store's home: screenings/store.py on main since 7c9546f, bot/records.py before
-        from screenings import store as records
-    except ImportError:
-        from bot import records  # type: ignore[no-redef]
+    from screenings import store as records
 
     key = records.conversation_key(sender, path=records_db)
     conn = sqlite3.connect(f"file:{records_db}?mode=ro", uri=True, timeout=10)
