@@ -58,7 +58,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from .records import ROOT, private_file
@@ -131,15 +131,19 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         if stored is None:  # not loaded by ``retrieve`` (a new conversation, a full history)
             await super().save(tracker)
             return
-        # Rasa's own save, with the number of stored events known from the load.
+        # Rasa's own save (the same rows), with the number of stored events known from the
+        # load, and one INSERT for all the rows instead of an ORM object per event.
         await self.stream_events(tracker)
+        rows = []
+        for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+            data = event.as_dict()
+            rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                         "timestamp": data.get("timestamp"),
+                         "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                         "action_name": data.get("name"), "data": json.dumps(data)})
         with self.session_scope() as session:
-            for event in itertools.islice(tracker.events, stored, len(tracker.events)):
-                data = event.as_dict()
-                session.add(self.SQLEvent(
-                    sender_id=tracker.sender_id, type_name=event.type_name, timestamp=data.get("timestamp"),
-                    intent_name=data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                    action_name=data.get("name"), data=json.dumps(data)))
+            if rows:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
             session.commit()
         setattr(tracker, _STORED, len(tracker.events))
 
@@ -150,15 +154,30 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
     async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool
                         ) -> Optional[DialogueStateTracker]:
         """Rasa's ``_retrieve`` (the same query, the same rows), reading the ``data`` column only."""
+        query = self._events_data(fetch_events_from_all_sessions)
         with self.session_scope() as session:
-            rows = self._event_query(session, sender_id, fetch_events_from_all_sessions=fetch_events_from_all_sessions
-                                     ).with_entities(self.SQLEvent.data).all()
+            rows = session.execute(query, {"sender_id": sender_id}).all()
         if not self.domain or not rows:
             return None
         tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(data) for (data,) in rows], self.domain.slots)
         if not fetch_events_from_all_sessions:
             setattr(tracker, _STORED, len(rows))
         return tracker
+
+    def _events_data(self, all_sessions: bool) -> "sa.sql.Select":
+        """The ``data`` of Rasa's ``_event_query`` rows, as one statement built once per store."""
+        cached = self.__dict__.setdefault("_events_data_queries", {})
+        if all_sessions not in cached:
+            events = self.SQLEvent.__table__
+            sender = events.c.sender_id == sa.bindparam("sender_id")
+            query = sa.select(events.c.data).where(sender)
+            if not all_sessions:  # the events since the latest SessionStarted, or all if there is none
+                start = sa.select(sa.func.max(events.c.timestamp).label("session_start")).where(
+                    sender, events.c.type_name == SessionStarted.type_name).subquery()
+                query = query.where(sa.or_(events.c.timestamp >= start.c.session_start,
+                                           start.c.session_start.is_(None)))
+            cached[all_sessions] = query.order_by(events.c.id)
+        return cached[all_sessions]
 
     def forget(self, sender_id: Text) -> int:
         """Delete every stored event of one conversation; returns how many."""
