@@ -14,6 +14,11 @@ in each docstring, so an upgrade knows what to re-check):
   ``enable_selective_domain`` itself): Rasa then stops sending its whole domain,
   about 30 KB of JSON encoded here and decoded there, with every action call; the
   action server reads the responses from domain.yml itself (actions/say.py).
+- ``action_calls_kept_alive``: Rasa opens a new HTTP client session, and so a
+  new TCP connection, for every call to the action server, and closes it after
+  the answer. The action endpoint here keeps one session whose idle connections
+  live 2 seconds (the action server's Sanic keeps them 5), so the calls of a busy
+  server reuse connections; the request and its errors are Rasa's own.
 - ``cannot_check_when_actions_fail``: when the action server cannot be reached
   (or fails), Rasa logs an exception, drops the action and the user hears
   nothing. Here the user gets ``utter_cannot_check`` and no slot changes, so the
@@ -104,6 +109,84 @@ def action_endpoint_auth(token: str, port: Optional[str]) -> None:
             if token:
                 action.headers = {**(action.headers or {}), "Authorization": f"Bearer {token}"}
             action.kwargs.setdefault(SELECTIVE_DOMAIN, True)
+        return endpoints
+
+    AvailableEndpoints.read_endpoints = read_endpoints
+
+
+# --- the action endpoint: one client session, connections reused ---------------------------------
+
+KEEPALIVE_SECONDS = 2.0  # below Sanic's KEEP_ALIVE_TIMEOUT (5 s), so the server never closes one in use
+
+
+def _kept_alive_request():
+    """``EndpointConfig.request`` as in Rasa 3.6, on a client session kept between calls."""
+    import aiohttp
+    from aiohttp import ContentTypeError
+    from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+    from rasa.shared.exceptions import FileNotFoundException
+    from rasa.utils.endpoints import ClientResponseError, concat_url
+
+    def session(self) -> "aiohttp.ClientSession":
+        loop = asyncio.get_running_loop()
+        kept = self.__dict__.get("_kept_session")
+        if kept is None or kept.closed or self.__dict__.get("_kept_loop") is not loop:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) \
+                if self.basic_auth else None
+            kept = aiohttp.ClientSession(
+                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS))
+            self.__dict__.update(_kept_session=kept, _kept_loop=loop)
+        return kept
+
+    async def request(self, method: Text = "post", subpath: Optional[Text] = None,
+                      content_type: Optional[Text] = "application/json", compress: bool = False, **kwargs: Any):
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if "headers" in kwargs:
+            headers.update(kwargs["headers"])
+            del kwargs["headers"]
+        if self.headers:
+            headers.update(self.headers)
+        url = concat_url(self.url, subpath)
+        sslcontext = None
+        if self.cafile:
+            import ssl
+
+            try:
+                sslcontext = ssl.create_default_context(cafile=self.cafile)
+            except FileNotFoundError as e:
+                raise FileNotFoundException(
+                    f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist.") from e
+        async with session(self).request(method, url, headers=headers, params=self.combine_parameters(kwargs),
+                                         compress=compress, ssl=sslcontext, **kwargs) as response:
+            if response.status >= 400:
+                raise ClientResponseError(response.status, response.reason, await response.content.read())
+            try:
+                return await response.json()
+            except ContentTypeError:
+                return None
+
+    return request
+
+
+def action_calls_kept_alive() -> None:
+    """Wrap ``rasa.core.utils.AvailableEndpoints.read_endpoints``: the action endpoint's
+    ``request`` (Rasa's ``EndpointConfig.request``, a new session per call) reuses one
+    session and its connections."""
+    import types
+
+    from rasa.core.utils import AvailableEndpoints
+
+    original = AvailableEndpoints.read_endpoints.__func__
+    request = _kept_alive_request()
+
+    @classmethod  # type: ignore[misc]
+    def read_endpoints(cls, endpoint_file: Text):
+        endpoints = original(cls, endpoint_file)
+        if endpoints.action is not None:
+            endpoints.action.request = types.MethodType(request, endpoints.action)
         return endpoints
 
     AvailableEndpoints.read_endpoints = read_endpoints
@@ -582,6 +665,7 @@ def install(actions_token: str, actions_port: Optional[str]) -> ConversationLock
     redacted_warnings()
     redacted_logs()
     action_endpoint_auth(actions_token, actions_port)
+    action_calls_kept_alive()
     cannot_check_when_actions_fail()
     action_responses_checked_once_built()
     event_types_resolved_once()
