@@ -20,7 +20,7 @@ reports what a user feels and what the machine pays:
   turn into NLU and everything else.
 
 The simulated user reads the question the bot asked (matched against the
-``utter_ask_*`` texts in domain.yml) and answers it from a fixed table, after a
+``utter_question_*`` texts in domain.yml) and answers it from a fixed table, after a
 fixed opening ("hello", "yes", a message with age, stage and site at once).
 Only if a question is not recognised (a wording changed since the domain was
 read) does it ask the tracker API which slot is requested - outside the timed
@@ -78,7 +78,8 @@ TARGETS_P95_MS = {1: 150.0, 50: 500.0}  # the issue's targets: single user, and 
 
 # What the simulated patient says first: a greeting, consent, then three answers in one message.
 OPENING = ["hello", "yes", "I'm 61 with stage 4a cancer of the hypopharynx"]
-# Then the answer to each question the bot asks (every utter_ask_<slot> in domain.yml).
+# Then the answer to each question the bot asks (every utter_question_<slot> in domain.yml).
+QUESTION_PREFIX = "utter_question_"
 ANSWERS = {
     "consent": "yes",
     "age": "I'm 61",
@@ -96,6 +97,7 @@ ANSWERS = {
     "resectable": "not sure",
     "other_cancer_5y": "no",
     "pregnant": "no",
+    "sex": "male",
     "location": "Shanghai",
 }
 
@@ -107,29 +109,40 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def question_prefixes(domain: Path = ROOT / "domain.yml", length: int = 32) -> list[tuple[str, str]]:
-    """(start of a question's text, slot) for every variant of every utter_ask_<slot>.
+def question_prefixes(domain: Path = ROOT / "domain.yml") -> list[tuple[re.Pattern, str]]:
+    """(pattern of a question's whole text, slot) for every variant of every ``utter_question_<slot>``.
 
-    Read from domain.yml, so the simulated user follows wording changes; longest first so
-    a short nurse prompt never shadows a longer patient one."""
+    The form's validation action asks each question with ``utter_question_<slot>``
+    (patient, carer and nurse variants; ``utter_question_<slot>_choice`` when it offers
+    choices). The REST channel does not carry a response's name, so the question is
+    recognised by its words, read from domain.yml so the simulated user follows wording
+    changes. A ``{placeholder}`` (the carer variants say "{pronoun}") matches any words;
+    the text must match whole, most literal words first."""
     responses = yaml.safe_load(domain.read_text(encoding="utf-8")).get("responses", {})
     found = []
     for name, variants in responses.items():
-        slot = name[len("utter_ask_"):]
-        if not name.startswith("utter_ask_") or slot not in ANSWERS:
+        if not name.startswith(QUESTION_PREFIX):
+            continue
+        slot = name[len(QUESTION_PREFIX):]
+        if slot not in ANSWERS and slot.endswith("_choice"):
+            slot = slot[:-len("_choice")]
+        if slot not in ANSWERS:
             continue
         for variant in variants:
-            if variant.get("text"):
-                found.append((_norm(variant["text"])[:length], slot))
-    return sorted(found, key=lambda p: -len(p[0]))
+            text = _norm(str(variant.get("text") or ""))
+            if not text:
+                continue
+            parts = re.split(r"\{\w+\}", text)
+            found.append((len("".join(parts)), re.compile(".+?".join(re.escape(p) for p in parts) + "$"), slot))
+    return [(pattern, slot) for _, pattern, slot in sorted(found, key=lambda p: -p[0])]
 
 
-def asked_slot(replies: list[dict], prefixes: list[tuple[str, str]]) -> str | None:
+def asked_slot(replies: list[dict], prefixes: list[tuple[re.Pattern, str]]) -> str | None:
     """The slot of the last question in the replies, if one is recognised."""
     for reply in reversed(replies):
         text = _norm(reply.get("text") or "")
-        for prefix, slot in prefixes:
-            if prefix and text.startswith(prefix):
+        for pattern, slot in prefixes:
+            if text and pattern.match(text):
                 return slot
     return None
 
