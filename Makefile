@@ -26,24 +26,30 @@ export ACTIONS_PORT ?= 5055
 
 KB_SOURCES    := $(wildcard knowledge/*.py knowledge/trials/*.yaml knowledge/vocabulary/*.yaml knowledge/*.json)
 LOOKUPS := data/lookups.yml
-MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/components.py \
+MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/nlu/components.py \
                  knowledge/vocab.py knowledge/normalize.py knowledge/staging.py $(wildcard knowledge/vocabulary/*.yaml)
 
-.PHONY: help setup kb train test pytest run lock bench clean
+.PHONY: help setup kb train test test-fast lint pytest run lock bench clean
 
 help:
-	@echo "make run    set up, build the knowledge base, train if stale, start the assistant"
-	@echo "make test   set up, build, train, run every test"
-	@echo "make setup | kb | train | bench | lock | clean"
+	@echo "make run        set up, build the knowledge base, train if stale, start the assistant"
+	@echo "make test       set up, build, train, run every test (lint and type checks first)"
+	@echo "make test-fast  the unit tier: no stack, no browser, no PostgreSQL (the inner loop)"
+	@echo "make lint | setup | kb | train | bench | lock | clean"
 
 setup: $(STAMP) $(WEB_STAMP) $(CHROMIUM)
 
-$(STAMP): requirements.lock scripts/find-python310.sh
+# Runtime pins, then the test/lint tools, both checked against their hashes; then the
+# project's own packages (pyproject.toml) in editable mode, so tests and benchmarks import
+# them from anywhere.
+$(STAMP): requirements.lock requirements-dev.lock pyproject.toml scripts/find-python310.sh
 	@PY310=$$(scripts/find-python310.sh) || exit 1; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then \
 	  rm -rf $(VENV) && echo "creating $(VENV) with $$PY310" && "$$PY310" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # The chat widget (rasa-webchat, pinned in web/package-lock.json) is served from
@@ -66,8 +72,8 @@ $(KB): $(STAMP) $(KB_SOURCES)
 train: $(MODEL)
 
 # NLU lookup tables are generated from knowledge/vocabulary, never edited by hand.
-$(LOOKUPS): $(STAMP) bot/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
-	$(PY) -m bot.lookups
+$(LOOKUPS): $(STAMP) bot/nlu/lookups.py $(wildcard knowledge/vocabulary/*.yaml)
+	$(PY) -m bot.nlu.lookups
 
 $(MODEL): $(STAMP) $(MODEL_SOURCES)
 	$(PY) -m rasa train --fixed-model-name trialbot --out models --quiet
@@ -80,9 +86,9 @@ test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_S
 	$(PY) -m rasa data validate
 	$(PY) -m rasa test core --stories tests/ --model $(MODEL) --fail-on-prediction-errors --out results/core
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out.yml --model $(MODEL) --out results/nlu
-	$(PY) -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
+	$(PY) -m tests.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out_zh.yml --model $(MODEL) --out results/nlu_zh
-	$(PY) -m bot.nlu_scores results/nlu_zh --min-intent-f1 0.95 --min-entity-f1 0.95
+	$(PY) -m tests.nlu_scores results/nlu_zh --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m pytest
 
 run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)
@@ -95,11 +101,26 @@ bench: $(STAMP)
 bench-load: $(STAMP) $(KB) $(MODEL)
 	$(PY) bench/bench_load.py --users 1 --users 50
 
-# Re-resolve the pins from requirements.in (needs network access to PyPI).
-lock: $(STAMP)
+# Lint, format and type checks (pinned in requirements-dev.lock; settings in pyproject.toml).
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+# The unit tier: what needs no running stack, browser, Datasette or PostgreSQL (tests marked
+# `slow` need one of those). The inner loop; `make test` runs everything.
+test-fast: $(STAMP) $(LOOKUPS)
+	$(PY) -m pytest -m "not slow" -q
+
+# Re-resolve the pins with hashes from requirements.in and requirements-dev.in (needs
+# network access to PyPI; pip-tools runs from its own scratch venv).
+lock:
 	rm -rf .venv-lock && "$$(scripts/find-python310.sh)" -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet -r requirements.in
-	.venv-lock/bin/pip freeze --exclude-editable > requirements.lock
+	.venv-lock/bin/pip install --quiet pip-tools==7.4.1
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock requirements.in
+	.venv-lock/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements-dev.lock requirements-dev.in
 	rm -rf .venv-lock
 
 clean:

@@ -61,16 +61,16 @@ class ActionConverse(Action):
     def start(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
               domain: Dict[Text, Any]) -> List[EventType]:
         """Any message before a screening: answer it if it asks something, welcome, start the form."""
-        events: List[EventType] = []
         slots = tracker.slots
+        updates, says = reading.who_is_speaking(turn, slots)
+        slots.update(updates)
+        events: List[EventType] = [SlotSet(name, value) for name, value in updates.items()]
         if turn.is_question:
             say(dispatcher, domain, slots, reading.QUESTION_INTENTS[turn.intent])
-        if turn.intent == "i_am_nurse" and tracker.get_slot("role") != "nurse":
-            slots["role"] = "nurse"
-            say(dispatcher, domain, slots, "utter_nurse_mode")
-            events.append(SlotSet("role", "nurse"))
-        elif not already_greeted(tracker) or tracker.get_slot("consent") is False:
+        if "utter_nurse_mode" not in says and (not already_greeted(tracker) or tracker.get_slot("consent") is False):
             say(dispatcher, domain, slots, "utter_greet")
+        for name in says:
+            say(dispatcher, domain, slots, name)
         if tracker.get_slot("consent") is False:
             events.append(SlotSet("consent", None))
         if turn.is_question or not (reading.answers(turn, None) or reading.subject(turn, None)):

@@ -55,6 +55,7 @@ class TurnNotes:
     buttons: Dict[str, list] = field(default_factory=dict)  # slot -> buttons to offer instead of the usual
     ask_next: Optional[str] = None  # a repair chose the next question (go back, correct)
     stop: bool = False  # say nothing more this turn (goodbye)
+    attempted: bool = False  # the message held words for the question asked (taken or not): no repair
 
 
 class ValidatePrescreeningForm(FormValidationAction):
@@ -78,7 +79,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             tracker.slots["read_message"] = turn.message_id
             self.who_is_speaking(turn, dispatcher, tracker)
             answered = self.read_answers(turn, dispatcher, tracker, domain, notes)
-            if not answered:
+            if not answered and not notes.attempted:
                 self.repair(turn, dispatcher, tracker, notes)
             self.acknowledge(before, answered, dispatcher, tracker)
         if notes.stop:
@@ -120,23 +121,10 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     def who_is_speaking(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker) -> None:
         """A relative ("my dad has ...") is asked about "him" from now on; "I'm a nurse" switches mode."""
-        if turn.intent == "i_am_nurse" and not is_nurse(tracker) and turn.confidence >= 0.5:
-            tracker.slots["role"] = "nurse"
-            self.say(dispatcher, tracker, "utter_nurse_mode")
-        if is_nurse(tracker):
-            return
-        found = reading.subject(turn, tracker.get_slot("subject"))
-        if found is None:
-            return
-        first_time = not tracker.get_slot("carer")
-        tracker.slots.update({"carer": True, "subject": found.code})
-        wording = found.wording
-        tracker.slots.update({"pronoun": wording["pronoun"], "possessive": wording["possessive"],
-                              "object_pronoun": wording["object"]})
-        if found.code in ("he", "she") and tracker.get_slot("sex") is None:
-            tracker.slots["sex"] = "male" if found.code == "he" else "female"  # "my dad": not asked again
-        if first_time:
-            self.say(dispatcher, tracker, "utter_carer_noted")
+        updates, says = reading.who_is_speaking(turn, tracker.slots)
+        tracker.slots.update(updates)
+        for name in says:
+            self.say(dispatcher, tracker, name)
 
     # --- answers ----------------------------------------------------------------------------
 
@@ -145,7 +133,9 @@ class ValidatePrescreeningForm(FormValidationAction):
         """Validate every answer the message holds; the accepted values (slot -> value)."""
         requested = tracker.get_slot(REQUESTED_SLOT)
         accepted: Dict[str, Any] = {}
-        for slot, raw in reading.answers(turn, requested).items():
+        found = reading.answers(turn, requested)
+        notes.attempted = requested in found
+        for slot, raw in found.items():
             messages_before = len(dispatcher.messages)
             result = getattr(self, f"validate_{slot}")(raw, dispatcher, tracker, domain)
             tracker.slots.update(result)

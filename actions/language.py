@@ -1,7 +1,7 @@
 """Which language the bot speaks in a conversation: English (the default) or Chinese.
 
 The person chooses it: the page's language switch rides in every message's metadata
-(``{"language": "zh"}``, kept by bot/channels.py), and a message written in Chinese
+(``{"language": "zh"}``, kept by bot/server/channels.py), and a message written in Chinese
 selects Chinese, the first message too, whatever the page said. The slot ``language``
 keeps the choice (unset = English). Every action that answers a message calls
 ``update`` before it says anything, so the reply to that very message is in the new

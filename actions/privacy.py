@@ -1,9 +1,9 @@
 """What is kept about a screening, and how a patient makes it go away.
 
-A completed screening is saved as a pre-screening record (``bot.records``) whose
+A completed screening is saved as a pre-screening record (``screenings.store``) whose
 reference the patient or nurse can quote. "Delete my data" removes that record
 here, on the action server, and the conversation itself in the tracker store
-(``bot.tracker_store``), which deletes every stored event of a conversation
+(``bot.server.tracker_store``), which deletes every stored event of a conversation
 whose turn ran ``action_delete_my_data``. Logs name only exception types: never
 answers, references or sender ids.
 """
@@ -17,7 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot import records
+from screenings import store as records
 
 from . import language as languages
 from . import messages

@@ -175,7 +175,8 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
             return "yes" if turn_.intent == "affirm" else "no"
         return None
     if requested == "prior_treatment":
-        return turn_.text if READERS["prior_treatment"](turn_.text) or found else None
+        text = treatment_words(turn_)
+        return text if READERS["prior_treatment"](text) or found else None
     text = _masked(turn_.text, turn_.entities, SLOT_ENTITIES.get(requested, ()))
     if READERS[requested](text):
         return text.strip()
@@ -201,7 +202,7 @@ def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
         found = turn_.entity_values(names)
         if found:
             # A treatment history is read whole: cycles, responses and plans need their context.
-            values[slot] = turn_.text if slot == "prior_treatment" and not turn_.command else found[0]
+            values[slot] = treatment_words(turn_) if slot == "prior_treatment" and not turn_.command else found[0]
     if requested != "location" and not turn_.command:
         place = geo.place(turn_.text)
         if place is not None and place.kind in ("city", "province"):
@@ -213,6 +214,15 @@ def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
 # entities in a treatment answer are not answers on their own ("TPF 3 cycles, then
 # pembrolizumab 8 cycles" holds two counts; only the reader knows which is the PD-1's).
 FROM_TREATMENT = ("immunotherapy_cycles", "immunotherapy_response", "recurrent")
+
+
+# The words of a treatment answer: everything but what answers other questions ("I'm 61,
+# ECOG 2, had pembro x3": the age and the grade are no stray numbers of the treatment).
+TREATMENT_WORDS = ("treatment", "drug", "cycles", "response", "recurrence")
+
+
+def treatment_words(turn_: Turn) -> str:
+    return _masked(turn_.text, turn_.entities, TREATMENT_WORDS).strip()
 
 
 def answers(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
@@ -240,6 +250,35 @@ def subject(turn_: Turn, current: Optional[str]) -> Optional[speaker.Subject]:
     if turn_.command:
         return None
     return speaker.about(turn_.text, current)
+
+
+def who_is_speaking(turn_: Turn, slots: dict) -> tuple[dict, list[str]]:
+    """Who this message says is typing and about whom: (slot updates, responses to say).
+
+    A relative or carer ("I'm asking for my dad", "my wife has ...") makes the questions
+    say "him" / "her" / "the patient" from then on, and "my dad" settles the sex. "I'm a
+    nurse" switches to nurse mode, unless the message names a relative ("I'm here for my
+    aunt" is a relative, whatever NLU guessed). The form and the conversation outside it
+    both use this, so the first message counts as much as any other.
+    """
+    updates: dict = {}
+    says: list[str] = []
+    found = subject(turn_, slots.get("subject"))
+    names_someone = found is not None or (not turn_.command and speaker.about(turn_.text) is not None)
+    if turn_.intent == "i_am_nurse" and turn_.confidence >= 0.5 and not names_someone \
+            and slots.get("role") != "nurse":
+        updates["role"] = "nurse"
+        says.append("utter_nurse_mode")
+    if updates.get("role", slots.get("role")) == "nurse" or found is None:
+        return updates, says
+    wording = found.wording
+    updates.update({"carer": True, "subject": found.code, "pronoun": wording["pronoun"],
+                    "possessive": wording["possessive"], "object_pronoun": wording["object"]})
+    if found.code in ("he", "she") and slots.get("sex") is None:
+        updates["sex"] = "male" if found.code == "he" else "female"
+    if not slots.get("carer"):
+        says.append("utter_carer_noted")
+    return updates, says
 
 
 def is_unknown(value: Any) -> bool:

@@ -26,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 logger = logging.getLogger(__name__)
 
 # The one place the "can't check" words live is domain.yml (responses: utter_cannot_check);
-# Rasa's side says the same response when the action server cannot be reached (bot/rasa_server.py).
+# Rasa's side says the same response when the action server cannot be reached (bot/server/rasa_server.py).
 CANNOT_CHECK = "utter_cannot_check"
 
 Run = Callable[[Any, CollectingDispatcher, Tracker, Dict[Text, Any]], Awaitable[List[EventType]]]

@@ -4,23 +4,57 @@ Rasa renders a response an action names with the conversation *before* the
 action's events apply, so a response that depends on a slot the same turn
 changes comes out wrong: "my dad has laryngeal cancer" would still get "How old
 are you?", and "I'm a nurse" the patient's wording. The words stay in
-domain.yml; ``say`` picks the variant and fills it here, from the domain Rasa
-sends with every action call and the slots this action has already updated,
-the way Rasa does (a variant whose conditions all hold wins over one without
-conditions, the most specific first; ``{name}`` is filled from the keyword arguments, then
-the slots).
-The response's name travels as ``utter_action`` metadata, as Rasa's own does.
+domain.yml; ``say`` picks the variant and fills it here, from domain.yml's
+responses and the slots this action has already updated, the way Rasa does (a
+variant whose conditions all hold wins over one without conditions, the most specific first; ``{name}``
+is filled from the keyword arguments, then the slots). The response's name
+travels as ``utter_action`` metadata, as Rasa's own does.
+
+Where the responses come from: Rasa sends its whole domain with an action call
+only when told to (bot/server/guards.py turns on Rasa's selective domain: the domain is
+about 30 KB of JSON that both sides would encode and decode on every call, for
+the responses alone). So the action server reads domain.yml itself, once, from
+the same checkout Rasa's model was trained from, and again only when the file
+changes. A call that does carry a domain with responses (Rasa configured
+otherwise, a test) is worded from that domain, as before.
 """
 from __future__ import annotations
 
+import os
 import re
+import threading
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
+import yaml
 from rasa_sdk.executor import CollectingDispatcher
 
 from knowledge import speaker
 
 _FIELD = re.compile(r"\{(\w+)\}")
+DOMAIN_FILE = Path(__file__).resolve().parent.parent / "domain.yml"
+_loaded: dict = {"stamp": None, "responses": {}}
+_lock = threading.Lock()
+
+
+def domain_responses() -> Mapping[str, Any]:
+    """The responses of domain.yml, read once and again when the file changes."""
+    try:
+        st = os.stat(DOMAIN_FILE)
+    except FileNotFoundError:
+        return {}
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    with _lock:
+        if _loaded["stamp"] != stamp:
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+            data = yaml.load(DOMAIN_FILE.read_text(encoding="utf-8"), Loader=loader) or {}
+            _loaded.update(stamp=stamp, responses=data.get("responses") or {})
+        return _loaded["responses"]
+
+
+def responses_of(domain: Optional[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The responses the action call carried, else domain.yml's."""
+    return (domain or {}).get("responses") or domain_responses()
 
 
 def _holds(condition: Mapping[str, Any], slots: Mapping[str, Any]) -> bool:
@@ -33,7 +67,7 @@ def variant(domain: Mapping[str, Any], name: str, slots: Mapping[str, Any]) -> O
     Of the variants whose conditions all hold, the one with the most conditions wins (a
     variant for a nurse who reads Chinese beats one for any nurse); the first of equals.
     """
-    variants = (domain.get("responses") or {}).get(name)
+    variants = responses_of(domain).get(name)
     if not variants:
         return None
     holding = [v for v in variants if v.get("condition") and all(_holds(c, slots) for c in v["condition"])]

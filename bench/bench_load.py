@@ -20,7 +20,7 @@ reports what a user feels and what the machine pays:
   turn into NLU and everything else.
 
 The simulated user reads the question the bot asked (matched against the
-``utter_ask_*`` texts in domain.yml) and answers it from a fixed table, after a
+``utter_question_*`` texts in domain.yml) and answers it from a fixed table, after a
 fixed opening ("hello", "yes", a message with age, stage and site at once).
 Only if a question is not recognised (a wording changed since the domain was
 read) does it ask the tracker API which slot is requested - outside the timed
@@ -65,7 +65,7 @@ for path in (ROOT, BENCH_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from bot import records  # noqa: E402  (the stack's record store: which action server did the work)
+from screenings import store as records  # noqa: E402  (the stack's record store: which action server did the work)
 import bench_engine  # noqa: E402  (synthetic databases: path, reuse check, build; machine description)
 from tests.stack import start_stack  # noqa: E402  (the real `python -m bot run`, as the end-to-end tests start it)
 
@@ -78,7 +78,8 @@ TARGETS_P95_MS = {1: 150.0, 50: 500.0}  # the issue's targets: single user, and 
 
 # What the simulated patient says first: a greeting, consent, then three answers in one message.
 OPENING = ["hello", "yes", "I'm 61 with stage 4a cancer of the hypopharynx"]
-# Then the answer to each question the bot asks (every utter_ask_<slot> in domain.yml).
+# Then the answer to each question the bot asks (every utter_question_<slot> in domain.yml).
+QUESTION_PREFIX = "utter_question_"
 ANSWERS = {
     "consent": "yes",
     "age": "I'm 61",
@@ -96,6 +97,7 @@ ANSWERS = {
     "resectable": "not sure",
     "other_cancer_5y": "no",
     "pregnant": "no",
+    "sex": "male",
     "location": "Shanghai",
 }
 
@@ -107,29 +109,40 @@ def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
-def question_prefixes(domain: Path = ROOT / "domain.yml", length: int = 32) -> list[tuple[str, str]]:
-    """(start of a question's text, slot) for every variant of every utter_ask_<slot>.
+def question_prefixes(domain: Path = ROOT / "domain.yml") -> list[tuple[re.Pattern, str]]:
+    """(pattern of a question's whole text, slot) for every variant of every ``utter_question_<slot>``.
 
-    Read from domain.yml, so the simulated user follows wording changes; longest first so
-    a short nurse prompt never shadows a longer patient one."""
+    The form's validation action asks each question with ``utter_question_<slot>``
+    (patient, carer and nurse variants; ``utter_question_<slot>_choice`` when it offers
+    choices). The REST channel does not carry a response's name, so the question is
+    recognised by its words, read from domain.yml so the simulated user follows wording
+    changes. A ``{placeholder}`` (the carer variants say "{pronoun}") matches any words;
+    the text must match whole, most literal words first."""
     responses = yaml.safe_load(domain.read_text(encoding="utf-8")).get("responses", {})
     found = []
     for name, variants in responses.items():
-        slot = name[len("utter_ask_"):]
-        if not name.startswith("utter_ask_") or slot not in ANSWERS:
+        if not name.startswith(QUESTION_PREFIX):
+            continue
+        slot = name[len(QUESTION_PREFIX):]
+        if slot not in ANSWERS and slot.endswith("_choice"):
+            slot = slot[:-len("_choice")]
+        if slot not in ANSWERS:
             continue
         for variant in variants:
-            if variant.get("text"):
-                found.append((_norm(variant["text"])[:length], slot))
-    return sorted(found, key=lambda p: -len(p[0]))
+            text = _norm(str(variant.get("text") or ""))
+            if not text:
+                continue
+            parts = re.split(r"\{\w+\}", text)
+            found.append((len("".join(parts)), re.compile(".+?".join(re.escape(p) for p in parts) + "$"), slot))
+    return [(pattern, slot) for _, pattern, slot in sorted(found, key=lambda p: -p[0])]
 
 
-def asked_slot(replies: list[dict], prefixes: list[tuple[str, str]]) -> str | None:
+def asked_slot(replies: list[dict], prefixes: list[tuple[re.Pattern, str]]) -> str | None:
     """The slot of the last question in the replies, if one is recognised."""
     for reply in reversed(replies):
         text = _norm(reply.get("text") or "")
-        for prefix, slot in prefixes:
-            if prefix and text.startswith(prefix):
+        for pattern, slot in prefixes:
+            if text and pattern.match(text):
                 return slot
     return None
 
@@ -285,7 +298,7 @@ async def run_phase(client: Client, phase: Phase, run_id: str, prefixes, max_sec
 
 # --- the stack's processes --------------------------------------------------------------------------
 
-ROLES = (("rasa_sdk", "actions"), ("bot.rasa_server", "rasa"), ("bot.web", "web"), ("bot run", "bot run"))
+ROLES = (("rasa_sdk", "actions"), ("bot.server.rasa_server", "rasa"), ("bot.web", "web"), ("bot run", "bot run"))
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -323,10 +336,10 @@ def find_run_pid(rasa_port: int) -> int:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             line = _cmdline(int(entry.name))
-            if "bot.rasa_server" in line and re.search(rf"--port {rasa_port}(\s|$)", line):
+            if "bot.server.rasa_server" in line and re.search(rf"--port {rasa_port}(\s|$)", line):
                 stat = Path(f"/proc/{entry.name}/stat").read_text()
                 return int(stat.rsplit(")", 1)[1].split()[1])  # ppid
-    raise click.ClickException(f"no `bot.rasa_server --port {rasa_port}` process found on this machine")
+    raise click.ClickException(f"no `bot.server.rasa_server --port {rasa_port}` process found on this machine")
 
 
 def memory_mb(pid: int) -> dict[str, float]:

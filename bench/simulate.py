@@ -5,7 +5,9 @@
 The same as ``python -m tests.simulator`` (tests/simulator/__main__.py): --n, --seed,
 --language, --workers, --out (failing transcripts go to <out>/failures/), --url/--token
 to use a running server instead of starting one. Prints the figures (questions and
-turns to the result, median and p90; screenings that needed a skip; wall time).
+turns to the result, median and p90, questions counted from the bot events' utter_action;
+screenings that needed a skip; late answers after the result and whether each got a new
+result; tracker calls the simulator needed besides one per screening; wall time).
 """
 import sys
 from pathlib import Path

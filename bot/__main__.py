@@ -75,7 +75,7 @@ class ActionServer:
     """The action server child, restarted when it dies (same port, same token).
 
     Rasa answers "I can't check the trials right now" while it is down
-    (bot/guards.py) and the conversation carries on once it is back. Restarts
+    (bot/server/guards.py) and the conversation carries on once it is back. Restarts
     are spaced by ``TRIALBOT_ACTIONS_RESTART_DELAY`` seconds (2); after
     ``MAX_RESTARTS`` within ``RESTART_WINDOW`` seconds it is left down and
     ``bot run`` stops everything, so a crash loop is not hidden.
@@ -141,7 +141,7 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
     if not token:
         token = secrets.token_urlsafe(24)
         click.echo(f"TRIALBOT_API_TOKEN was not set; this run's API token is: {token}")
-    # Rasa calls the action server with this token (bot/guards.py); the action server refuses
+    # Rasa calls the action server with this token (bot/server/guards.py); the action server refuses
     # calls without it (rasa_sdk_plugins/guard.py). Environment only: never argv, never a file.
     actions_token = os.environ.get("TRIALBOT_ACTIONS_TOKEN") or secrets.token_urlsafe(32)
     python = sys.executable
@@ -149,10 +149,10 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
     actions_env.pop("TRIALBOT_API_TOKEN", None)  # the action server has no use for the API token
     action_server = ActionServer(actions_port, actions_env)
     rasa = subprocess.Popen(
-        # endpoints.yml as it is: bot/rasa_server.py fills ${ACTIONS_PORT} and the token in memory.
-        [python, "-m", "bot.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
+        # endpoints.yml as it is: bot/server/rasa_server.py fills ${ACTIONS_PORT} and the token in memory.
+        [python, "-m", "bot.server.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
          "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
-        # WEB_PORT: the socket.io channel (bot/channels.py) accepts browsers from that origin only.
+        # WEB_PORT: the socket.io channel (bot/server/channels.py) accepts browsers from that origin only.
         cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), WEB_PORT=str(web_port), TRIALBOT_API_TOKEN=token,
                            TRIALBOT_ACTIONS_TOKEN=actions_token),
     )

@@ -1,8 +1,8 @@
 """``python -m bot records ...``: export, delete and purge pre-screening records.
 
 Registered on the ``bot`` command group in ``bot/__main__.py``. Each command is a
-thin wrapper over one function of ``bot.records`` (and, for ``purge``, of the
-conversation store in ``bot.tracker_store``), so the CLI and the code agree.
+thin wrapper over one function of ``screenings.store`` (and, for ``purge``, of the
+conversation store in ``bot.server.tracker_store``), so the CLI and the code agree.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from . import records as store
+from screenings import store
 
 DEFAULT_RETENTION_DAYS = 30
 
@@ -71,7 +71,7 @@ def purge(days: float | None):
     """Delete records and stored conversations older than the retention period."""
     days = _retention_default() if days is None else days
     n_records = store.purge(days)
-    from .tracker_store import purge_configured  # imports Rasa: only when purging
+    from bot.server.tracker_store import purge_configured  # imports Rasa: only when purging
 
     n_conversations = purge_configured(days)
     click.echo(f"purged {n_records} record(s) and {n_conversations} conversation(s) older than {days:g} day(s)")

@@ -34,6 +34,7 @@ PATIENT_OPTIONS = [
     ("histology", "e.g. 'squamous cell carcinoma'."),
     ("response", "Response to immunotherapy: CR, PR, SD, PD."),
     ("cycles", "Cycles of immunotherapy received."),
+    ("pathologic-response", "Pathological response after surgery: pCR, MPR, none."),
     ("recurrent", "Is the tumour recurrent? yes / no."),
     ("resectable", "Can it be removed by surgery? yes / no."),
     ("other-cancer", "Another cancer in the last 5 years? yes / no."),
@@ -42,7 +43,7 @@ PATIENT_OPTIONS = [
 ]
 FIELD_OF_OPTION = {
     "site": "tumor_site", "prior": "prior_treatment", "response": "immunotherapy_response",
-    "cycles": "immunotherapy_cycles", "other_cancer": "other_cancer_5y",
+    "cycles": "immunotherapy_cycles", "other_cancer": "other_cancer_5y", "pathologic_response": "pathologic_response",
 }
 # Options whose canonical values are fixed (click checks them).
 OPTION_CHOICES = {"ecog-source": ["patient", "clinician"]}

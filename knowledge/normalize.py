@@ -48,11 +48,28 @@ def _number_words() -> tuple[dict[str, int], dict[str, int]]:
     return words["units"], words["tens"]
 
 
+def one_is_no_number(before: str, after: str) -> bool:
+    """True when the "one" between these words counts nothing ("one moment", "this one").
+
+    One home for the rule (answers.yaml ``one_is_no_number``): the normalisers and the NLU
+    component read "one" alike.
+    """
+    words = vocab.load("answers").get("one_is_no_number") or {}
+    last = re.findall(r"[a-z']+", before.lower())[-1:]
+    first = re.findall(r"[a-z']+", after.lower())[:1]
+    return bool(last and last[0] in words.get("before", [])) or bool(first and first[0] in words.get("after", []))
+
+
 def words_to_number(text: str) -> int | None:
-    """The first spoken number in ``text``: "fifty-eight" -> 58, "six" -> 6, "a hundred and two" -> 102."""
+    """The first spoken number in ``text``: "fifty-eight" -> 58, "six" -> 6, "a hundred and two" -> 102.
+
+    A "one" that counts nothing ("one moment") is passed over."""
     units, tens = _number_words()
     value, seen = 0, False
-    for token in re.findall(r"[a-z]+", text.lower()):
+    for m in re.finditer(r"[a-z]+", text.lower()):
+        token = m.group(0)
+        if token == "one" and not seen and one_is_no_number(text[:m.start()], text[m.end():]):
+            continue
         if token in tens or token in units:
             value, seen = value + tens.get(token, 0) + units.get(token, 0), True
         elif token == "hundred":

@@ -438,6 +438,7 @@ def term_regex(term: str) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _term_pattern(term: str) -> re.Pattern:
+    """``term_regex(term)`` compiled once (re's own cache holds 512 patterns; the vocabulary has more)."""
     return re.compile(term_regex(term), re.IGNORECASE)
 
 

@@ -8,7 +8,7 @@ every answer the patient gave. This plugin, attached through rasa_sdk's
 - a bearer token on ``/webhook`` and ``/actions`` (``Authorization: Bearer
   <TRIALBOT_ACTIONS_TOKEN>``, compared in constant time): 401 without it, 403
   with a wrong one. ``/health`` stays open (it says nothing). Rasa sends the
-  header (bot/rasa_server.py adds it to the action endpoint in-process).
+  header (bot/server/rasa_server.py adds it to the action endpoint in-process).
 - loopback by default: ``SANIC_HOST`` (which rasa_sdk reads after this hook,
   defaulting to 0.0.0.0) defaults to 127.0.0.1 here;
 - a refusal to start without a token, unless ``TRIALBOT_ACTIONS_INSECURE=1``

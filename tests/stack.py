@@ -64,6 +64,39 @@ class Stack:
         assert status == 200, f"tracker API answered {status}"
         return json.loads(body)
 
+    def slots(self, sender: str) -> dict:
+        """The conversation's slots only (the tracker API without its events: cheaper)."""
+        query = urllib.parse.urlencode({"token": self.token, "include_events": "NONE"})
+        status, body = http(f"http://127.0.0.1:{self.rasa_port}/conversations/{sender}/tracker?{query}")
+        assert status == 200, f"tracker API answered {status}"
+        return json.loads(body)["slots"]
+
+    def api(self, method: str, path: str, body=None) -> tuple[int, str]:
+        """A call to Rasa's HTTP API with the stack's token."""
+        sep = "&" if "?" in path else "?"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.rasa_port}{path}{sep}token={self.token}",
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"}, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    @property
+    def page_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/"
+
+    @property
+    def nurse_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}/nurse"
+
+    def rasa_pid(self) -> int:
+        """The Rasa server's process (e.g. to freeze it for a no-reply test)."""
+        pids = session_children(self, "bot.server.rasa_server")
+        assert pids, "no Rasa server process in the stack"
+        return pids[0]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -73,8 +106,13 @@ class Stack:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
-    """Start `python -m bot run` on free ports and wait until it says it is running."""
+def start_stack(log: Path, timeout: float = 300, unset: tuple[str, ...] = (), **env: str) -> Stack:
+    """Start `python -m bot run` on free ports and wait until it says it is running.
+
+    The one way tests and benchmarks start the stack: ``env`` adds or overrides variables
+    (e.g. the conversation and record files, to restart on the same ones), ``unset``
+    removes inherited ones.
+    """
     rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
     # Conversations and records of a test stack live beside its log, never in the repo's var/.
@@ -82,6 +120,8 @@ def start_stack(log: Path, timeout: float = 300, **env: str) -> Stack:
                    "WEB_PORT": str(web_port), "TRIALBOT_API_TOKEN": token,
                    "TRIALBOT_CONVERSATIONS_DB": str(log.parent / "conversations.db"),
                    "TRIALBOT_RECORDS_DB": str(log.parent / "records.db"), **env}
+    for name in unset:
+        environment.pop(name, None)
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=environment,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

@@ -471,7 +471,7 @@ def test_a_province_orders_sites_from_its_capital():
 
 def test_a_late_answer_says_what_changed_and_updates_the_same_record(tmp_path, monkeypatch):
     """Issue 9, case 6: one screening, one record; the change is said in one line per trial."""
-    from bot import records
+    from screenings import store as records
 
     monkeypatch.setenv("TRIALBOT_RECORDS_DB", str(tmp_path / "records.db"))
     _, first, after, messages = result(IDEAL_B)
@@ -622,3 +622,43 @@ def test_who_judged_the_ecog_grade_is_kept():
 def test_a_stage_from_a_tnm_keeps_its_ajcc7_reading():
     _, slots = answer({**CONSENTED, "age": 58, "tumor_site": "oropharynx", "p16": "positive"}, "T2N1M0", "stage")
     assert slots["stage"] == ["I"] and "III" in slots["stage_ajcc7"]
+
+
+# --- what the simulator found (tests/simulator): each a real screening that went wrong -------------
+
+
+def test_no_clue_is_dont_know_not_no():
+    _, slots = answer({**IDEAL_B, "histology": None}, "no clue", "histology", intent="dont_know")
+    assert slots["histology"] == "unknown"
+
+
+def test_a_remark_with_one_in_it_is_no_age():
+    messages, slots = answer(CONSENTED, "one moment", "age", intent="chitchat")
+    assert slots["age"] is None and asked(messages) == ["age"]
+
+
+def test_a_treatment_answer_nlu_reads_as_skip_is_still_read_not_skipped():
+    text = "surgery is booked for next week"
+    messages, slots = answer(TREATMENT_Q, text, "prior_treatment", intent="skip", confidence=0.76,
+                             entities=[{"entity": "treatment", "value": "surgery", "start": 0, "end": 7}])
+    assert slots["prior_treatment"] is None and "utter_treatment_only_planned" in responses(messages)
+    assert "utter_skipped" not in responses(messages)
+
+
+@pytest.mark.parametrize("text,intent", [("I'm asking for my dad", "start_screening"),
+                                         ("I'm here for my aunt", "i_am_nurse")])
+def test_a_relative_named_in_the_first_message_is_asked_about_and_is_no_nurse(text, intent):
+    messages, events = converse({}, text, intent)
+    slots = slot_events(events)
+    assert slots["carer"] is True and slots.get("role") != "nurse"
+    assert "utter_carer_noted" in responses(messages) and "utter_nurse_mode" not in responses(messages)
+
+
+def test_other_answers_numbers_are_no_treatment_numbers():
+    text = "I'm 61, ECOG 2, had pembro x3"
+    entities = [{"entity": "age", "value": "61", "start": 4, "end": 6},
+                {"entity": "ecog", "value": "2", "start": 8, "end": 14},
+                {"entity": "drug", "value": "pembrolizumab", "start": 20, "end": 26},
+                {"entity": "cycles", "value": "3", "start": 27, "end": 29}]
+    _, slots = answer({**CONSENTED, "tumor_site": "larynx", "stage": ["III"]}, text, "age", entities=entities)
+    assert slots["age"] == 61 and slots["prior_treatment"] == ["anti_pd1"] and slots["immunotherapy_cycles"] == 3

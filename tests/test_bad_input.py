@@ -12,7 +12,7 @@ import json
 import pytest
 
 from actions.profile import FORM_SLOTS, UNKNOWN, canonical
-from bot.guards import MAX_MESSAGE_CHARS
+from bot.server.guards import MAX_MESSAGE_CHARS
 from knowledge import vocab
 from tests.stack import MODEL
 from tests.test_security import request, to_question

@@ -7,7 +7,6 @@ built into a temp folder (tests never touch knowledge/trials.db) and a free port
 from __future__ import annotations
 
 import json
-import socket
 import sqlite3
 import subprocess
 import time
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.stack import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETTE = ROOT / ".venv-browse" / "bin" / "datasette"
 METADATA = ROOT / "knowledge" / "datasette.yaml"
@@ -26,12 +27,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not DATASETTE.exists(), reason="Datasette is not installed: run `make browse-setup`"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def makefile_command(db: Path, port: int) -> list[str]:

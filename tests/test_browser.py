@@ -1,7 +1,7 @@
 """The patient page and the nurse console in a real browser (Debian's Chromium).
 
 Starts the real stack (`python -m bot run`: action server, Rasa with the
-socket.io channel of bot/channels.py, and the page server of bot/web.py) on
+socket.io channel of bot/server/channels.py, and the page server of bot/web.py) on
 free ports, then drives the pages with Playwright as a person would: typing
 some answers, clicking others, one with the keyboard. The verdicts asserted
 for the seed-trial patient are the engine's for exactly these answers
@@ -14,19 +14,17 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "trialbot.tar.gz"
+from tests.stack import MODEL, ROOT, start_stack
+
 CHROMIUM = Path("/usr/bin/chromium")
 WIDGET = ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -49,75 +47,13 @@ ANSWERS_FOR_ENGINE = dict(age="61", site="hypopharynx", stage="IVA", ecog="1", p
                           differentiation="poorly differentiated", other_cancer="no", pregnant="no")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen
-    rasa_port: int
-    web_port: int
-    token: str
-
-    @property
-    def page_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}/"
-
-    @property
-    def nurse_url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}/nurse"
-
-    def api(self, method: str, path: str, body=None) -> tuple[int, str]:
-        sep = "&" if "?" in path else "?"
-        request = urllib.request.Request(f"http://127.0.0.1:{self.rasa_port}{path}{sep}token={self.token}",
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"}, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def rasa_pid(self) -> int:
-        """The Rasa server's process (to freeze it for the no-reply test)."""
-        pids = subprocess.run(["pgrep", "-s", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        for pid in pids:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            if "bot.rasa_server" in cmdline:
-                return int(pid)
-        raise AssertionError("no Rasa server process in the stack")
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
-    token = "test-token-" + os.urandom(6).hex()
     log = tmp_path_factory.mktemp("browser-stack") / "run.log"
-    env = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port), "WEB_PORT": str(web_port),
-           "TRIALBOT_API_TOKEN": token, "TRIALBOT_REPLY_TIMEOUT": str(REPLY_TIMEOUT)}
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while "The assistant is running" not in log.read_text():
-        if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
-            pytest.fail("bot run did not start:\n" + log.read_text()[-3000:])
-        time.sleep(1)
-    assert f"http://127.0.0.1:{web_port}/nurse" in log.read_text()
-    yield Stack(process, rasa_port, web_port, token)
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    running = start_stack(log, TRIALBOT_REPLY_TIMEOUT=str(REPLY_TIMEOUT))
+    assert running.nurse_url in log.read_text()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -457,7 +393,7 @@ def test_widget_controls_are_labelled_and_reachable_by_keyboard(stack, page):
     assert "old" in last_bot_text(page)
 
 
-# --- the socket.io channel the pages talk to (bot/channels.py) -------------------------
+# --- the socket.io channel the pages talk to (bot/server/channels.py) -------------------------
 # Sessions as a python client sees them (a second client with the first one's id, reloads,
 # malformed events) are in tests/test_sessions.py; here, what a browser tab does.
 

@@ -19,7 +19,7 @@ import urllib.request
 import pytest
 
 from bot import web
-from bot.channels import (CONVERSATION_PREFIX, SessionIds, SessionTable, TrialbotSocketIO, clean_metadata,
+from bot.server.channels import (CONVERSATION_PREFIX, SessionIds, SessionTable, TrialbotSocketIO, clean_metadata,
                           conversation_key, page_origins, quietly, session_of)
 
 
@@ -308,7 +308,7 @@ def test_credentials_file_registers_this_channel():
 
     credentials = yaml.safe_load((web.ROOT / "credentials.yml").read_text())
     assert "socketio" not in credentials  # Rasa's own channel would join any room a client names
-    assert credentials["bot.channels.TrialbotSocketIO"]["metadata_key"] == "customData"
+    assert credentials["bot.server.channels.TrialbotSocketIO"]["metadata_key"] == "customData"
 
 
 # --- the page server ---------------------------------------------------------------
@@ -385,9 +385,9 @@ def test_pages_carry_disclaimer_privacy_notice_and_labels():
 
 
 def test_socketio_server_logs_keep_the_error_type_and_drop_the_traceback(caplog):
-    from bot.channels import server_logger
+    from bot.server.channels import server_logger
 
-    log = server_logger("bot.channels.test-engineio")
+    log = server_logger("bot.server.channels.test-engineio")
     with caplog.at_level(logging.INFO):
         log.info("Received packet MESSAGE data pyriform sinus")  # below ERROR: never written
         try:

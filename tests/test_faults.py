@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rasa.core.lock_store import InMemoryLockStore
 
-from bot.guards import ConversationLocks
+from bot.server.guards import ConversationLocks
 from knowledge import build
 from tests.conftest import copy_records
 from tests.stack import MODEL, Stack, session_children, start_stack, wait_until_up
@@ -210,7 +210,7 @@ async def _two_turns(lock_for, hold: float) -> list[tuple[str, str]]:
 
 
 def test_rasa_in_memory_lock_store_lets_turns_interleave_once_a_ticket_expires():
-    """Evidence for bot/guards.py: Rasa 3.6's InMemoryLockStore (the default) gives the
+    """Evidence for bot/server/guards.py: Rasa 3.6's InMemoryLockStore (the default) gives the
     conversation to the next message when the running turn's ticket outlives its
     lifetime (TICKET_LOCK_LIFETIME), although that turn is still running."""
     store = InMemoryLockStore()

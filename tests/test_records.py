@@ -23,7 +23,7 @@ from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.privacy import ActionDeleteMyData, save_record
-from bot import records
+from screenings import store as records
 from bot.__main__ import cli
 from knowledge import engine
 

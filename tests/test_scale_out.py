@@ -3,7 +3,7 @@
 Everything is real and on 127.0.0.1: PostgreSQL and Redis from Debian's packages,
 started empty on free ports by ``scripts/scale-out-services.sh`` (the script the
 docs tell people to use), one action server, and ``WORKERS`` Rasa servers
-started the way ``python -m bot run`` starts one (``python -m bot.rasa_server``,
+started the way ``python -m bot run`` starts one (``python -m bot.server.rasa_server``,
 the API token in the environment), all reading ``deploy/endpoints.scale-out.yml``.
 
 The test plays the load balancer: consecutive turns of one conversation go to
@@ -44,7 +44,7 @@ from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from bot.tracker_store import FORGET_ACTION, ForgettingSQLTrackerStore, SQLiteTrackerStore, purge_configured
+from bot.server.tracker_store import FORGET_ACTION, ForgettingSQLTrackerStore, SQLiteTrackerStore, purge_configured
 from tests.stack import MODEL, free_port, http
 from tests.test_conversations import SCENARIOS, play
 from tests.test_conversations import test_a_complete_screening as check_complete_screening
@@ -276,7 +276,7 @@ def cluster(services, tmp_path_factory):
     model = home / "trialbot.tar.gz"
     shutil.copy2(MODEL, model)  # every worker loads the same model even if it is retrained meanwhile
     token = "test-token-" + os.urandom(8).hex()
-    actions_token = os.urandom(16).hex()  # workers call the action server with it (bot/guards.py)
+    actions_token = os.urandom(16).hex()  # workers call the action server with it (bot/server/guards.py)
     actions_port, ports = free_port(), [free_port() for _ in range(WORKERS)]
     base = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
             "TRIALBOT_RECORDS_DB": str(home / "records.db"),
@@ -293,7 +293,7 @@ def cluster(services, tmp_path_factory):
         logs = [home / f"worker-{i}.log" for i in range(WORKERS)]
         for port, log in zip(ports, logs):
             processes.append(_start(
-                [sys.executable, "-m", "bot.rasa_server", "--model", str(model), "--interface", "127.0.0.1",
+                [sys.executable, "-m", "bot.server.rasa_server", "--model", str(model), "--interface", "127.0.0.1",
                  "--port", str(port), "--endpoints", str(ENDPOINTS), "--credentials", "credentials.yml"],
                 worker_env, log))
         _wait_until_up(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import guards, rasa_server
+from bot.server import guards, rasa_server
 from tests.stack import MODEL, ROOT, free_port, http, start_stack, wait_until_up
 
 SLOW_STACK = [
@@ -261,7 +261,7 @@ class FakeMessage:
 def test_a_socketio_conversation_takes_messages_from_the_socketio_channel_only():
     from rasa.core.channels.channel import CollectingOutputChannel
 
-    from bot.channels import TrialbotSocketIOOutput
+    from bot.server.channels import TrialbotSocketIOOutput
 
     socket_output = TrialbotSocketIOOutput(None, "bot_uttered", route=lambda _: None)
     key = "socketio:" + "ab" * 32

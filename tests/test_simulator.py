@@ -1,14 +1,17 @@
 """The dialogue simulator (tests/simulator): generated screenings against the real stack.
 
 The slow part plays ``TRIALBOT_SIM_N`` (300) seeded screenings over REST on the shared
-stack, two conversations at a time, and asserts for every one (tests/simulator/checks.py):
-a ``trial_matches`` result within 25 turns; no question asked more than three times in a
-row; never two replies in a row without a question, buttons or the result; the verdicts
-equal ``knowledge.engine`` on the profile the simulated user meant (trials with full
-criteria exactly; partial trials never eligible and equal on the fields the bot
-collected); exactly one record per conversation. A failing screening shows its whole
-transcript. The figures (questions and turns to the result, median and p90, screenings
-that needed a skip, wall time) are printed and written to results/simulator/.
+stack, ``TRIALBOT_SIM_WORKERS`` (2) conversations at a time, and asserts for every one
+(tests/simulator/checks.py): a ``trial_matches`` result within 25 turns, and a new one after
+a late answer; no question asked more than three times in a row (from the bot events'
+``utter_action``), and after the third ask the answer or "unknown" recorded; never two
+replies in a row without a question, buttons or the result; the verdicts of every result
+equal ``knowledge.engine`` on the profile the simulated user meant then, with what the bot
+derives by rule (``ecog_source``, ``stage_ajcc7``; trials with full criteria exactly; partial
+trials never eligible and equal on the fields the bot collected); exactly one record per
+conversation, under one reference. A failing screening shows its whole transcript. The
+figures (questions and turns to the result, median and p90, screenings that needed a skip,
+late answers, wall time) are printed and written to results/simulator/.
 
 The fast part tests the simulator itself, without a stack: the phrase banks (at least 8
 phrasings per kind of answer; every phrasing means, through knowledge.normalize, exactly
@@ -31,7 +34,7 @@ from tests.simulator import catalogue
 from tests.simulator.checks import format_outcome
 from tests.simulator.fakebot import ReferenceBot
 from tests.simulator.generator import generate, make_plan
-from tests.simulator.profiles import CORE, UNKNOWN
+from tests.simulator.profiles import CORE, UNKNOWN, relative_words
 from tests.simulator.report import figures, run, text_summary, write
 from tests.simulator.user import SimulatedUser
 from tests.stack import MODEL, ROOT
@@ -44,6 +47,13 @@ WORKERS = int(os.environ.get("TRIALBOT_SIM_WORKERS", "2"))
 LANGUAGES = banks.languages()
 
 
+@pytest.fixture(autouse=True)
+def fast_reading():
+    """The knowledge readers, with their term regexes cached (catalogue.fast_vocabulary)."""
+    with catalogue.fast_vocabulary():
+        yield
+
+
 # --- the phrase banks ------------------------------------------------------------------------
 
 
@@ -51,6 +61,8 @@ def _group(item: catalogue.Item) -> tuple:
     """A kind of answer: the kind, and the value it means (numbers: any value)."""
     if item.kind in ("age", "immunotherapy_cycles") or (item.kind, item.key) == ("correction", "age"):
         return item.kind, item.key
+    if "prior_treatment_open" in item.claims:  # answers the reader leaves open, whatever the reason
+        return item.kind, None, "open"
     value = json.dumps(next(iter(item.claims.values())), sort_keys=True) if item.claims else None
     return item.kind, item.key if item.kind in ("correction", "opening", "offtopic_question") else None, value
 
@@ -196,14 +208,22 @@ def test_the_generated_screenings_cover_the_patients_the_issue_lists():
     ages = Counter(t["age"] for t in truth)
     assert all(ages[a] >= 2 for a in (17, 18, 75, 76)), ages
     assert {"words", "alone", "tnm", "unknown"} <= {p.persona.stage_form for p in plans}
-    assert {0, 1, 2, 3, 4, UNKNOWN} <= {t["ecog"] for t in truth}
+    grades = {tuple(t["ecog"]) if isinstance(t["ecog"], list) else t["ecog"] for t in truth}
+    assert {0, 1, 2, 3, 4, UNKNOWN} <= grades, grades
+    assert len([g for g in grades if isinstance(g, tuple)]) >= 3, "KPS scores that mean two ECOG grades"
     histories = Counter(p.persona.history for p in plans)
     for history in ("none", "planned", "pd1_chemo", "pd1_only", "chemo_only", "surgery", "radiotherapy",
-                    "surgery_radiotherapy", "chemoradiotherapy"):
+                    "surgery_radiotherapy", "chemoradiotherapy", "refused"):
         assert histories[history] >= 2, (history, histories)
+    locations = Counter(p.persona.location_kind for p in plans)
+    assert all(locations[k] >= 2 for k in ("city", "province", "anywhere", "country", "rather_not_say", "skip")), locations
+    relatives = Counter(p.persona.relative for p in plans if p.persona.relative)
+    assert len(relatives) >= 6, relatives
     tags = Counter(t.split(":")[0] for p in plans for t in p.perturbations)
-    for tag in ("voice", "opening", "dont_know", "correction", "several", "offtopic", "remark", "typo", "lower_case"):
+    for tag in ("voice", "opening", "dont_know", "correction", "several", "offtopic", "remark", "typo", "lower_case", "late"):
         assert tags[tag] >= 10, (tag, tags)
+    late = Counter(t for p in plans for t in p.perturbations if t.startswith("late:"))
+    assert all(late[f"late:{k}"] >= 3 for k in ("age", "recurrent", "location")), late
     assert Counter(p.persona.voice for p in plans).keys() == {"patient", "carer", "nurse"}
     for plan in plans:  # every intended profile is a valid engine profile
         engine.encode_profile({k: v for k, v in plan.persona.truth.items()})
@@ -223,15 +243,46 @@ def test_a_bot_that_keeps_the_contract_passes_every_invariant():
 
 @pytest.mark.parametrize("bug, invariant", [
     ("reask_forever", "asked_more_than_3"),
+    ("moves_on_silently", "not_unknown_after_3"),
     ("statements", "two_replies_without_question"),
     ("ignores_corrections", "late_answer_no_result"),
     ("record_per_result", "records"),
+    ("record_per_result", "record_reference"),
 ])
 def test_each_invariant_catches_a_bot_that_breaks_it(bug, invariant):
     bank = banks.load("en")
     outcomes, _ = run(ReferenceBot({bug}), generate(150, SEED, bank), bank, workers=1)
     caught = Counter(f.code for o in outcomes for f in o.failures)
     assert caught[invariant] >= 1, caught
+
+
+def test_late_answers_update_the_same_screening_and_the_reference_bot_keeps_the_contract():
+    """After the result some users correct their age, say it came back, or name a city: a new
+    result follows, checked against what they mean now, and the record keeps its reference."""
+    bank = banks.load("en")
+    plans = [p for p in generate(300, SEED, bank) if p.late][:40]
+    assert {p.late[0] for p in plans} == {"age", "recurrent", "location"}
+    outcomes, _ = run(ReferenceBot(), plans, bank, workers=1)
+    for o in outcomes:
+        assert o.ok, format_outcome(o)
+        results = o.transcript.results
+        assert len(results) >= 2, format_outcome(o)
+        late = next(t for t in o.transcript.turns if t.sent.kind == "late")
+        assert results[-1][0] >= late.number
+        if late.sent.field in ("age", "recurrent"):  # the updated result is checked on the updated meaning
+            assert o.transcript.turns[results[-1][0] - 1].meant[late.sent.field] == late.sent.claims[late.sent.field]
+        assert o.transcript.records == ["SIM-0001"]
+
+
+def test_a_relative_asked_with_the_patients_wording_is_reported():
+    bank = banks.load("en")
+    known = {relative_words(e)[0] for sex in ("male", "female") for e in bank.data["relatives"][sex]
+             if not relative_words(e)[1]}  # a relative word the vocabulary lacks is a known gap
+    plans = [p for p in generate(200, SEED, bank) if p.persona.voice == "carer" and p.persona.relative in known][:25]
+    good, _ = run(ReferenceBot(), plans, bank, workers=1)
+    bad, _ = run(ReferenceBot({"second_person"}), plans, bank, workers=1)
+    assert sum(bool(o.diagnostics["second_person_to_relative"]) for o in good) == 0
+    assert sum(bool(o.diagnostics["second_person_to_relative"]) for o in bad) >= 20
 
 
 def test_a_wrong_verdict_is_caught_with_the_misread_field():
@@ -262,7 +313,9 @@ def played(stack):
     from tests.simulator.player import StackClient
 
     bank = banks.load("en")
-    outcomes, wall = run(StackClient(stack), generate(N, SEED, bank), bank, workers=WORKERS, run_id=os.urandom(3).hex())
+    with catalogue.fast_vocabulary():  # the checks read stage words too (module scope: the autouse one is not on yet)
+        outcomes, wall = run(StackClient(stack), generate(N, SEED, bank), bank, workers=WORKERS,
+                             run_id=os.urandom(3).hex())
     fig = figures(outcomes, wall, WORKERS)
     fig.update({"seed": SEED, "language": "en"})
     summary = text_summary(fig, outcomes)

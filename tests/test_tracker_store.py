@@ -1,4 +1,4 @@
-"""The conversation store (bot/tracker_store.py): on disk, WAL, private, forgets, purges.
+"""The conversation store (bot/server/tracker_store.py): on disk, WAL, private, forgets, purges.
 
 The first tests drive the store class directly, built from endpoints.yml the way
 Rasa builds it. The slow ones start the real stack (`python -m bot run`) on free
@@ -9,17 +9,10 @@ removes the stored conversation and its record.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import signal
-import socket
 import sqlite3
 import stat
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,11 +22,10 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, Use
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from bot import records
-from bot.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_configured
+from screenings import store as records
+from bot.server.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_configured
+from tests.stack import MODEL, ROOT, Stack, start_stack
 
-ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "trialbot.tar.gz"
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 
 
@@ -135,75 +127,42 @@ def test_purge_drops_whole_conversations_whose_last_event_is_old(store, db_path)
 
 # --- the real stack ---------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(url: str, data: dict | None = None) -> tuple[int, str]:
-    body = None if data is None else json.dumps(data).encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
-class Stack:
-    """`python -m bot run` with its own ports and its own conversation and record files."""
+class RestartableStack:
+    """The real stack (tests/stack.py) that can be stopped and started again on the same
+    conversation and record files: new processes and ports, the same stored conversations."""
 
     def __init__(self, tmp: Path):
         self.tmp = tmp
-        self.token = "test-token-" + os.urandom(6).hex()
         self.conversations = tmp / "var" / "conversations.db"
         self.records = tmp / "var" / "records.db"
-        self.process: subprocess.Popen | None = None
+        self.running: Stack | None = None
+        self.starts = 0
 
     def start(self) -> None:
-        self.rasa_port = free_port()
-        env = {**os.environ, "RASA_PORT": str(self.rasa_port), "ACTIONS_PORT": str(free_port()),
-               "WEB_PORT": str(free_port()), "TRIALBOT_API_TOKEN": self.token,
-               "TRIALBOT_CONVERSATIONS_DB": str(self.conversations), "TRIALBOT_RECORDS_DB": str(self.records)}
-        env.pop("TRIALBOT_RECORDS_SECRET", None)
-        self.log = self.tmp / f"run-{self.rasa_port}.log"
-        with open(self.log, "w") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=env, stdout=out,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 300
-        while "The assistant is running" not in self.log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("bot run did not start:\n" + self.log.read_text()[-3000:])
-            time.sleep(1)
+        self.starts += 1
+        self.running = start_stack(self.tmp / f"run-{self.starts}.log", unset=("TRIALBOT_RECORDS_SECRET",),
+                                   TRIALBOT_CONVERSATIONS_DB=str(self.conversations),
+                                   TRIALBOT_RECORDS_DB=str(self.records))
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
 
     def say(self, sender: str, message: str) -> str:
-        status, body = http(f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook",
-                            {"sender": sender, "message": message})
-        assert status == 200, body
-        return "\n".join(m.get("text", "") for m in json.loads(body))
+        assert self.running is not None
+        return "\n".join(m.get("text", "") for m in self.running.say(sender, message))
 
     def slots(self, sender: str) -> dict:
-        status, body = http(f"http://127.0.0.1:{self.rasa_port}/conversations/{sender}/tracker?token={self.token}")
-        assert status == 200, body
-        return json.loads(body)["slots"]
+        assert self.running is not None
+        return self.running.slots(sender)
 
 
 @pytest.fixture
 def stack(tmp_path):
     if not MODEL.exists():
         pytest.skip("no trained model: run `make train` (make test does)")
-    s = Stack(tmp_path)
+    s = RestartableStack(tmp_path)
     yield s
     s.stop()
 
@@ -228,7 +187,7 @@ def test_a_restarted_server_resumes_a_half_finished_screening(stack):
     assert {k: after[k] for k in answered} == answered  # and kept the earlier answers
 
 
-def _finish_screening(stack: Stack, sender: str) -> str:
+def _finish_screening(stack: RestartableStack, sender: str) -> str:
     """Answer until the result arrives; returns the reference the bot gave."""
     stack.say(sender, "hello")
     stack.say(sender, "/affirm")

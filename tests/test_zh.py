@@ -13,7 +13,7 @@ from actions.converse import ActionConverse
 from actions.forms import ValidatePrescreeningForm
 from actions.results import ActionMatchTrials
 from actions.say import variant
-from bot import components
+from bot.nlu import components
 from knowledge import geo, normalize, speaker, therapy, vocab
 from tests.test_actions import CONSENTED, DOMAIN, IDEAL_B, run, slot_events, tracker
 

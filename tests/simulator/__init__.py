@@ -5,6 +5,8 @@
 - ``generator.py``: seeded screenings (a persona and its perturbations);
 - ``user.py``: the simulated user (answers whatever the bot asks, from the bank);
 - ``player.py``: plays a screening over REST and records every turn;
+- ``questions.py``: which question a reply asks (its words, from domain.yml) and which the bot's
+  events say it asked (``utter_action`` metadata);
 - ``checks.py``: the invariants and a readable transcript;
 - ``report.py``: many screenings at once, figures and a failure summary;
 - ``fakebot.py``: an in-process reference bot that follows the dialogue contract (unit tests);

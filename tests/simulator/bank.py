@@ -67,6 +67,7 @@ class Entry:
     text: str
     gap: str | None = None
     sex: str | None = None  # only for a patient of this sex
+    open: str | None = None  # the reader leaves the answer open for this reason (therapy.REASONS): the bot asks again
 
 
 @dataclass
@@ -80,17 +81,18 @@ class Phrase:
     gaps: list[str] = field(default_factory=list)  # known normaliser gaps among the words used
     typo: str | None = None  # "filler" | "term" when a typo was put in
     terms: tuple[str, ...] = ()  # the bank terms put in the template
+    open: str | None = None  # the template's ``open`` reason: an honest answer the bot must ask about
 
     def with_text(self, text: str, **changes) -> "Phrase":
         return Phrase(text, self.kind, self.key, self.template, list(self.gaps), changes.get("typo", self.typo),
-                      self.terms)
+                      self.terms, self.open)
 
 
 def _entries(items: Any) -> list[Entry]:
     out = []
     for item in items or []:
         if isinstance(item, dict):
-            out.append(Entry(str(item["text"]), item.get("gap"), item.get("sex")))
+            out.append(Entry(str(item["text"]), item.get("gap"), item.get("sex"), item.get("open")))
         else:
             out.append(Entry(str(item)))
     return out
@@ -245,7 +247,7 @@ class Bank:
             return rendered
 
         text = PLACEHOLDER.sub(one, template.text)
-        return Phrase(text=text, kind="", template=template.text, gaps=gaps, terms=tuple(used))
+        return Phrase(text=text, kind="", template=template.text, gaps=gaps, terms=tuple(used), open=template.open)
 
     def say(self, kind: str, key: str | None, speaker: Speaker, rng: random.Random,
             values: dict[str, Any] | None = None, clean: bool = False) -> Phrase | None:
@@ -259,7 +261,7 @@ class Bank:
         candidates = [t for t in self.templates(kind, key, speaker.voice, speaker.sex)
                       if self.usable(t.text, values, speaker.voice, speaker.sex)]
         if clean:
-            candidates = [t for t in candidates if not t.gap] or candidates
+            candidates = [t for t in candidates if not t.gap and not t.open] or candidates
         if not candidates:
             return None
         for _ in range(5):
@@ -312,7 +314,8 @@ class Bank:
                     continue
                 seen.add(text)
                 yield Phrase(text, kind, key, template.text, [g for g in gaps if g], None,
-                             tuple(PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), e.text) for e in combo))
+                             tuple(PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), e.text) for e in combo),
+                             template.open)
                 if len(seen) >= limit:
                     return
 
@@ -355,7 +358,7 @@ class Text:
 
 def _binding(name: str) -> str:
     """Which value a term placeholder is bound to: ``response_code`` shares ``response``'s."""
-    return {"response_code": "response", "ecog_score": "ecog"}.get(name, name)
+    return {"response_code": "response", "ecog_score": "ecog", "sex_word": "sex"}.get(name, name)
 
 
 def _lookup(node: dict, key: str | None) -> Any:

@@ -1,20 +1,27 @@
 """Every phrasing a bank can produce, with what it claims to mean, and what
-``knowledge.normalize`` reads in it.
+``knowledge.normalize`` / ``knowledge.therapy`` read in it.
 
 The unit tests use this to hold the banks to two promises: at least 8 phrasings per kind
 of answer, and every phrasing (not tagged as a known gap) means, through the project's own
-normalisers, exactly the canonical value the simulator puts in the intended profile.
+readers used the way the form's validation uses them (actions/forms.py, actions/reading.py),
+exactly the canonical value the simulator puts in the intended profile. A treatment
+answer is read as lines of therapy; one the reader leaves open on purpose (a plan, a
+refusal: ``open`` in the bank) must be left open for exactly that reason.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from knowledge import geo, normalize
+from knowledge import geo, normalize, speaker, therapy, vocab
 
 from .bank import Bank, Phrase, Speaker, Text
-from .profiles import HISTORIES, IMMUNO, UNKNOWN, ordered_treatments, stage_value, tnm_stage
+from .profiles import HISTORIES, IMMUNO, UNKNOWN, ordered_treatments, relative_words, stage_value, tnm_stage
 
 AGES = (17, 18, 61, 75, 76)
 CYCLES = (2, 6, 7)
@@ -44,7 +51,7 @@ def speakers(bank: Bank) -> list[Speaker]:
     out = []
     for voice in bank.voices:
         for sex in ("male", "female"):
-            relative = bank.data["relatives"][sex][0] if voice == "carer" else None
+            relative = relative_words(bank.data["relatives"][sex][0])[0] if voice == "carer" else None
             out.append(Speaker(voice, sex, relative))
     return out
 
@@ -64,11 +71,19 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
                     if parts <= used:
                         continue
                     used |= parts
-                yield Item(kind, key, sp, phrase, dict(claims), dict(context or {}))
+                said = dict(claims)
+                if "sex_word" in bank.placeholders(phrase.template):
+                    said["sex_in_passing"] = sp.sex
+                yield Item(kind, key, sp, phrase, said, dict(context or {}))
 
         yield from each("consent", "yes", {"consent": True})
+        if sp.voice == "carer":  # who the patient is: "my dad" makes the questions say "he"
+            for entry in bank.data["relatives"][sp.sex]:
+                words, gap = relative_words(entry)
+                phrase = Phrase(f"I'm asking for {words}", "relative", sp.sex, "I'm asking for {rel}", [gap] if gap else [])
+                yield Item("relative", sp.sex, sp, phrase, {"subject": "he" if sp.sex == "male" else "she"}, {})
         for n in AGES:
-            yield from each("age", None, {"age": n}, {"n": n})
+            yield from each("age", None, {"age": n}, {"n": n, "sex": sp.sex})
         for code in bank.term_keys("site"):
             yield from each("tumor_site", None, {"tumor_site": code}, {"site": code})
         for key in bank.term_keys("stage"):
@@ -84,8 +99,8 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
                     phrase.kind, phrase.key = "stage", "tnm"
                     yield Item("stage", f"tnm:{site}:{p16}", sp, phrase,
                                {"stage": tnm_stage(entry, site, p16 or UNKNOWN)}, {"site": site, "p16": p16})
-        for g in range(5):
-            yield from each("ecog", None, {"ecog": g}, {"ecog": g})
+        for key in bank.term_keys("ecog_score"):
+            yield from each("ecog", None, {"ecog": _ecog_value(key)}, {"ecog": key})
         for history in bank.keys("prior_treatment"):
             immuno = bool(IMMUNO & set(HISTORIES[history]))
             for response in (("CR", "PR", "SD", "PD") if immuno else (None,)):
@@ -108,6 +123,8 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
                             continue
                         covered |= parts
                         claims: dict[str, Any] = {"prior_treatment": ordered_treatments(HISTORIES[history])}
+                        if phrase.open:
+                            claims = {"prior_treatment_open": phrase.open}
                         if names & {"cycles", "cycles_words"}:
                             claims["immunotherapy_cycles"] = 3
                         if names & {"response", "response_code"}:
@@ -118,8 +135,9 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
         yield from each("p16_unknown", None, {"p16": UNKNOWN})
         for key in bank.term_keys("diff"):
             yield from each("differentiation", None, {"differentiation": key}, {"diff": key})
-        for key in bank.term_keys("histology"):
-            yield from each("histology", None, {"histology": key}, {"histology": key})
+        for key in bank.term_keys("histology"):  # read at the site where the persona has it
+            site = "nasopharynx" if key == "nasopharyngeal_carcinoma" else None
+            yield from each("histology", None, {"histology": key}, {"histology": key}, {"site": site})
         for key in bank.term_keys("response"):
             yield from each("immunotherapy_response", None, {"immunotherapy_response": key}, {"response": key})
         for n in CYCLES:
@@ -130,20 +148,34 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
             for key in bank.keys(slot):
                 yield from each(slot, key, {slot: key})
         for key in bank.keys("sex"):
-            yield from each("sex", key, {"sex": key})
+            if key == sp.sex:  # a person tells their own sex (or the patient's)
+                yield from each("sex", key, {"sex": key})
         for city in bank.term_keys("city"):
             yield from each("location", "city", {"location": city}, {"city": city})
-        yield from each("location", "anywhere", {"location": None})
+        for province in bank.term_keys("province"):
+            yield from each("location", "province", {"location": province}, {"province": province})
+        yield from each("location", "anywhere", {"location": "anywhere"})
+        yield from each("location", "country", {"location": "China"})
+        yield from each("location", "rather_not_say", {"location": UNKNOWN})
+        yield from each("late", "recurrent", {"recurrent": "yes"})
+        for city in bank.term_keys("city"):
+            yield from each("late", "location", {"location": city}, {"city": city})
         yield from each("dont_know", None, {"any": UNKNOWN})
         for n in AGES:
             yield from each("correction", "age", {"age": n}, {"n": n})
         for key in bank.term_keys("stage"):
             yield from each("correction", "stage", {"stage": stage_value(key)}, {"stage": key})
-        for g in range(5):
-            yield from each("correction", "ecog", {"ecog": g}, {"ecog": g})
+        for key in bank.term_keys("ecog_score"):
+            yield from each("correction", "ecog", {"ecog": _ecog_value(key)}, {"ecog": key})
         for kind in ("offtopic_question", "remark", "nudge", "opening"):
             for key in bank.keys(kind) or [None]:
                 yield from each(kind, key, {})
+
+
+def _ecog_value(key: str) -> Any:
+    """A bank ECOG key as the slot holds it: "1" -> 1, "1-2" -> [1, 2]."""
+    low, _, high = str(key).partition("-")
+    return [int(low), int(high)] if high else int(low)
 
 
 def drug_bindings(bank: Bank, sp: Speaker) -> list[dict[str, Text]]:
@@ -158,13 +190,43 @@ def drug_bindings(bank: Bank, sp: Speaker) -> list[dict[str, Text]]:
     return out
 
 
+@contextlib.contextmanager
+def fast_vocabulary():
+    """Reading thousands of phrasings quickly: ``knowledge.vocab.find_terms`` builds a regex
+    for every term on every call and re's cache holds 512 patterns, so one treatment answer
+    takes ~30 ms. Within this block the term regexes are cached (the same strings) and re
+    keeps every compiled pattern; the readers' results are unchanged."""
+    from knowledge import vocab as vocabulary
+
+    original, cache_size = vocabulary.term_regex, re._MAXCACHE
+    vocabulary.term_regex = functools.lru_cache(maxsize=None)(original)
+    re._MAXCACHE = max(cache_size, 20000)
+    try:
+        yield
+    finally:
+        vocabulary.term_regex, re._MAXCACHE = original, cache_size
+
+
+_READ_CACHE: dict[str, dict] = {}
+
+
 def read(item: Item) -> dict[str, Any]:
     """What knowledge.normalize reads in a phrasing, for the fields it claims
-    (or, for a message that claims nothing, any fact it should not carry)."""
+    (or, for a message that claims nothing, any fact it should not carry).
+    The same words with the same claims and context are read once."""
+    key = json.dumps([item.text, item.claims, item.context], sort_keys=True, default=str)
+    if key not in _READ_CACHE:
+        _READ_CACHE[key] = _read(item)
+    return dict(_READ_CACHE[key])
+
+
+def _read(item: Item) -> dict[str, Any]:
     text = item.text
     out: dict[str, Any] = {}
+    history = None
     for name, meant in item.claims.items():
-        if "prior_treatment" in item.claims and name in ("immunotherapy_cycles", "immunotherapy_response"):
+        if {"prior_treatment", "prior_treatment_open"} & set(item.claims) and name in (
+                "immunotherapy_cycles", "immunotherapy_response"):
             continue  # read from the treatment answer, as the form does
         if name == "consent":
             out[name] = normalize.yes_no(text) == "yes"
@@ -182,39 +244,74 @@ def read(item: Item) -> dict[str, Any]:
             e = normalize.ecog(text)
             out[name] = None if e is None else ("unknown" if e.unknown else
                                                list(e.value) if isinstance(e.value, tuple) else e.value)
-        elif name == "prior_treatment":
-            t = normalize.treatment(text)
-            out[name] = None if t is None else t.value
-            immuno = t is not None and t.categories and IMMUNO & set(t.categories)
+        elif name in ("prior_treatment", "prior_treatment_open"):
+            # As actions/forms.py validate_prior_treatment: the lines, and the fields they settle.
+            history = therapy.read(text)
+            derived = therapy.derive(history)
+            received = derived.fields.get("prior_treatment")
+            if name == "prior_treatment_open":
+                out[name] = None if received is not None else derived.unsettled.get("prior_treatment")
+                continue
+            out[name] = received
+            immuno = bool(received and IMMUNO & set(received))
             if immuno or "immunotherapy_cycles" in item.claims:
-                out["immunotherapy_cycles"] = t.cycles if t and t.cycles is not None else None
+                out["immunotherapy_cycles"] = derived.fields.get("immunotherapy_cycles")
             if immuno or "immunotherapy_response" in item.claims:
-                out["immunotherapy_response"] = t.response if t else None
+                out["immunotherapy_response"] = derived.fields.get("immunotherapy_response")
         elif name == "p16":
             out[name] = normalize.p16(text)
         elif name == "differentiation":
             out[name] = normalize.differentiation(text)
         elif name == "histology":
-            out[name] = normalize.histology(text)
+            out[name] = normalize.histology(text, item.context.get("site"))
         elif name == "immunotherapy_response":
             out[name] = normalize.response(text)
         elif name == "immunotherapy_cycles":
-            n = normalize.first_number(text)
-            out[name] = None if n is None else int(n)
+            out[name] = _cycles(text)
         elif name == "pathologic_response":
             out[name] = normalize.pathologic_response(text)
+        elif name == "recurrent":
+            # The recurrence entity (therapy.recurrence_mentions) wins over yes/no words.
+            said = {value for *_, value in therapy.recurrence_mentions(text)}
+            out[name] = said.pop() if len(said) == 1 else normalize.yes_no(text)
         elif name in YES_NO:
             out[name] = normalize.yes_no(text)
         elif name == "sex":
-            out[name] = normalize.ProfileAnswers({"sex": text}).profile()["sex"]
+            out[name] = normalize.sex(text)
+        elif name == "subject":
+            found = speaker.relative(text)
+            out[name] = found.code if found else None
+        elif name == "sex_in_passing":  # the NLU component's sex entity: plain words only
+            said = {code for *_, code in vocab.find_terms(text, vocab.sex_in_passing_terms())}
+            out[name] = said.pop() if len(said) == 1 else None
         elif name == "location":
-            city = geo.city(text)
-            out[name] = city.name if city else None
+            # As actions/forms.py validate_location.
+            if normalize.is_unknown(text) or normalize.yes_no(text) == "no":
+                out[name] = UNKNOWN
+            else:
+                place = geo.place(text)
+                out[name] = place.name if place else None
         elif name == "any":
             out[name] = UNKNOWN if normalize.is_unknown(text) else text
     if not item.claims:  # not an answer: it must not state a fact
         out = {k: v for k, v in facts(text).items() if v is not None}
     return out
+
+
+def _cycles(text: str) -> Any:
+    """A count of immunotherapy cycles as actions/forms.py validate_immunotherapy_cycles reads
+    it: the treatment reader when the answer names a treatment, else the number(s) in it."""
+    history = therapy.read(text)
+    if history is not None and history.lines:
+        return therapy.derive(history).fields.get("immunotherapy_cycles")
+    numbers = [int(n) for n in re.findall(r"(?<![\d.])(\d{1,2})(?![\d.])", text)]
+    if not numbers:
+        n = normalize.first_number(text)
+        numbers = [int(n)] if n is not None else []
+    if not numbers or len(set(numbers)) > 2:
+        return None
+    low, high = min(numbers), max(numbers)
+    return low if low == high else [low, high]
 
 
 def facts(text: str) -> dict[str, Any]:
@@ -240,7 +337,7 @@ def expected(item: Item) -> dict[str, Any]:
     out = dict(item.claims)
     if "any" in out:
         out["any"] = UNKNOWN
-    if "prior_treatment" in out and IMMUNO & set(out["prior_treatment"]):
+    if "prior_treatment" in out and isinstance(out["prior_treatment"], list) and IMMUNO & set(out["prior_treatment"]):
         out.setdefault("immunotherapy_cycles", None)
         out.setdefault("immunotherapy_response", None)
     return out

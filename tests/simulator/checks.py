@@ -3,22 +3,30 @@
 Failures (the issue's list):
 - ``no_result``: no ``trial_matches`` result at all; ``too_many_turns``: the first result
   came after turn 25; ``late_answer_no_result``: the user answered after the result
-  (a correction) and no new result followed;
-- ``asked_more_than_3``: one question asked more than three times in a row;
+  (a correction, "it came back") and no new result followed;
+- ``asked_more_than_3``: one question asked more than three times in a row, counted from
+  the bot events' ``utter_action`` (``utter_question_<slot>``, one per turn);
+  ``not_unknown_after_3``: after the third ask in a row the bot moved on without
+  recording the answer or "unknown" (consent: declined) in that slot;
 - ``two_replies_without_question``: two replies in a row with neither a question
   (a question mark in a text), buttons, nor the result;
 - ``verdict``: a trial with full reviewed criteria (``engine.decisive()``) whose verdict
-  differs from ``knowledge.engine`` on the profile the user meant; ``partial_eligible``: a
+  differs from ``knowledge.engine`` on the profile the user meant when that result was
+  shown (every result: the first, and the updated one after a late answer), with what the
+  bot derives by rule (``ecog_source``, ``stage_ajcc7``: profiles.derived); ``partial_eligible``: a
   trial known only in part called eligible; ``verdict_partial``: a partial trial's verdict
   differs from the engine's on the meant profile restricted to the fields the bot collected
   (why restricted: the bot deliberately asks nothing for partial trials, so their open
   points, e.g. histology or cycles, stay unknown in the bot's profile while the user
   "meant" them; only what was collected can be compared);
 - ``records``: not exactly one record for the conversation at the end;
+  ``record_reference``: the conversation's results named more than one record reference,
+  or the record kept is not the one the bot named;
 - ``error``: the client failed (connection refused, HTTP error).
 
 Diagnostics (reported, never failures): a question asked again after the user had
-already given that fact; a relative asked in the second person; single replies without
+already given that fact; a relative asked with the patient's wording of a question that has
+a carer wording; single replies without
 a question; fields the bot holds with another value than meant, or lost; a correction
 the bot did not take; phrasings tagged as known normaliser gaps; typos.
 """
@@ -33,6 +41,7 @@ from knowledge import engine
 
 from .bank import Bank
 from .player import Transcript, Turn
+from .profiles import UNKNOWN, derived, tnm_stage
 from .user import profile_fields
 
 SCOPE = "head_and_neck"
@@ -125,14 +134,23 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
                                 f"after the result at turn {last} the user said {late[0].sent.text!r} "
                                 f"({late[0].sent.kind}) and no new result came", late[0].number, late[0].sent.field))
 
-    # --- no question more than three times in a row --------------------------------------
-    worst: dict[str, Turn] = {}
-    for turn in turns:
-        if turn.requested and turn.asks > MAX_ASKS_IN_A_ROW:
-            if turn.requested not in worst or turn.asks > worst[turn.requested].asks:
-                worst[turn.requested] = turn
-    for slot, turn in worst.items():
-        fail.append(Failure("asked_more_than_3", f"{slot} asked {turn.asks} times in a row", turn.number, slot))
+    # --- no question more than three times in a row (the bot's own events) -----------------
+    runs = asks_in_a_row(transcript)
+    worst: dict[str, tuple[Turn, int]] = {}
+    for turn, (slot, times) in zip(turns, runs):
+        if slot and times > MAX_ASKS_IN_A_ROW and (slot not in worst or times > worst[slot][1]):
+            worst[slot] = (turn, times)
+    for slot, (turn, times) in worst.items():
+        fail.append(Failure("asked_more_than_3", f"{slot} asked {times} times in a row", turn.number, slot))
+    # ... and after the third ask, the slot holds the answer or "unknown" (consent: declined).
+    if transcript.events_read:
+        for index, (slot, times) in enumerate(runs[:-1]):
+            following = turns[index + 1]
+            if times == MAX_ASKS_IN_A_ROW and runs[index + 1][0] != slot \
+                    and following.events.slots.get(slot) is None:
+                fail.append(Failure("not_unknown_after_3", f"{slot} was asked three times in a row, then the bot moved "
+                                    f"on without recording an answer or 'unknown' (after {following.sent.text!r})",
+                                    following.number, slot))
 
     # --- never two replies in a row without a question, buttons or the result ---------------
     dead = [t for t in turns if not alive(t, bank)]
@@ -145,56 +163,101 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
                             f"{prev.sent.kind} {prev.sent.text!r}: {said!r}",
                             prev.number, f"after {prev.sent.kind}: {_first_text_key(prev)}"))
 
-    # --- verdicts --------------------------------------------------------------------------
-    result = transcript.result
-    intended = transcript.intended
+    # --- verdicts, of every result, against what the user meant then ---------------------------
     diffs: dict = {}
-    if result is not None:
+    given = given_fields(transcript)
+    for number, result in results:
+        turn = turns[number - 1]
+        meant = turn.meant if turn.meant is not None else transcript.meant
+        which = "" if len(results) == 1 else (" (the updated result)" if number == results[-1][0] else " (the first result)")
         bot = {m["nct_id"]: m["verdict"] for m in result.get("matches", [])}
-        expected = expected_verdicts(intended)
+        expected = expected_verdicts(meant)
         bot_profile = result.get("profile") or {}
-        diffs = profile_differences(bot_profile, intended, given_fields(transcript))
+        diffs = profile_differences(bot_profile, meant, given)
         because = "; ".join(f"{k}: bot {v[0]!r}, meant {v[1]!r}" for k, v in diffs.items())
         for nct in sorted(decisive()):
             if bot.get(nct) != expected.get(nct):
-                fail.append(Failure("verdict", f"{nct}: bot says {bot.get(nct)}, the user meant {expected.get(nct)}"
+                fail.append(Failure("verdict", f"{nct}{which}: bot says {bot.get(nct)}, the user meant {expected.get(nct)}"
                                     + (f" [{because}]" if because else " [same collected values: a question was not asked]"),
-                                    results[-1][0], nct))
+                                    number, nct))
         collected = {k for k in bot_profile if k in profile_fields()}
-        restricted = expected_verdicts({k: intended.get(k, "unknown") for k in collected})
+        restricted = expected_verdicts(collected_meaning(meant, collected, transcript))
         for nct, verdict in sorted(bot.items()):
             if nct in decisive():
                 continue
             if verdict == "eligible":
-                fail.append(Failure("partial_eligible", f"{nct} has partial criteria and was called eligible",
-                                    results[-1][0], nct))
+                fail.append(Failure("partial_eligible", f"{nct}{which} has partial criteria and was called eligible",
+                                    number, nct))
             elif verdict != restricted.get(nct):
-                fail.append(Failure("verdict_partial", f"{nct}: bot says {verdict}, the engine on the meant values of "
-                                    f"the collected fields says {restricted.get(nct)}" + (f" [{because}]" if because else ""),
-                                    results[-1][0], nct))
+                fail.append(Failure("verdict_partial", f"{nct}{which}: bot says {verdict}, the engine on the meant values "
+                                    f"of the collected fields says {restricted.get(nct)}" + (f" [{because}]" if because else ""),
+                                    number, nct))
         missing = set(expected) - set(bot)
         if missing:
-            fail.append(Failure("verdict", f"trials in scope missing from the result: {sorted(missing)}", results[-1][0]))
+            fail.append(Failure("verdict", f"trials in scope missing from the result{which}: {sorted(missing)}", number))
 
-        # --- one screening, one record ----------------------------------------------------
-        if transcript.records != 1 and transcript.records >= 0:
-            fail.append(Failure("records", f"{transcript.records} records for this conversation "
+    # --- one screening, one record, one reference ---------------------------------------------
+    if results and transcript.records is not None:
+        if len(transcript.records) != 1:
+            fail.append(Failure("records", f"{len(transcript.records)} records for this conversation "
                                 f"({len(results)} result(s) shown)", results[-1][0]))
+        named = record_references(transcript)
+        if len(named) > 1 or (named and transcript.records and named != transcript.records[:1]):
+            fail.append(Failure("record_reference", f"the results named the record(s) {named}; the records "
+                                f"database holds {transcript.records}", results[-1][0]))
 
     out.diagnostics = diagnostics(transcript, bank, dead, diffs)
     return out
 
 
+def asks_in_a_row(transcript: Transcript) -> list[tuple[str | None, int]]:
+    """For each turn: the question it asked (the bot's events when read, else as the user read
+    it) and how many turns in a row that question has been asked."""
+    out: list[tuple[str | None, int]] = []
+    previous, times = None, 0
+    for turn in transcript.turns:
+        slot = turn.asked
+        times = times + 1 if slot is not None and slot == previous else (1 if slot else 0)
+        previous = slot
+        out.append((slot, times))
+    return out
+
+
+def record_references(transcript: Transcript) -> list[str]:
+    """The record references the bot's events set (``record_ref``), distinct, in order."""
+    refs: list[str] = []
+    for turn in transcript.turns:
+        value = turn.events.slots.get("record_ref") if turn.events else None
+        if value and value not in refs:
+            refs.append(value)
+    return refs
+
+
+def collected_meaning(meant: dict, collected: set[str], transcript: Transcript) -> dict:
+    """What the user meant, for the fields the bot collected, read with what the bot knew: a
+    TNM at the oropharynx means every group it can be when the bot has no p16."""
+    out = {k: meant.get(k, UNKNOWN) for k in collected}
+    persona = transcript.plan.persona
+    tnm = persona.said_tnm
+    if tnm is not None and "p16" not in collected and meant.get("stage") not in (None, UNKNOWN) \
+            and meant.get("tumor_site") in (persona.truth.get("tumor_site"),):
+        if "stage" in out:
+            out["stage"] = tnm_stage(tnm, meant["tumor_site"], UNKNOWN)
+        if "stage_ajcc7" in out:
+            out["stage_ajcc7"] = derived(meant, persona.voice, tnm, p16_known=False).get("stage_ajcc7", UNKNOWN)
+    return out
+
+
 def given_fields(transcript: Transcript) -> set[str]:
-    """Fields the user stated (answers the bot moved on from, corrections)."""
+    """Fields the user stated (answers the bot moved on from, corrections, late answers)."""
     given: set[str] = set()
     before: str | None = None
     for turn in transcript.turns:
         message = turn.sent
-        if message.kind in ("answer", "button", "several", "wrong") and turn.requested != before \
-                or message.kind == "correction":
+        if message.kind in ("answer", "button", "several", "wrong") and turn.asked != before \
+                or message.kind in ("correction", "late"):
             given |= {k for k, v in message.claims.items() if v != "unknown"}
-        before = turn.requested
+        before = turn.asked
     return given
 
 
@@ -208,23 +271,25 @@ def diagnostics(transcript: Transcript, bank: Bank, dead: list[Turn], diffs: dic
     asked_again = []
     second_person = []
     relative_known = False
-    person = [re.compile(p, re.I) for p in bank.settings.get("second_person", [])]
     before: str | None = None
-    for turn in transcript.turns:
+    runs = asks_in_a_row(transcript)
+    for turn, (asked, times) in zip(transcript.turns, runs):
         message = turn.sent
         # What the user said counts as given once the bot moved on (a refused answer is not given).
-        if message.kind in ("answer", "button", "several", "wrong", "dont_know", "skip") and turn.requested != before \
-                or message.kind == "correction":
+        if message.kind in ("answer", "button", "several", "wrong", "dont_know", "skip") and asked != before \
+                or message.kind in ("correction", "late"):
             given |= set(message.claims)
-        before = turn.requested
+        before = asked
         if transcript.plan.persona.voice == "carer" and message.kind in ("opening", "answer", "several"):
             relative_known = True
-        if turn.requested and turn.asks == 1 and turn.requested in given and turn.result is None:
-            asked_again.append((turn.number, turn.requested))
-        if relative_known and turn.requested and turn.requested != "consent" and turn.asks == 1:
+        if asked and times == 1 and asked in given and turn.result is None:
+            asked_again.append((turn.number, asked))
+        # A relative asked with the patient's wording ("How old are you?") where the question has
+        # a carer wording (read from the reply's words: questions.QuestionReader).
+        read = turn.read
+        if relative_known and read is not None and read.variant == "patient" and "carer" in read.kinds:
             question = " ".join(t for t in turn.texts if bank.is_question(t))
-            if question and any(p.search(question) for p in person):
-                second_person.append((turn.number, turn.requested, question[:100]))
+            second_person.append((turn.number, read.slot, question[:100]))
     corrected = [t.sent for t in transcript.turns if t.sent.kind == "correction"]
     final = (transcript.result or {}).get("profile") or {}
     ignored = [m.field for m in corrected if m.field in final and _norm(final[m.field]) != _norm(m.claims.get(m.field))]
@@ -238,6 +303,7 @@ def diagnostics(transcript: Transcript, bank: Bank, dead: list[Turn], diffs: dic
         "misread": {k: [str(v[0]), str(v[1])] for k, v in diffs.items()},
         "gaps": sorted({g for t in transcript.turns for g in t.sent.gaps}),
         "typos": [t.number for t in transcript.turns if t.sent.phrase and t.sent.phrase.typo],
+        "tracker_calls": transcript.tracker_calls,
     }
 
 
@@ -262,7 +328,7 @@ def format_outcome(outcome: Outcome) -> str:
              + (f" {persona.tnm['text']!r}" if persona.tnm else "") + f"; history {persona.history}; "
              f"city {persona.location or 'skip'}",
              "plan: " + ", ".join(plan.perturbations),
-             "meant: " + ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.intended.items()))]
+             "meant: " + ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.meant.items()))]
     if t.skipped:
         lines.append(f"skipped: {t.skipped}")
     if t.unbanked:
@@ -293,7 +359,10 @@ def format_outcome(outcome: Outcome) -> str:
                 lines.append(f"     bot: <custom {custom.get('type')}>")
         if not turn.replies:
             lines.append("     bot: (no reply)")
-        lines.append(f"          -> asking: {turn.requested or '-'}" + (f" (x{turn.asks})" if turn.asks > 1 else ""))
+        events = f"; events: {', '.join(turn.events.questions) or 'no question'}" if turn.events else ""
+        variant = f" [{turn.read.variant} wording]" if turn.read else ""
+        lines.append(f"          -> asking: {turn.requested or '-'}" + (f" (x{turn.asks})" if turn.asks > 1 else "")
+                     + variant + events)
     lines.append(f"records for this conversation: {t.records}; {len(t.turns)} turns in {t.seconds:.1f} s")
     if outcome.failures:
         lines.append("FAILED:")

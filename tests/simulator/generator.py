@@ -11,12 +11,13 @@ import random
 from typing import Any
 
 from .bank import Bank
-from .profiles import CORE, UNKNOWN, Plan, make_persona, tnm_stage
+from .profiles import CITIES, CORE, UNKNOWN, Plan, make_persona, tnm_stage
 
 # Fields a person may not know (their truth becomes "unknown"); the weights are how often.
 MAY_NOT_KNOW = {"stage": 4, "ecog": 3, "p16": 2, "differentiation": 3, "histology": 1, "immunotherapy_response": 2,
                 "immunotherapy_cycles": 2, "resectable": 2, "recurrent": 1, "prior_treatment": 1}
 INTERJECT_AT = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
+LATE_RATE = 0.15  # screenings with one more message after the result
 
 
 def _wrong_value(rng: random.Random, field: str, truth: Any) -> Any:
@@ -61,7 +62,8 @@ def make_plan(seed: int, index: int, bank: Bank) -> Plan:
     busy: set[str] = set()  # one perturbation per question at most
     if rng.random() < 0.2:
         choices = [f for f in ("age", "age", "stage", "ecog") if truth.get(f) not in (None, UNKNOWN)
-                   and not (f == "stage" and persona.stage_form not in ("words", "alone"))]
+                   and not (f == "stage" and persona.stage_form not in ("words", "alone"))
+                   and not (f == "ecog" and isinstance(truth[f], list))]
         if choices:
             f = rng.choice(choices)
             plan.correction = (f, _wrong_value(rng, f, truth[f]))
@@ -89,6 +91,26 @@ def make_plan(seed: int, index: int, bank: Bank) -> Plan:
     if rng.random() < 0.2:
         plan.lower_case = True
         perturbations.append("lower_case")
+    # A late answer after the result (drawn last, so the earlier draws of a seed stay as they were).
+    late_draw, late_choice = rng.random(), rng.random()
+    if late_draw < LATE_RATE:
+        options = ["recurrent"] if truth.get("recurrent") != "yes" else []
+        if "age" not in busy and truth.get("age") not in (None, UNKNOWN):
+            options.append("age")
+        if persona.location_kind != "city":
+            options.append("location")
+        kind = options[int(late_choice * len(options))] if options else None
+        if kind is None:
+            pass
+        elif kind == "age":
+            plan.late = ("age", _wrong_value(rng, "age", truth["age"]))
+            busy.add("age")
+        elif kind == "recurrent":
+            plan.late = ("recurrent", "yes")
+        else:
+            plan.late = ("location", rng.choice(CITIES))
+        if kind is not None:
+            perturbations.append(f"late:{kind}")
     plan.button_rate = rng.choice((0.0, 0.3, 0.5, 0.8))
     plan.skip_rate = 0.5
     plan.perturbations = [f"voice:{persona.voice}", *perturbations]

@@ -1,9 +1,16 @@
 """Play one generated screening against a bot, recording every turn.
 
 A client is anything with ``say(sender, message, metadata) -> replies``,
-``slots(sender) -> dict`` and ``records(sender) -> int``: the real stack over REST
-(``StackClient``, from tests/stack.py's running ``Stack``), any running REST endpoint
-(``RestClient``), or the in-process reference bot of the unit tests (fakebot.py).
+``slots(sender) -> dict``, ``tracker(sender) -> {"slots", "events"}`` and
+``records(sender) -> [references]``: the real stack over REST (``StackClient``, from
+tests/stack.py's running ``Stack``), any running REST endpoint (``RestClient``), or the
+in-process reference bot of the unit tests (fakebot.py).
+
+Calls per screening: one REST message per turn; the question each reply asks is read
+from its words (questions.py), so the tracker is asked for ``requested_slot`` (without
+events) only when a reply holds neither a question it recognises nor a result; at the
+end, one tracker call with the events (what the invariants count) and one query of the
+records database.
 """
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from . import questions as asking
 from .bank import Bank
 from .profiles import Plan
 from .user import Message, Observation, SimulatedUser
@@ -28,20 +36,23 @@ class Client(Protocol):
 
     def slots(self, sender: str) -> dict: ...
 
-    def records(self, sender: str) -> int: ...
+    def tracker(self, sender: str) -> dict: ...
+
+    def records(self, sender: str) -> list[str] | None: ...
 
 
-def count_records(records_db: Path, sender: str) -> int:
-    """Records of one conversation in a records database (bot/records.py): rows whose
-    ``conversation`` is the HMAC of the sender id under the key beside the database."""
+def record_refs(records_db: Path, sender: str) -> list[str]:
+    """References of one conversation's records in a records database (the records store): rows
+    whose ``conversation`` is the HMAC of the sender id under the key beside the database."""
     if not records_db.exists():
-        return 0
-    from bot import records
+        return []
+    from screenings import store as records
 
     key = records.conversation_key(sender, path=records_db)
     conn = sqlite3.connect(f"file:{records_db}?mode=ro", uri=True, timeout=10)
     try:
-        return conn.execute(f"SELECT count(*) FROM {records.TABLE} WHERE conversation = ?", [key]).fetchone()[0]
+        return [row[0] for row in conn.execute(f"SELECT ref FROM {records.TABLE} WHERE conversation = ? ORDER BY ref",
+                                              [key])]
     finally:
         conn.close()
 
@@ -63,17 +74,25 @@ class RestClient:
             raise RuntimeError(f"REST channel answered {status}: {body[:300]}")
         return json.loads(body or "[]")
 
-    def slots(self, sender: str) -> dict:
+    def _tracker(self, sender: str, events: str) -> dict:
         from tests.stack import http
 
-        query = urllib.parse.urlencode({"token": self.token, "include_events": "NONE"})
+        query = urllib.parse.urlencode({"token": self.token, "include_events": events})
         status, body = http(f"{self.base_url}/conversations/{urllib.parse.quote(sender)}/tracker?{query}", timeout=60)
         if status != 200:
             raise RuntimeError(f"tracker API answered {status}")
-        return json.loads(body).get("slots") or {}
+        return json.loads(body)
 
-    def records(self, sender: str) -> int:
-        return count_records(self.records_db, sender) if self.records_db else -1
+    def slots(self, sender: str) -> dict:
+        """The slots only (no events: the cheap call)."""
+        return self._tracker(sender, "NONE").get("slots") or {}
+
+    def tracker(self, sender: str) -> dict:
+        """Slots and every event of the conversation."""
+        return self._tracker(sender, "ALL")
+
+    def records(self, sender: str) -> list[str] | None:
+        return record_refs(self.records_db, sender) if self.records_db else None
 
 
 class StackClient(RestClient):
@@ -88,9 +107,19 @@ class Turn:
     number: int
     sent: Message
     replies: list[dict]
-    requested: str | None  # requested_slot after the bot's reply
+    requested: str | None  # the question the reply asks, as the user read it
     asks: int  # turns in a row the bot has asked ``requested`` (1 = first time)
     seconds: float
+    read: asking.Asked | None = None  # the question recognised in the reply's words (and its variant)
+    events: asking.TurnEvents | None = None  # what the bot's events say it did (filled at the end)
+    meant: dict | None = None  # with a result: what the user meant at that moment (profile fields)
+
+    @property
+    def asked(self) -> str | None:
+        """The question this turn asked: from the bot's events when known, else as read."""
+        if self.events is not None:
+            return self.events.questions[-1] if self.events.questions else None
+        return self.requested
 
     @property
     def texts(self) -> list[str]:
@@ -113,13 +142,16 @@ class Transcript:
     language: str
     turns: list[Turn] = field(default_factory=list)
     intended: dict[str, Any] = field(default_factory=dict)
+    meant: dict[str, Any] = field(default_factory=dict)  # intended, with what the bot derives by rule
     skipped: list[str] = field(default_factory=list)
     unbanked: list[str] = field(default_factory=list)
     gave_up: bool = False
-    records: int = -1
+    records: list[str] | None = None  # references of this conversation's records (None: not known)
     final_slots: dict = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    tracker_calls: int = 0  # requested_slot read from the tracker because no question was recognised
+    events_read: bool = False  # the bot's events were read and line up with the turns
 
     @property
     def results(self) -> list[tuple[int, dict]]:
@@ -146,6 +178,7 @@ def play(client: Client, plan: Plan, bank: Bank, run: str = "0", max_turns: int 
     previous: str | None = None
     asks = 0
     pending = user.opening()
+    reader = asking.reader()
     try:
         while len(transcript.turns) < max_turns:
             message = pending.pop(0) if pending else user.next(seen)
@@ -153,21 +186,47 @@ def play(client: Client, plan: Plan, bank: Bank, run: str = "0", max_turns: int 
                 break
             t0 = time.monotonic()
             replies = client.say(sender, message, metadata)
-            requested = client.slots(sender).get("requested_slot")
+            elapsed = time.monotonic() - t0
+            texts = [r["text"] for r in replies if r.get("text")]
+            read = reader.read(texts)
+            turn = Turn(len(transcript.turns) + 1, message, replies, None, 0, elapsed, read)
+            if read is not None:
+                requested = read.slot
+            elif turn.result is not None:
+                requested = None
+            else:  # nothing recognisable: what is the bot waiting for?
+                requested = client.slots(sender).get("requested_slot")
+                transcript.tracker_calls += 1
             asks = asks + 1 if requested is not None and requested == previous else (1 if requested else 0)
             previous = requested
-            turn = Turn(len(transcript.turns) + 1, message, replies, requested, asks, time.monotonic() - t0)
+            turn.requested, turn.asks = requested, asks
+            if turn.result is not None:
+                turn.meant = user.meant()
             transcript.turns.append(turn)
             seen = Observation(requested, asks, turn.buttons, seen.result_seen or turn.result is not None,
                                turn.result is not None)
-        transcript.final_slots = client.slots(sender)
+        tracker = client.tracker(sender)
+        transcript.final_slots = tracker.get("slots") or {}
+        _attach_events(transcript, tracker.get("events") or [])
         transcript.records = client.records(sender)
     except Exception as e:  # a broken connection is a finding, not a crash of the whole run
         transcript.error = f"{type(e).__name__}: {e}"
     summary = user.summary()
     transcript.intended = summary["intended"]
+    transcript.meant = user.meant()
     transcript.skipped = summary["skipped"]
     transcript.unbanked = summary["unbanked"]
     transcript.gave_up = summary["gave_up"]
     transcript.seconds = time.monotonic() - started
     return transcript
+
+
+def _attach_events(transcript: Transcript, events: list[dict]) -> None:
+    """Give each turn the bot events that followed its message (one user event per message sent)."""
+    _, per_message = asking.per_user_message(events)
+    if len(per_message) != len(transcript.turns):
+        raise RuntimeError(f"the tracker holds {len(per_message)} user messages, the simulator sent "
+                           f"{len(transcript.turns)}")
+    for turn, turn_events in zip(transcript.turns, per_message):
+        turn.events = turn_events
+    transcript.events_read = True

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowledge import vocab
+from knowledge import normalize, vocab
 
 UNKNOWN = "unknown"
 CORE = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
@@ -24,10 +24,12 @@ IMMUNO = {"anti_pd1", "anti_pdl1", "immunotherapy_unspecified"}
 
 # Treatment histories: the categories received. Phrasings per history live in the bank
 # under answers.prior_treatment.templates.<name>; ``planned`` is treatment booked but not
-# yet given, which means no treatment received.
+# yet given (or only a biopsy), ``refused`` treatment offered and declined: both mean no
+# treatment received.
 HISTORIES: dict[str, tuple[str, ...]] = {
     "none": (),
     "planned": (),
+    "refused": (),
     "pd1_chemo": ("chemotherapy", "anti_pd1"),
     "pd1_only": ("anti_pd1",),
     "pdl1_chemo": ("chemotherapy", "anti_pdl1"),
@@ -39,7 +41,7 @@ HISTORIES: dict[str, tuple[str, ...]] = {
     "chemoradiotherapy": ("chemoradiotherapy",),
 }
 HISTORY_WEIGHTS = {
-    "none": 28, "planned": 5, "pd1_chemo": 20, "pd1_only": 10, "pdl1_chemo": 3, "immunotherapy_unspecified": 3,
+    "none": 26, "planned": 6, "refused": 2, "pd1_chemo": 20, "pd1_only": 10, "pdl1_chemo": 3, "immunotherapy_unspecified": 3,
     "chemo_only": 9, "surgery": 6, "radiotherapy": 4, "surgery_radiotherapy": 6, "chemoradiotherapy": 6,
 }
 
@@ -51,8 +53,55 @@ SITE_WEIGHTS = {
 # Which AJCC table stages a TNM at each site (sites.yaml `staging`); None: no TNM offered.
 STAGE_WEIGHTS = {"I": 5, "II": 8, "III": 30, "IVA": 28, "IVB": 12, "IVC": 5, "IVA|IVB|IVC": 12}
 ECOG_WEIGHTS = {0: 33, 1: 40, 2: 14, 3: 8, 4: 5}
+# A Karnofsky score the published tables convert to two ECOG grades (KPS 90 is 0-1, 70 is
+# 1-2, 60 and 50 are 2-3, 40 and 30 are 3-4: knowledge/vocabulary/ecog.yaml): the person
+# means both, and so does the bot. How often a known grade is said that way.
+KPS_RANGE_RATE = 0.12
 RESPONSE_WEIGHTS = {"CR": 10, "PR": 45, "SD": 25, "PD": 10, UNKNOWN: 10}
 CITIES = ("Shanghai", "Beijing", "Guangzhou", "Chengdu", "Hangzhou", "Wuhan", "Nanjing", "Shenzhen", "Xi'an")
+PROVINCES = ("Guangdong", "Sichuan", "Zhejiang", "Hubei", "Jiangsu", "Hunan")
+# Where a person could travel: a city, a province, "anywhere", a country, "rather not say"
+# (typed), or None: presses Skip.
+LOCATION_WEIGHTS = {"city": 55, "province": 8, "anywhere": 12, "country": 4, "rather_not_say": 6, "skip": 15}
+
+
+def ecog_key(value: Any) -> str:
+    """A bank key for an ECOG value: ``1`` -> "1", ``[1, 2]`` -> "1-2"."""
+    return f"{value[0]}-{value[1]}" if isinstance(value, (list, tuple)) else str(value)
+
+
+def stage_words(stage: Any, tnm: dict | None = None) -> str | None:
+    """Words that mean ``stage`` for the stage normaliser: the TNM the person gave, else the
+    group ("stage III"; "stage IV" for IVA|IVB|IVC)."""
+    if stage in (None, UNKNOWN) or not stage:
+        return None
+    if tnm is not None:
+        return tnm["text"]
+    if list(stage) == ["IVA", "IVB", "IVC"]:
+        return "stage IV"
+    return "stage " + stage[0] if len(stage) == 1 else None
+
+
+def derived(meant: dict, voice: str, tnm: dict | None = None, p16_known: bool = True) -> dict:
+    """The profile fields the bot sets by rule from how the answers were given, for what the
+    person meant (computed by knowledge/, never by the simulator's own rules):
+
+    - ``ecog_source``: "clinician" for a nurse, "patient" otherwise, whenever ECOG is known;
+    - ``stage_ajcc7``: the AJCC 7 reading ``knowledge.normalize.stage`` gives the stage words
+      (the TNM, or the group) at this site, with the p16 the person knows (``p16_known``
+      False: as if not said).
+    """
+    out: dict[str, Any] = {}
+    if meant.get("ecog", UNKNOWN) not in (None, UNKNOWN):
+        out["ecog_source"] = "clinician" if voice == "nurse" else "patient"
+    words = stage_words(meant.get("stage"), tnm)
+    site = meant.get("tumor_site")
+    p16 = meant.get("p16") if p16_known else None
+    if words and site in vocab.sites():
+        read = normalize.stage(words, site, p16 if p16 in ("positive", "negative") else None)
+        if read is not None and read.ajcc7_value:
+            out["stage_ajcc7"] = read.ajcc7_value
+    return out
 
 
 def ordered_treatments(categories) -> list[str]:
@@ -98,12 +147,18 @@ class Persona:
     history: str  # key of HISTORIES, or "unknown"
     stage_form: str  # words | alone | tnm | unknown
     tnm: dict | None = None  # the bank entry when stage_form == "tnm"
-    location: str | None = None  # a city, "anywhere", or None (presses Skip)
+    location: str | None = None  # a city, a province, "anywhere", a country, "unknown" (rather not say), or None (Skip)
+    location_kind: str = "skip"  # city | province | anywhere | country | rather_not_say | skip
 
     def to_dict(self) -> dict:
         return {"voice": self.voice, "sex": self.sex, "relative": self.relative, "truth": dict(self.truth),
                 "history": self.history, "stage_form": self.stage_form, "tnm": self.tnm and self.tnm["text"],
-                "location": self.location}
+                "location": self.location, "location_kind": self.location_kind}
+
+    @property
+    def said_tnm(self) -> dict | None:
+        """The bank TNM entry the person gives for the stage, if that is how they say it."""
+        return self.tnm if self.stage_form == "tnm" else None
 
 
 def _pick(rng: random.Random, weights: dict):
@@ -111,12 +166,17 @@ def _pick(rng: random.Random, weights: dict):
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 
 
-def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[str, list[str]]) -> Persona:
+def relative_words(entry: Any) -> tuple[str, str | None]:
+    """A bank relative (``my dad``, or ``{text: my grandad, gap: why}``): its words and known gap."""
+    return (str(entry["text"]), entry.get("gap")) if isinstance(entry, dict) else (str(entry), None)
+
+
+def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[str, list]) -> Persona:
     """A realistic patient, spoken for by themselves, a relative or a nurse."""
     voice = _pick(rng, {"patient": 50, "carer": 30, "nurse": 20})
     site = _pick(rng, SITE_WEIGHTS)
     sex = "female" if site == "breast" else _pick(rng, {"male": 72, "female": 28})
-    relative = rng.choice(relatives[sex]) if voice == "carer" else None
+    relative = relative_words(rng.choice(relatives[sex]))[0] if voice == "carer" else None
     carer = voice == "carer"
 
     if rng.random() < 0.3:
@@ -145,6 +205,10 @@ def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[st
         truth["stage"] = stage_value(_pick(rng, STAGE_WEIGHTS))
 
     truth["ecog"] = UNKNOWN if rng.random() < (0.15 if carer else 0.06) else _pick(rng, ECOG_WEIGHTS)
+    if truth["ecog"] != UNKNOWN and rng.random() < KPS_RANGE_RATE:
+        grade = truth["ecog"]  # the range is this grade and the one above or below it
+        low = grade - 1 if grade == 4 or (grade > 0 and rng.random() < 0.5) else grade
+        truth["ecog"] = [low, low + 1]
 
     history = _pick(rng, HISTORY_WEIGHTS) if rng.random() > 0.03 else UNKNOWN
     truth["prior_treatment"] = UNKNOWN if history == UNKNOWN else ordered_treatments(HISTORIES[history])
@@ -175,10 +239,11 @@ def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[st
     else:
         truth["pregnant"] = "no" if age > 55 else _pick(rng, {"no": 96, "yes": 2, UNKNOWN: 2})
 
-    location = _pick(rng, {"city": 70, "anywhere": 15, "skip": 15})
-    city = rng.choice(CITIES) if location == "city" else ("anywhere" if location == "anywhere" else None)
+    kind = _pick(rng, LOCATION_WEIGHTS)
+    place = {"city": lambda: rng.choice(CITIES), "province": lambda: rng.choice(PROVINCES), "anywhere": lambda: "anywhere",
+             "country": lambda: "China", "rather_not_say": lambda: UNKNOWN, "skip": lambda: None}[kind]()
     return Persona(voice=voice, sex=sex, relative=relative, truth=truth, history=history,
-                   stage_form=stage_form, tnm=entry, location=city)
+                   stage_form=stage_form, tnm=entry, location=place, location_kind=kind)
 
 
 @dataclass
@@ -195,6 +260,9 @@ class Plan:
     several_count: int = 0  # how many facts in that message
     dont_know: tuple[str, ...] = ()  # fields the person does not know (truth "unknown")
     correction: tuple[str, Any] | None = None  # (field, wrong value said first, corrected next turn)
+    # After the result, one more message: ("age", wrong age said during the screening; the
+    # correction comes after the result), ("recurrent", "yes": it came back), ("location", a city).
+    late: tuple[str, Any] | None = None
     offtopic_at: str | None = None  # an off-topic question instead of the first answer to this question
     remark_at: str | None = None  # an unrelated remark instead of the first answer to this question
     button_rate: float = 0.4  # how often a matching button is pressed instead of typing
@@ -205,6 +273,7 @@ class Plan:
         return {"index": self.index, "seed": self.seed, "persona": self.persona.to_dict(), "opening": self.opening,
                 "lower_case": self.lower_case, "typo_field": self.typo_field, "several_at": self.several_at,
                 "several_count": self.several_count, "dont_know": list(self.dont_know),
-                "correction": list(self.correction) if self.correction else None, "offtopic_at": self.offtopic_at,
+                "correction": list(self.correction) if self.correction else None,
+                "late": list(self.late) if self.late else None, "offtopic_at": self.offtopic_at,
                 "remark_at": self.remark_at, "button_rate": self.button_rate, "skip_rate": self.skip_rate,
                 "perturbations": list(self.perturbations)}

@@ -56,9 +56,9 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
     for o in with_result:
         first = o.transcript.results[0][0]
         before = [t for t in o.transcript.turns if t.number <= first]
-        asked = [t for t in before if t.requested]
+        asked = [t for t in before if t.asked]  # utter_question_<slot> in the bot's events
         questions.append(len(asked))
-        distinct.append(len({t.requested for t in asked}))
+        distinct.append(len({t.asked for t in asked}))
         turns.append(first)
     failures = Counter()
     by_key: dict[str, Counter] = defaultdict(Counter)
@@ -108,6 +108,10 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
         "lost_fields": dict(lost.most_common()),
         "corrections_not_taken": dict(ignored.most_common()),
         "by_perturbation": {tag: {"n": c["n"], "failed": c["failed"]} for tag, c in sorted(per_tag.items())},
+        "late_answers": sum(any(t.sent.kind == "late" for t in o.transcript.turns) for o in outcomes),
+        "late_answers_with_a_new_result": sum(
+            any(t.sent.kind == "late" for t in o.transcript.turns) and len(o.transcript.results) >= 2 for o in outcomes),
+        "tracker_calls_for_requested_slot": sum(o.transcript.tracker_calls for o in outcomes),
         "turns": total_turns,
         "wall_seconds": round(wall, 1),
         "seconds_per_screening": round(wall / len(outcomes), 2) if outcomes else None,
@@ -125,6 +129,9 @@ def text_summary(fig: dict, outcomes: list[Outcome], samples: int = 2) -> str:
         f"questions to result: median {q['median']}, p90 {q['p90']} (distinct: median {dq['median']}, p90 {dq['p90']})",
         f"turns to result: median {tt['median']}, p90 {tt['p90']}, max {tt['max']}",
         f"screenings that needed a skip: {fig['screenings_with_a_skip']} ({fig['skipped_questions']})",
+        f"late answers after the result: {fig['late_answers']} ({fig['late_answers_with_a_new_result']} got a new result); "
+        f"requested_slot read from the tracker {fig['tracker_calls_for_requested_slot']} time(s) (a reply with no "
+        "question it could read)",
         f"wall time {fig['wall_seconds']} s with {fig['workers']} concurrent conversation(s): "
         f"{fig['seconds_per_screening']} s per screening, {fig['turns_per_second']} turns/s",
     ]

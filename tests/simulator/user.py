@@ -15,8 +15,14 @@ Behaviour, per question asked (``requested_slot``):
   (always from the fourth ask on), and that field becomes unknown in the intended profile;
 - a slot the bank has no words for: "I don't know" (unknown in the intended profile);
 - nothing asked and no result: a nudge ("hello?"), at most three in a row, then it gives up;
-- after the result: the pending correction if there is one (a late answer), then the
-  answers to whatever the bot asks again until a new result; else done.
+- after the result: the pending correction if there is one, or the planned late answer
+  (``plan.late``: an age said wrong during the screening and corrected now, "it came
+  back", a city), then the answers to whatever the bot asks again until a new result;
+  else done.
+
+``intended`` is what the person means at each moment (the wrong age until they correct
+it); ``meant()`` adds what the bot derives by rule (profiles.derived) and is recorded with
+every result the bot shows.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ from typing import Any
 from knowledge import vocab
 
 from .bank import Bank, Phrase, Speaker, Text
-from .profiles import CORE, UNKNOWN, Plan
+from .profiles import CORE, UNKNOWN, Plan, derived, ecog_key, relative_words
 
 YES_NO = ("recurrent", "resectable", "other_cancer_5y", "pregnant")
 MAX_NUDGES = 3
@@ -41,12 +47,13 @@ def profile_fields() -> set[str]:
 @dataclass
 class Message:
     text: str
-    kind: str  # opening | consent | answer | dont_know | button | skip | several | wrong | correction | offtopic | remark | nudge
+    kind: str  # opening | consent | answer | dont_know | button | skip | several | wrong | correction | late | offtopic | remark | nudge
     field: str | None = None
     claims: dict[str, Any] = dc_field(default_factory=dict)
     phrase: Phrase | None = None
     payload: bool = False
     parts: list[tuple[str, Phrase, dict]] = dc_field(default_factory=list)  # several facts: (field, clause, claims)
+    derived: dict[str, Any] = dc_field(default_factory=dict)  # what the bot derives from it by rule (stage_ajcc7)
 
     @property
     def gaps(self) -> list[str]:
@@ -83,6 +90,10 @@ class SimulatedUser:
         self.unbanked: list[str] = []
         self.done_perturbations: set[str] = set()
         self.correction_armed = False
+        self.late_done = False
+        self.late_truth: Any = None
+        if plan.late and plan.late[0] == "age":  # says the wrong age until after the result
+            self.late_truth, self.intended["age"] = self.intended["age"], plan.late[1]
         self.nudges = 0
         self.gave_up = False
         self._button_meanings: dict[tuple[str, str], set[str]] = {}
@@ -97,23 +108,41 @@ class SimulatedUser:
 
     def opening(self) -> list[Message]:
         out = []
+        carer = self.persona.voice == "carer"
         for kind in self.plan.opening:
             phrase = self.bank.say("opening", kind, self.speaker, self.rng)
             text = phrase.text
-            if self.persona.voice == "carer" and kind == "greeting":
+            if carer and kind == "greeting":
                 intro = self.bank.say("opening", "other", self.speaker, self.rng)
                 text = f"{text}{self.bank.settings.get('clause_joiner', ', ')}{intro.text}"
                 phrase = phrase.with_text(text)
-            out.append(Message(self._typed(text), "opening", phrase=phrase))
+            claims = {}
+            if carer:  # names the relative: the patient is "he" or "she" (and of that sex)
+                claims["subject"] = "he" if self.persona.sex == "male" else "she"
+                gap = next((relative_words(e)[1] for e in self.bank.data["relatives"][self.persona.sex]
+                            if relative_words(e)[0] == self.persona.relative), None)
+                if gap:
+                    phrase.gaps.append(gap)
+            out.append(Message(self._typed(text), "opening", claims=claims, phrase=phrase))
         return out
 
     # --- each turn -------------------------------------------------------------------------
 
     def next(self, seen: Observation) -> Message | None:
+        message = self._next(seen)
+        if message is not None and message.claims.get("stage") not in (None, UNKNOWN):
+            tnm = self.persona.said_tnm if message.claims["stage"] == self.persona.truth.get("stage") else None
+            message.derived = {k: v for k, v in derived({**self.intended, "stage": message.claims["stage"]},
+                                                          self.persona.voice, tnm).items() if k == "stage_ajcc7"}
+        return message
+
+    def _next(self, seen: Observation) -> Message | None:
         plan = self.plan
         if self.correction_armed:
             return self._correction()
         if seen.result_now:
+            if plan.late and not self.late_done:
+                return self._late()
             return None  # the screening ended with a result and nothing is left to say
         slot = seen.requested
         if slot is None:
@@ -149,6 +178,7 @@ class SimulatedUser:
             wrong = plan.correction[1]
             message = self._answer(slot, wrong, seen, clean=True, allow_button=False)
             message.kind = "wrong"
+            self.intended[slot] = wrong  # what was typed, until the next message corrects it
             return message
         if first and plan.several_at == slot and "several" not in self.done_perturbations:
             self.done_perturbations.add("several")
@@ -206,18 +236,20 @@ class SimulatedUser:
         return self.bank.has(slot) or slot in ("location",)
 
     def _location(self, seen: Observation) -> Message:
-        city = self.persona.location
-        if city is None:  # this person would rather not say: Skip straight away (not a skip the bot forced)
+        place, kind = self.persona.location, self.persona.location_kind
+        if place is None:  # this person would rather not say: Skip straight away (not a skip the bot forced)
             button = self._button(seen, "/skip")
             if button:
                 return Message("/skip", "skip", "location", {}, Phrase(button.get("title", "Skip"), "button"), payload=True)
             phrase = self.bank.say("dont_know", None, self.speaker, self.rng, clean=True)
             return Message(self._typed(phrase.text), "dont_know", "location", {}, phrase)
-        if city == "anywhere":  # says so again in other words until Skip is offered (the general rule above)
-            phrase = self.bank.say("location", "anywhere", self.speaker, self.rng)
-        else:
-            phrase = self.bank.say("location", "city", self.speaker, self.rng, {"city": city}, clean=seen.asks > 1)
-        return Message(self._typed(phrase.text), "answer", "location", {"location": city}, phrase)
+        if kind == "anywhere":  # a button that says so, or words (again in other words if asked again)
+            button = self._button(seen, "anywhere")
+            if button is not None and self.rng.random() < self.plan.button_rate:
+                return self._press(button, "button", "location", {"location": "anywhere"})
+        values = {"city": place} if kind == "city" else {"province": place} if kind == "province" else {}
+        phrase = self.bank.say("location", kind, self.speaker, self.rng, values, clean=seen.asks > 1)
+        return Message(self._typed(phrase.text), "answer", "location", {"location": place}, phrase)
 
     def _answer(self, slot: str, value: Any, seen: Observation, clean: bool, allow_button: bool,
                 typo: bool = False) -> Message:
@@ -264,7 +296,10 @@ class SimulatedUser:
             return bank.say(slot, key, speaker, rng, values, clean=clean)
 
         if slot == "age":
-            return say(None, {"n": value}), claims
+            phrase = say(None, {"n": value, "sex": persona.sex})
+            if "sex_word" in bank.placeholders(phrase.template):  # "65 year old male": the sex in passing
+                claims["sex"] = persona.sex
+            return phrase, claims
         if slot == "tumor_site":
             return say(None, {"site": value}), claims
         if slot == "stage":
@@ -283,10 +318,10 @@ class SimulatedUser:
                 return Phrase(text, "stage", key, text), claims
             return say(None, {"stage": key}), claims
         if slot == "ecog":
-            return say(None, {"ecog": value}), claims
+            return say(None, {"ecog": ecog_key(value)}), claims
         if slot == "prior_treatment":
             history = persona.history
-            if clean and history == "planned":
+            if clean and history in ("planned", "refused"):
                 history = "none"  # retyped plainly: nothing received yet
             truth = persona.truth
             values: dict[str, Any] = dict(self.drugs)
@@ -295,6 +330,9 @@ class SimulatedUser:
             if truth.get("immunotherapy_response") not in (None, UNKNOWN):
                 values["response"] = truth["immunotherapy_response"]
             phrase = bank.say("prior_treatment", history, speaker, rng, values, clean=clean)
+            if clause and phrase.open:  # a clause among others states what it means on its own
+                phrase = bank.say("prior_treatment", "none" if history in ("planned", "refused") else history,
+                                  speaker, rng, values, clean=True)
             placeholders = set(bank.placeholders(phrase.template))
             if placeholders & {"cycles", "cycles_words"}:
                 claims["immunotherapy_cycles"] = values["cycles"]
@@ -354,7 +392,7 @@ class SimulatedUser:
     def _correction(self) -> Message:
         self.correction_armed = False
         slot, _wrong = self.plan.correction
-        value = self.intended[slot]
+        value = self.intended[slot] = self.persona.truth[slot]
         values: dict[str, Any] = {}
         if slot == "age":
             values["n"] = value
@@ -364,6 +402,30 @@ class SimulatedUser:
             values["ecog"] = value
         phrase = self.bank.say("correction", slot, self.speaker, self.rng, values, clean=True)
         return Message(self._typed(phrase.text), "correction", slot, {slot: value}, phrase)
+
+    def _late(self) -> Message:
+        """One more message after the result: a correction of the age said wrong, "it came
+        back", or where the patient lives."""
+        self.late_done = True
+        slot, _ = self.plan.late
+        if slot == "age":
+            self.intended["age"] = self.late_truth
+            phrase = self.bank.say("correction", "age", self.speaker, self.rng, {"n": self.late_truth}, clean=True)
+            return Message(self._typed(phrase.text), "late", "age", {"age": self.late_truth}, phrase)
+        if slot == "recurrent":
+            self.intended["recurrent"] = "yes"
+            phrase = self.bank.say("late", "recurrent", self.speaker, self.rng, clean=True)
+            return Message(self._typed(phrase.text), "late", "recurrent", {"recurrent": "yes"}, phrase)
+        city = self.plan.late[1]
+        self.persona.location, self.persona.location_kind = city, "city"
+        phrase = self.bank.say("late", "location", self.speaker, self.rng, {"city": city}, clean=True)
+        return Message(self._typed(phrase.text), "late", "location", {"location": city}, phrase)
+
+    def meant(self, p16_known: bool = True) -> dict:
+        """What the person means now: the profile fields, and what the bot derives from them by rule."""
+        out = dict(self.intended)
+        out.update(derived(out, self.persona.voice, self.persona.said_tnm, p16_known))
+        return out
 
     # --- buttons -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@
  *   the server knows a reloaded page is the tab that started the conversation.
  *   When the server starts a new conversation instead (the same conversation is
  *   open in another tab, or the tab came back too late), the page starts afresh
- *   and says why (bot/channels.py);
+ *   and says why (bot/server/channels.py);
  * - it answers the server's session_check, so a tab whose connection dropped is
  *   told apart from a live one;
  * - the nurse console sends customData {role: "nurse"}, so the bot starts in nurse mode;

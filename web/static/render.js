@@ -1,7 +1,7 @@
 /*
  * What the bot's custom messages look like on the page (window.TrialbotRender).
  *
- * The socket.io channel (bot/channels.py) sends each custom JSON message as
+ * The socket.io channel (bot/server/channels.py) sends each custom JSON message as
  * {"custom": payload}; the chat wrapper (chat.js) hands those to
  * `component(...)`, a React function component:
  *   trial_matches      -> result cards in the chat (both pages) and, on the

@@ -14,11 +14,20 @@ Why a subclass of Rasa's ``SQLTrackerStore`` and not the stock ``type: SQL``:
   turn, so nothing is left, and the next message starts a new conversation.
 * **Retention.** ``purge(older_than_days)`` drops whole conversations whose last
   event is older than the cut-off (``python -m bot records purge``).
+* **Cheap per turn** (docs/performance.md), with the same rows read and written as
+  Rasa's own store: a turn reads only the ``data`` column of its events (Rasa builds
+  an ORM object per row and then reads that column alone), and the save appends the
+  events after the ones this turn loaded, where Rasa counts the stored events again
+  with a second query (the same number: one turn of a conversation at a time, see
+  bot/server/guards.py and the Redis lock store of the scale-out setup). SQLite keeps its
+  connections open in a small pool: SQLAlchemy 1.4 opens and closes a new one for
+  every session on a file, and closing the last connection to a WAL database
+  checkpoints it, so every turn paid for a connect, three PRAGMAs and a checkpoint.
 
 Configured in ``endpoints.yml``::
 
     tracker_store:
-      type: bot.tracker_store.SQLiteTrackerStore
+      type: bot.server.tracker_store.SQLiteTrackerStore
       db: var/conversations.db
 
 A relative ``db`` is taken from the repository root; ``TRIALBOT_CONVERSATIONS_DB``
@@ -33,6 +42,8 @@ dialect SQLAlchemy knows; PostgreSQL in ``deploy/endpoints.scale-out.yml``).
 """
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import os
 import sqlite3
@@ -41,13 +52,16 @@ from pathlib import Path
 from typing import Any, Optional, Text
 
 import sqlalchemy as sa
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from .records import ROOT, private_file
+from screenings.store import ROOT, private_file
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +72,11 @@ ENDPOINTS = ROOT / "endpoints.yml"
 ENV_ENDPOINTS = "TRIALBOT_ENDPOINTS"
 # Settings of Rasa's SQL store that make no sense for a local SQLite file.
 _NOT_FOR_SQLITE = ("dialect", "host", "port", "username", "password", "login_db", "query", "url")
+# How many events of its latest session were stored when a tracker was loaded (set by
+# ``retrieve``, read by ``save``): the events after them are this turn's.
+_STORED = "_trialbot_events_stored"
+# Open SQLite connections kept for reuse (Rasa uses one at a time, on its event loop).
+SQLITE_POOL_SIZE = 4
 
 
 def conversations_path(db: str | Path | None = None) -> Path:
@@ -108,7 +127,57 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         if ran_forget_action(tracker):
             self.forget(tracker.sender_id)
             return
-        await super().save(tracker)
+        stored = getattr(tracker, _STORED, None)
+        if stored is None:  # not loaded by ``retrieve`` (a new conversation, a full history)
+            await super().save(tracker)
+            return
+        # Rasa's own save (the same rows), with the number of stored events known from the
+        # load, and one INSERT for all the rows instead of an ORM object per event.
+        await self.stream_events(tracker)
+        rows = []
+        for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+            data = event.as_dict()
+            rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
+                         "timestamp": data.get("timestamp"),
+                         "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                         "action_name": data.get("name"), "data": json.dumps(data)})
+        with self.session_scope() as session:
+            if rows:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+            session.commit()
+        setattr(tracker, _STORED, len(tracker.events))
+
+    async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
+        """The latest session's tracker, noting how many events were stored (see ``save``)."""
+        return await self._retrieve(sender_id, fetch_events_from_all_sessions=False)
+
+    async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool
+                        ) -> Optional[DialogueStateTracker]:
+        """Rasa's ``_retrieve`` (the same query, the same rows), reading the ``data`` column only."""
+        query = self._events_data(fetch_events_from_all_sessions)
+        with self.session_scope() as session:
+            rows = session.execute(query, {"sender_id": sender_id}).all()
+        if not self.domain or not rows:
+            return None
+        tracker = DialogueStateTracker.from_dict(sender_id, [json.loads(data) for (data,) in rows], self.domain.slots)
+        if not fetch_events_from_all_sessions:
+            setattr(tracker, _STORED, len(rows))
+        return tracker
+
+    def _events_data(self, all_sessions: bool) -> "sa.sql.Select":
+        """The ``data`` of Rasa's ``_event_query`` rows, as one statement built once per store."""
+        cached = self.__dict__.setdefault("_events_data_queries", {})
+        if all_sessions not in cached:
+            events = self.SQLEvent.__table__
+            sender = events.c.sender_id == sa.bindparam("sender_id")
+            query = sa.select(events.c.data).where(sender)
+            if not all_sessions:  # the events since the latest SessionStarted, or all if there is none
+                start = sa.select(sa.func.max(events.c.timestamp).label("session_start")).where(
+                    sender, events.c.type_name == SessionStarted.type_name).subquery()
+                query = query.where(sa.or_(events.c.timestamp >= start.c.session_start,
+                                           start.c.session_start.is_(None)))
+            cached[all_sessions] = query.order_by(events.c.id)
+        return cached[all_sessions]
 
     def forget(self, sender_id: Text) -> int:
         """Delete every stored event of one conversation; returns how many."""
@@ -154,10 +223,16 @@ class SQLiteTrackerStore(ForgettingSQLTrackerStore):
         self.path = conversations_path(db)
         _prepare(self.path)
         super().__init__(domain=domain, dialect="sqlite", db=str(self.path), event_broker=event_broker, **kwargs)
-        # Rasa opened its first connection (create_all) before we could hook in:
-        # drop it so that every connection from now on goes through the hook.
+        # Rasa opened its first connection (create_all) on an engine without a pool (SQLAlchemy
+        # 1.4's default for a file): replace it by one that keeps its connections open, so a
+        # turn does not pay for a connect, the PRAGMAs below and a WAL checkpoint on close.
+        # Every connection from now on goes through the hook.
+        url = self.engine.url
         self.engine.dispose()
+        self.engine = sa.create_engine(url, poolclass=QueuePool, pool_size=SQLITE_POOL_SIZE,
+                                       max_overflow=SQLITE_POOL_SIZE, connect_args={"check_same_thread": False})
         sa.event.listen(self.engine, "connect", _configure_connection)
+        self.sessionmaker = sessionmaker(bind=self.engine)
 
 
 STORE_TYPES = {f"{__name__}.{cls.__name__}": cls for cls in (SQLiteTrackerStore, ForgettingSQLTrackerStore)}

@@ -22,7 +22,7 @@ patched one by one):
    that holds the session, never to a room.
 3. **Channels do not share conversations**: socket.io conversations are kept
    under ``socketio:<session id>``, a namespace the REST webhook may not use
-   (``bot/guards.py`` checks both ends on every message).
+   (``bot/server/guards.py`` checks both ends on every message).
 4. **CORS**: Rasa passes ``cors_allowed_origins=[]``, which switches origin
    checks off. Here only the page's own origins (``http://127.0.0.1:$WEB_PORT``
    and ``http://localhost:$WEB_PORT``) may open a socket from a browser.
@@ -373,8 +373,8 @@ class TrialbotSocketIO(SocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         sio = GuardedAsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins,
                                  cors_credentials=False, max_http_buffer_size=MAX_PACKET_BYTES,
-                                 logger=server_logger("bot.channels.socketio"),
-                                 engineio_logger=server_logger("bot.channels.engineio"))
+                                 logger=server_logger("bot.server.channels.socketio"),
+                                 engineio_logger=server_logger("bot.server.channels.engineio"))
         self.sio = sio
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 

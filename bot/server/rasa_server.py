@@ -4,7 +4,7 @@
 any local user can read it with ``ps``. This wrapper reads the HTTP API token
 from ``TRIALBOT_API_TOKEN`` and the action server's token from
 ``TRIALBOT_ACTIONS_TOKEN``, removes both from the environment, installs the
-guards of ``bot/guards.py`` (action endpoint token and port in memory, an
+guards of ``bot/server/guards.py`` (action endpoint token and port in memory, an
 apology instead of silence when the action server is down, one turn at a time
 per conversation, a message length cap, channels kept out of each other's
 conversations, REST body checks, redacted logs and warnings) and hands the rest
@@ -13,14 +13,14 @@ of the arguments to Rasa's own command line in-process.
 Defaults that keep it private: bound to 127.0.0.1 unless ``--interface`` says
 otherwise, no CORS on the HTTP API and REST webhook (``--cors '*'`` is
 refused; the browser page talks to the socket.io channel, whose origins
-bot/channels.py limits to the page), telemetry off.
+bot/server/channels.py limits to the page), telemetry off.
 """
 from __future__ import annotations
 
 import os
 import sys
 
-from bot import guards
+from bot.server import guards
 
 HOST = "127.0.0.1"
 

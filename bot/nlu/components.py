@@ -189,8 +189,6 @@ class _Regexes:
     cycles_before: re.Pattern
     cycles_times: re.Pattern
     nct: re.Pattern
-    one_not_a_number_before: re.Pattern
-    one_not_a_number_after: re.Pattern
 
 
 def _build_regexes() -> _Regexes:
@@ -212,6 +210,8 @@ def _build_regexes() -> _Regexes:
     # Chinese characters between the prefix and the score too: "ECOG 评 分 是 1", "KPS 评 分 80".
     filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b|[{vocab.CJK}])*?"
     cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
+    # "my aunt is 61": the relatives of people.yaml (knowledge/speaker.py reads the same words).
+    people = _alternation(w for words in vocab.load("people")["relatives"].values() for w in words)
     cycle_filler = r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
     return _Regexes(
         spoken=spoken,
@@ -226,7 +226,7 @@ def _build_regexes() -> _Regexes:
         age_cue=re.compile(rf"\b(?:aged|age)(?:\s*(?::|=|-|is|of|was|to)\s*|\s+)(?:about\s+|around\s+)?(?P<num>{num}){e}", re.I),
         # "I'm 61", "I am fifty-eight", "he's 70", "the patient is 52", "just turned 60"
         age_pronoun=re.compile(
-            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|husband|wife|mum|mom|mother|dad|father|son|daughter|partner|brother|sister)\s+is)"
+            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|{people})\s+is)"
             rf"|\bturn(?:ed|ing|s)?)\s+(?:now\s+|just\s+|only\s+|actually\s+|almost\s+|nearly\s+|about\s+|turning\s+)?(?P<num>{num})"
             rf"(?![\w])(?!\s*(?:%|percent|cycles?|rounds?|courses?|doses?|weeks?|months?|days?|hours?|kg|cm|mm|times|x\b|or\s+\d))",
             re.I,
@@ -237,21 +237,15 @@ def _build_regexes() -> _Regexes:
         age_zh=re.compile(r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
                           r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"),
         ecog=re.compile(
-            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or|到|或|至)\s*([0-4]))?(?![\d.])",
+            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or|到|或|至)\s*([0-4]))?(?!\d|\.\d)",
             re.I,
         ),
-        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?![\d.])", re.I),
+        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I),
         # not an ordinal: "第 1 次" is "the first time" (prepared Chinese)
         cycles_after=re.compile(rf"{b}(?<!第\s)(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
         cycles_before=re.compile(rf"\b(?:{cycle_words})\s*(?:x|×|:)?\s*(?:\d{{1,2}}|{spoken}){e}", re.I),
         cycles_times=re.compile(r"(?:\bx|×)\s*\d{1,2}\b", re.I),
         nct=re.compile(r"(?<![A-Za-z0-9])NCT[\s\-]?(\d{8})(?!\d)", re.I),
-        # "one" is often no number: "this one", "no one", "one of them", "one more question"
-        one_not_a_number_before=re.compile(
-            r"\b(?:this|that|which|the|no|any|every|each|some|another|other|a|an|last|first|next|previous|following|earlier|"
-            r"former|latter|either|neither|right|wrong|same|new|only|little|big|top|second|third)\s*$", re.I
-        ),
-        one_not_a_number_after=re.compile(r"^\s*(?:of|more|another|thing|day|time|question|by|who|that|which|else|last|'s|moment|minute|sec|second|step|way)\b", re.I),
     )
 
 
@@ -501,11 +495,9 @@ def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
         found.append(Found(NUMBER, value, m.start(), m.end()))
     for m in rx.spoken_number.finditer(text):
         said = m.group(0)
-        if said.lower() == "one" and (
-            rx.one_not_a_number_before.search(text[max(0, m.start() - 20): m.start()])
-            or rx.one_not_a_number_after.match(text[m.end(): m.end() + 20])
-        ):
-            continue
+        if said.lower() == "one" and normalize.one_is_no_number(text[max(0, m.start() - 20): m.start()],
+                                                               text[m.end(): m.end() + 20]):
+            continue  # "this one", "one moment" (the rule and its words: knowledge.normalize)
         value = normalize.words_to_number(said)
         if value is not None:
             found.append(Found(NUMBER, str(value), m.start(), m.end()))

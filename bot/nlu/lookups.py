@@ -5,8 +5,8 @@ recognise an ``inform`` answer ("voice box", "Keytruda", "it shrank") from
 words it never saw in training. The tables are generated, never hand-written,
 so they always hold the same words as the entity extractor and the normalisers:
 
-    python -m bot.lookups            # (re)write data/lookups.yml
-    python -m bot.lookups --check    # exit 1 if data/lookups.yml is missing or stale
+    python -m bot.nlu.lookups            # (re)write data/lookups.yml
+    python -m bot.nlu.lookups --check    # exit 1 if data/lookups.yml is missing or stale
 """
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from typing import Dict, Iterable, List, Optional
 
 from knowledge import vocab
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LOOKUPS_PATH = REPO / "data" / "lookups.yml"
 
 HEADER = """\
 # GENERATED FILE: do not edit by hand.
-# Written by `python -m bot.lookups` from knowledge/vocabulary/*.yaml (sites,
-# treatments); change the vocabulary and regenerate. `python -m bot.lookups --check`
+# Written by `python -m bot.nlu.lookups` from knowledge/vocabulary/*.yaml (sites,
+# treatments); change the vocabulary and regenerate. `python -m bot.nlu.lookups --check`
 # fails when this file is missing or out of date.
 """
 
@@ -72,16 +72,16 @@ def is_current(path: Path = LOOKUPS_PATH) -> bool:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.lookups", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m bot.nlu.lookups", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is missing or stale; write nothing")
     parser.add_argument("--output", type=Path, default=LOOKUPS_PATH, help=f"default: {LOOKUPS_PATH.relative_to(REPO)}")
     args = parser.parse_args(argv)
     if args.check:
         if not args.output.is_file():
-            print(f"{args.output} is missing: run `python -m bot.lookups`", file=sys.stderr)
+            print(f"{args.output} is missing: run `python -m bot.nlu.lookups`", file=sys.stderr)
             return 1
         if not is_current(args.output):
-            print(f"{args.output} is stale: run `python -m bot.lookups`", file=sys.stderr)
+            print(f"{args.output} is stale: run `python -m bot.nlu.lookups`", file=sys.stderr)
             return 1
         print(f"{args.output} is up to date")
         return 0

@@ -118,16 +118,17 @@ def connect(path: str | Path | None = None) -> sqlite_utils.Database:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     db = sqlite_utils.Database(conn)
-    if not db[TABLE].exists():
-        db[TABLE].create(
+    table = db.table(TABLE)
+    if not table.exists():
+        table.create(
             {"ref": str, "created_at": str, "updated_at": str, "mode": str, "profile": str, "verdicts": str,
              "kb_build_id": str, "conversation": str},
             pk="ref", not_null={"created_at", "mode", "profile", "verdicts"}, if_not_exists=True,
         )
-        db[TABLE].create_index(["created_at"], if_not_exists=True)
-        db[TABLE].create_index(["conversation"], if_not_exists=True)
-    elif "updated_at" not in db[TABLE].columns_dict:
-        db[TABLE].add_column("updated_at", str)  # records.db files from before updates existed
+        table.create_index(["created_at"], if_not_exists=True)
+        table.create_index(["conversation"], if_not_exists=True)
+    elif "updated_at" not in table.columns_dict:
+        table.add_column("updated_at", str)  # records.db files from before updates existed
     return db
 
 
@@ -200,11 +201,11 @@ def save(
     }
     try:
         for _ in range(5):  # 40 random bits: a collision is rare, never silent
-            row["ref"] = new_reference()
+            ref = row["ref"] = new_reference()
             try:
                 with db.conn:
-                    db[TABLE].insert(row)
-                return row["ref"]
+                    db.table(TABLE).insert(row)
+                return ref
             except sqlite3.IntegrityError:
                 continue
         raise RuntimeError("could not find an unused reference")

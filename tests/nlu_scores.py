@@ -5,7 +5,7 @@ model would pass. This reads the reports it wrote and fails when the weighted
 intent F1 or the entity F1 of the clinical entity extractor falls below the
 target, printing the scores so the CI log records them either way.
 
-    python -m bot.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
+    python -m tests.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Guards installed in the Rasa server process (by ``bot/rasa_server.py``).
+"""Guards installed in the Rasa server process (by ``bot/server/rasa_server.py``).
 
 Rasa 3.6 leaves a few gaps this assistant cannot have; each guard below closes
 one, in-process, by wrapping one Rasa function (the wrapped functions are named
@@ -9,7 +9,16 @@ in each docstring, so an upgrade knows what to re-check):
   put on the action endpoint in memory, never in a file or on a command line;
   ``${ACTIONS_PORT}`` in endpoints.yml's URL is filled in the same way, so no
   per-run copy of endpoints.yml is written (two stacks started at once used to
-  overwrite each other's ``models/endpoints.run.yml``).
+  overwrite each other's ``models/endpoints.run.yml``). The same wrapper turns on
+  Rasa's selective domain for the action endpoint (unless the endpoints file sets
+  ``enable_selective_domain`` itself): Rasa then stops sending its whole domain,
+  about 30 KB of JSON encoded here and decoded there, with every action call; the
+  action server reads the responses from domain.yml itself (actions/say.py).
+- ``action_calls_kept_alive``: Rasa opens a new HTTP client session, and so a
+  new TCP connection, for every call to the action server, and closes it after
+  the answer. The action endpoint here keeps one session whose idle connections
+  live 2 seconds (the action server's Sanic keeps them 5), so the calls of a busy
+  server reuse connections; the request and its errors are Rasa's own.
 - ``cannot_check_when_actions_fail``: when the action server cannot be reached
   (or fails), Rasa logs an exception, drops the action and the user hears
   nothing. Here the user gets ``utter_cannot_check`` and no slot changes, so the
@@ -24,7 +33,7 @@ in each docstring, so an upgrade knows what to re-check):
   message length before NLU and turns any unexpected failure into
   ``utter_cannot_check`` instead of a log line quoting the message. It also
   keeps channels apart: a socket.io conversation
-  (``socketio:<session id>``, bot/channels.py) takes messages from the socket.io
+  (``socketio:<session id>``, bot/server/channels.py) takes messages from the socket.io
   channel only, and the socket.io channel writes into no other conversation.
 - ``rest_body_check``: the REST webhook takes JSON only (415 otherwise, so a
   cross-site form cannot post into a conversation), answers a malformed body
@@ -37,7 +46,12 @@ in each docstring, so an upgrade knows what to re-check):
   response against its JSON schema with ``jsonschema.validate``, which first
   re-checks the *schema itself* against the JSON Schema meta-schema on every
   call: 20-38% of Rasa's CPU per turn (docs/performance.md). The same check
-  runs here with a validator built once.
+  runs here with a validator built once, and a quicker exact test first (each
+  event against its own branch of the schema's ``oneOf`` only).
+- ``event_types_resolved_once``: Rasa turns every stored or returned event into
+  its class by walking all subclasses of ``Event`` (with an ``inspect.isabstract``
+  test each) for every single event: about half the CPU of loading a tracker.
+  The class of each event name is looked up once and remembered.
 - ``redacted_logs``: Rasa's structured log events carry the user's text, slots
   and parse data as fields; only the event name, level and a few harmless
   fields are kept, and a traceback is reduced to the exception's type.
@@ -69,6 +83,7 @@ CANNOT_CHECK = "utter_cannot_check"
 # Last resort when the loaded model predates the domain's utter_cannot_check response.
 CANNOT_CHECK_FALLBACK = "I'm sorry, I can't check the trials right now. Please try again in a few minutes."
 REST_WEBHOOK = "/webhooks/rest/webhook"
+SELECTIVE_DOMAIN = "enable_selective_domain"  # rasa.core.actions.constants.SELECTIVE_DOMAIN
 LOG_FIELDS_KEPT = {"event", "event_info", "log_level", "level", "timestamp", "error", "action_name",
                    "policy_name", "filename", "model", "path"}
 
@@ -93,6 +108,85 @@ def action_endpoint_auth(token: str, port: Optional[str]) -> None:
                 action.url = action.url.replace("${ACTIONS_PORT}", port)
             if token:
                 action.headers = {**(action.headers or {}), "Authorization": f"Bearer {token}"}
+            action.kwargs.setdefault(SELECTIVE_DOMAIN, True)
+        return endpoints
+
+    AvailableEndpoints.read_endpoints = read_endpoints
+
+
+# --- the action endpoint: one client session, connections reused ---------------------------------
+
+KEEPALIVE_SECONDS = 2.0  # below Sanic's KEEP_ALIVE_TIMEOUT (5 s), so the server never closes one in use
+
+
+def _kept_alive_request():
+    """``EndpointConfig.request`` as in Rasa 3.6, on a client session kept between calls."""
+    import aiohttp
+    from aiohttp import ContentTypeError
+    from rasa.core.constants import DEFAULT_REQUEST_TIMEOUT
+    from rasa.shared.exceptions import FileNotFoundException
+    from rasa.utils.endpoints import ClientResponseError, concat_url
+
+    def session(self) -> "aiohttp.ClientSession":
+        loop = asyncio.get_running_loop()
+        kept = self.__dict__.get("_kept_session")
+        if kept is None or kept.closed or self.__dict__.get("_kept_loop") is not loop:
+            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) \
+                if self.basic_auth else None
+            kept = aiohttp.ClientSession(
+                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS))
+            self.__dict__.update(_kept_session=kept, _kept_loop=loop)
+        return kept
+
+    async def request(self, method: Text = "post", subpath: Optional[Text] = None,
+                      content_type: Optional[Text] = "application/json", compress: bool = False, **kwargs: Any):
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if "headers" in kwargs:
+            headers.update(kwargs["headers"])
+            del kwargs["headers"]
+        if self.headers:
+            headers.update(self.headers)
+        url = concat_url(self.url, subpath)
+        sslcontext = None
+        if self.cafile:
+            import ssl
+
+            try:
+                sslcontext = ssl.create_default_context(cafile=self.cafile)
+            except FileNotFoundError as e:
+                raise FileNotFoundException(
+                    f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist.") from e
+        async with session(self).request(method, url, headers=headers, params=self.combine_parameters(kwargs),
+                                         compress=compress, ssl=sslcontext, **kwargs) as response:
+            if response.status >= 400:
+                raise ClientResponseError(response.status, response.reason, await response.content.read())
+            try:
+                return await response.json()
+            except ContentTypeError:
+                return None
+
+    return request
+
+
+def action_calls_kept_alive() -> None:
+    """Wrap ``rasa.core.utils.AvailableEndpoints.read_endpoints``: the action endpoint's
+    ``request`` (Rasa's ``EndpointConfig.request``, a new session per call) reuses one
+    session and its connections."""
+    import types
+
+    from rasa.core.utils import AvailableEndpoints
+
+    original = AvailableEndpoints.read_endpoints.__func__
+    request = _kept_alive_request()
+
+    @classmethod  # type: ignore[misc]
+    def read_endpoints(cls, endpoint_file: Text):
+        endpoints = original(cls, endpoint_file)
+        if endpoints.action is not None:
+            endpoints.action.request = types.MethodType(request, endpoints.action)
         return endpoints
 
     AvailableEndpoints.read_endpoints = read_endpoints
@@ -267,7 +361,7 @@ def channel_problem(message) -> Optional[str]:
     socket.io" means the channel's own output object, which no other channel
     (nor a REST body naming ``input_channel``) can hand in.
     """
-    from bot.channels import TrialbotSocketIOOutput, session_of
+    from bot.server.channels import TrialbotSocketIOOutput, session_of
 
     from_socketio = message.input_channel == "socketio" and isinstance(message.output_channel, TrialbotSocketIOOutput)
     into_socketio = session_of(message.sender_id) is not None
@@ -348,7 +442,7 @@ def rest_message(body: bytes, content_type: Optional[str]) -> Dict[str, Any]:
     """The REST webhook body as Rasa will read it: ``sender``, ``message`` and ``metadata``
     holding ``role`` and ``language`` at most (every other key is dropped, ``input_channel`` too). Raises
     BodyRefused for anything that cannot be a message."""
-    from bot.channels import clean_metadata, session_of
+    from bot.server.channels import clean_metadata, session_of
 
     data = _json_body(body, content_type)
     if not isinstance(data, dict):
@@ -416,16 +510,70 @@ def _action_response_validator():
     return cls(spec)
 
 
+@functools.lru_cache(maxsize=1)
+def _action_response_fast_check():
+    """A quicker test that gives True only for responses the full schema accepts, or None.
+
+    Each event must match exactly one of ~20 ``oneOf`` branches, and jsonschema tries
+    (and builds a ValidationError for) every branch of every event. But the schema
+    requires ``event`` to be a string and each branch pins it to its own constant, so
+    an event can only ever match the branch of its own name: checking that branch
+    (with the schema's common part) decides the same. The rest of the response is
+    checked against the schema with the events' items left out. Returns None (no
+    shortcut) if Rasa's schema ever stops having that shape.
+    """
+    import copy
+
+    from jsonschema.validators import validator_for
+    from rasa.core.actions.action import RemoteAction
+
+    spec = RemoteAction.action_response_format_spec()
+    try:
+        events = spec["properties"]["events"]
+        item = events["items"]
+        branches = item["oneOf"]
+        names = [b["properties"]["event"]["const"] for b in branches]
+        if events.get("type") != "array" or set(events) != {"type", "items"} or "event" not in item.get("required", []) \
+                or item["properties"]["event"] != {"type": "string"} or len(set(names)) != len(names) \
+                or not all(isinstance(n, str) for n in names):
+            return None
+    except (KeyError, TypeError):
+        return None
+    cls = validator_for(spec)
+    top = copy.deepcopy(spec)
+    top["properties"]["events"] = {"type": "array"}
+    common = {k: v for k, v in item.items() if k != "oneOf"}
+    per_event = {name: cls({"allOf": [common, branch]}) for name, branch in zip(names, branches)}
+    top_validator = cls(top)
+
+    def valid(result: Any) -> bool:
+        if not top_validator.is_valid(result):
+            return False
+        for event in result.get("events") or ():
+            name = event.get("event") if isinstance(event, dict) else None
+            checker = per_event.get(name) if isinstance(name, str) else None
+            if checker is None or not checker.is_valid(event):
+                return False
+        return True
+
+    return valid
+
+
 def action_responses_checked_once_built() -> None:
     """Replace ``rasa.core.actions.action.RemoteAction._validate_action_result``.
 
     Same outcome as Rasa's: True, or the best-matching ``ValidationError`` with Rasa's
-    hint appended (``jsonschema.validate`` raises ``best_match`` of the errors too)."""
+    hint appended (``jsonschema.validate`` raises ``best_match`` of the errors too).
+    A response the quick test accepts is valid; anything else goes through the full
+    schema, which accepts it or raises the same error as Rasa's own check."""
     from jsonschema.exceptions import best_match
     from rasa.core.actions.action import RemoteAction
     from rasa.shared.constants import DOCS_BASE_URL
 
     def _validate_action_result(self, result: Dict[Text, Any]) -> bool:
+        quick = _action_response_fast_check()
+        if quick is not None and quick(result):
+            return True
         error = best_match(_action_response_validator().iter_errors(result))
         if error is None:
             return True
@@ -436,6 +584,39 @@ def action_responses_checked_once_built() -> None:
         raise error
 
     RemoteAction._validate_action_result = _validate_action_result
+
+
+# --- events: each event name resolved to its class once -----------------------------------------
+
+
+def event_types_resolved_once() -> None:
+    """Wrap ``rasa.shared.core.events.Event.resolve_by_type``.
+
+    Rasa's version walks every (non-abstract) subclass of ``Event`` on every call,
+    i.e. for every event of every tracker it loads and every event an action
+    returns. The classes are all defined when Rasa is imported, so the class found
+    for a name is the class for that name from then on: it is remembered. Names
+    that resolve to nothing (``topic``, an unknown name, or a ``default`` given by
+    the caller) are never cached, so those calls behave exactly as before.
+    """
+    from rasa.shared.core.events import Event
+
+    original = Event.resolve_by_type
+    found: Dict[str, Any] = {}
+
+    def resolve_by_type(type_name, default=None):
+        cls = found.get(type_name)
+        if cls is not None:
+            return cls
+        try:
+            cls = original(type_name)
+        except ValueError:  # unknown: Rasa's own answer (the default, or the same ValueError)
+            return original(type_name, default)
+        if cls is not None:  # None for "topic" (never cached)
+            found[type_name] = cls
+        return cls
+
+    Event.resolve_by_type = staticmethod(resolve_by_type)
 
 
 # --- logs ---------------------------------------------------------------------------------------
@@ -508,7 +689,9 @@ def install(actions_token: str, actions_port: Optional[str]) -> ConversationLock
     redacted_warnings()
     redacted_logs()
     action_endpoint_auth(actions_token, actions_port)
+    action_calls_kept_alive()
     cannot_check_when_actions_fail()
     action_responses_checked_once_built()
+    event_types_resolved_once()
     rest_body_check()
     return one_turn_at_a_time()
