@@ -87,14 +87,15 @@ class ValidatePrescreeningForm(FormValidationAction):
         if notes.ask_next is None:
             self.give_up_after_three(tracker, dispatcher)
         question = notes.ask_next or self.next_question(dispatcher, tracker)
-        tracker.slots["asked"] = self.ask(dispatcher, tracker, question, notes) if question else None
-        tracker.slots[REQUESTED_SLOT] = question
         if is_nurse(tracker):
-            # The nurse console shows the running profile beside the chat.
+            # The nurse console shows the running profile beside the chat. Sent before the
+            # question: the web widget shows quick replies of the last message only.
             dispatcher.utter_message(json_message={
                 "type": "screening_profile", "profile": profile_from_slots(tracker.current_slot_values()),
                 "asking": question,
             })
+        tracker.slots["asked"] = self.ask(dispatcher, tracker, question, notes) if question else None
+        tracker.slots[REQUESTED_SLOT] = question
         events = _changed(before, tracker.slots)
         # Rasa's form reads a validation that sets nothing as "nothing extracted" and rejects it:
         # the question asked (requested_slot) and the ask count always go back, even unchanged.

@@ -259,6 +259,15 @@ def test_a_lay_performance_description_is_said_back_as_a_grade():
     assert "ECOG 1" in said(messages, "utter_understood_ecog") and "light work" in said(messages, "utter_understood_ecog")
 
 
+def test_the_nurse_consoles_question_comes_last_with_its_buttons():
+    """The web widget shows the quick replies of the last message only: the profile update
+    the nurse console reads goes before the question, never after it."""
+    messages, _ = answer({**CONSENTED, "role": "nurse", "age": 58}, "larynx", "tumor_site")
+    kinds = ["profile" if (m.get("custom") or {}).get("type") == "screening_profile" else "text" for m in messages]
+    assert "profile" in kinds and kinds[-1] == "text"
+    assert messages[-1]["utter_action"] == "utter_question_stage" and messages[-1]["buttons"]
+
+
 def test_ecog_buttons_come_from_the_vocabulary_in_every_mode():
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
     messages, _ = answer(base, "", None)

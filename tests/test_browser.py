@@ -44,7 +44,7 @@ pytestmark = [
 EXPECTED = {"NCT06100497": "eligible", "NCT07320690": "ineligible"}
 ANSWERS_FOR_ENGINE = dict(age="61", site="hypopharynx", stage="IVA", ecog="1", prior="none",
                           histology="squamous cell carcinoma", resectable="yes",
-                          differentiation="poorly differentiated", other_cancer="no", pregnant="no")
+                          differentiation="poorly differentiated", other_cancer="no", pregnant="no", sex="male")
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +154,7 @@ ANSWERS = [
         page, "Poorly", "poorly differentiated")),
     (r"other cancer|Other malignancy", lambda page, ecog: click_or_type(page, "No", "no")),
     (r"(?i)pregnant", lambda page, ecog: click_or_type(page, "No", "no")),
+    (r"woman or a man|^Sex\?", lambda page, ecog: click_or_type(page, "Male", "male")),
     (r"which city|Patient's city", lambda page, ecog: type_answer(page, "Shanghai")),
 ]
 

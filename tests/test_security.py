@@ -400,11 +400,14 @@ class TestStack:
 
     def test_restart_command_starts_cleanly(self, stack):
         to_question(stack, "sec-restart", "tumor_site")
-        stack.say("sec-restart", "/restart")
+        replies = stack.say("sec-restart", "/restart")
         slots = stack.tracker("sec-restart")["slots"]
-        assert all(slots.get(s) is None for s in ("age", "tumor_site", "consent", "requested_slot"))
-        replies = stack.say("sec-restart", "hello")
+        assert all(slots.get(s) is None for s in ("age", "tumor_site", "consent"))
+        # the new screening starts at once, with its consent question (no dead end after a restart)
+        assert slots["requested_slot"] == "consent"
         assert "not medical advice" in texts(replies)
+        stack.say("sec-restart", "yes")
+        assert stack.tracker("sec-restart")["slots"]["consent"] is True
 
     def test_nlu_fallback_command_gets_the_fallback_and_the_form_resumes(self, stack):
         to_question(stack, "sec-fallback", "tumor_site")
