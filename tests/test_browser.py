@@ -526,6 +526,7 @@ ANSWERS_ZH = [
     (r"手术切除", lambda page: click_reply(page, "是")),
     (r"分化程度", lambda page: click_reply(page, "低分化")),
     (r"其他癌症", lambda page: click_reply(page, "否")),
+    (r"女性还是男性", lambda page: click_reply(page, "男")),
     (r"怀孕", lambda page: click_reply(page, "否")),
     (r"住在哪里", lambda page: type_answer(page, "上海", label="您的回答")),
 ]
