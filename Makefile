@@ -89,7 +89,7 @@ test: $(STAMP) $(WEB_STAMP) $(CHROMIUM) $(KB) $(MODEL) $(BROWSE_STAMP) $(SCALE_S
 	$(PY) -m tests.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 	$(PY) -m rasa test nlu --nlu tests/nlu/held_out_zh.yml --model $(MODEL) --out results/nlu_zh
 	$(PY) -m tests.nlu_scores results/nlu_zh --min-intent-f1 0.95 --min-entity-f1 0.95
-	$(PY) -m pytest
+	TRIALBOT_NO_SKIPS=1 $(PY) -m pytest -n 2 --dist loadfile
 
 run: $(STAMP) $(WEB_STAMP) $(KB) $(MODEL)
 	$(PY) -m bot run

@@ -144,7 +144,7 @@ ANSWERS = [
     (r"go ahead|Proceed\?", lambda page, ecog: click_reply(page, "I agree", keyboard=True)),
     (r"How old|Patient's age", lambda page, ecog: type_answer(page, "61")),
     (r"Where in the head|Primary site", lambda page, ecog: type_answer(page, "hypopharynx")),
-    (r"What stage|Stage \(AJCC", lambda page, ecog: type_answer(page, "stage IVA")),
+    (r"What stage|Stage \(AJCC|Stage at diagnosis", lambda page, ecog: type_answer(page, "stage IVA")),
     (r"day to day|ECOG performance", lambda page, ecog: click_reply(page, ecog)),
     (r"What treatment|Prior treatment", lambda page, ecog: click_or_type(page, "None yet", "none")),
     (r"squamous cell carcinoma\?|Histology", lambda page, ecog: click_or_type(

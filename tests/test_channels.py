@@ -376,7 +376,7 @@ def test_pages_carry_disclaimer_privacy_notice_and_labels():
         html = (web.WEB / page).read_text()
         assert "not medical advice" in html.lower() or "Not medical advice" in html
         assert "session storage" in html
-        assert '<html lang="en">' in html and 'name="viewport"' in html
+        assert '<html lang="en"' in html and 'name="viewport"' in html
         assert "localStorage" not in html and "cdn" not in html.lower()
     chat = (web.WEB / "static" / "chat.js").read_text()
     assert 'storage: "session"' in chat and "localStorage." not in chat
