@@ -271,8 +271,9 @@ def _read(item: Item) -> dict[str, Any]:
         elif name == "pathologic_response":
             out[name] = normalize.pathologic_response(text)
         elif name == "recurrent":
-            # The recurrence entity (therapy.recurrence_mentions) wins over yes/no words.
-            said = {value for *_, value in therapy.recurrence_mentions(text)}
+            # The recurrence entity (therapy.recurrence_mentions) wins over yes/no words. The NLU
+            # component reads it on prepared text (vocab.prepare: "没有复发" -> "没 有 复 发"), as here.
+            said = {value for *_, value in therapy.recurrence_mentions(vocab.prepare(text))}
             out[name] = said.pop() if len(said) == 1 else normalize.yes_no(text)
         elif name in YES_NO:
             out[name] = normalize.yes_no(text)
