@@ -494,14 +494,13 @@ class ValidatePrescreeningForm(FormValidationAction):
         return _validate_code("pregnant", value, normalize.yes_no)
 
     def validate_location(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        if is_unknown(value) or normalize.yes_no(str(value)) == "no":
-            return {"location": UNKNOWN}
+        answer = UNKNOWN if is_unknown(value) else normalize.location(str(value))
+        if answer is None or answer == UNKNOWN:
+            return {"location": answer}
         place = geo.place(str(value))
-        if place is None:
-            return {"location": None}
-        if place.kind in ("anywhere", "country"):
+        if place is not None and place.kind in ("anywhere", "country"):
             self.say(dispatcher, tracker, "utter_location_no_order")
-        return {"location": place.name}
+        return {"location": answer}
 
 
 # --- helpers ------------------------------------------------------------------------------------

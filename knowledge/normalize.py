@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import staging, vocab
+from . import geo, staging, vocab
 
 AGE_MIN, AGE_MAX = 0, 120
 ADULT_AGE = 18
@@ -30,6 +30,19 @@ ADULT_AGE = 18
 def is_unknown(text: str) -> bool:
     """True when the answer is some form of "I don't know"."""
     return any(kind == "unknown" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
+
+
+def location(text: str) -> str | None:
+    """What an answer to "where do you live, or where can you travel?" records.
+
+    A place's name ("Guangzhou", a province, "anywhere", "China"); "unknown" for a
+    don't-know, "rather not say" or a plain no; None when it says neither. The place is
+    looked for first: "I don't mind where" and "无所谓，哪都行" carry a "no" word but mean anywhere.
+    """
+    place = None if is_unknown(text) else geo.place(text)
+    if place is not None:
+        return place.name
+    return "unknown" if is_unknown(text) or yes_no(text) == "no" else None
 
 
 def yes_no(text: str) -> str | None:
@@ -291,9 +304,9 @@ def ecog(text: str | int) -> Ecog | None:
     kps = re.search(rf"(?:{_prefix_regex(data['karnofsky_prefixes'])})\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I)
     if kps:
         return _from_karnofsky(int(kps.group(1)))
-    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|to|or|到|或|至)\s*([0-4]))?(?!\d)", text, re.I)
+    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d)", text, re.I)
     if m is None:
-        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I)
+        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I)
     if m:
         low = int(m.group(1))
         high = int(m.group(2)) if m.group(2) else low

@@ -295,3 +295,17 @@ def test_profile_from_a_treatment_answer_takes_the_derived_fields_and_explicit_a
     profile = n.ProfileAnswers({"prior_treatment": "TPF 3 cycles and pembrolizumab", "immunotherapy_cycles": "5"}).profile()
     assert profile["immunotherapy_cycles"] == 5
     assert n.ProfileAnswers({"prior_treatment": "surgery is planned"}).profile() == {"prior_treatment": "unknown"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Guangzhou", "Guangzhou"), ("anywhere in China is fine", "anywhere"), ("I don't mind where", "anywhere"),
+    ("无所谓，哪都行", "anywhere"), ("地点不限", "anywhere"), ("no", "unknown"), ("I'd rather not say", "unknown"),
+    ("not sure", "unknown"), ("the weather is nice", None),
+])
+def test_a_location_answer_names_a_place_before_a_no_word_counts(text, expected):
+    assert n.location(text) == expected
+
+
+@pytest.mark.parametrize("text, grades", [("ECOG 0~1", (0, 1)), ("ECOG 1～2分", (1, 2)), ("ECOG 0-1", (0, 1))])
+def test_an_ecog_range_with_a_tilde_is_a_range(text, grades):
+    assert n.ecog(text).value == grades

@@ -237,7 +237,7 @@ def _build_regexes() -> _Regexes:
         age_zh=re.compile(r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
                           r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"),
         ecog=re.compile(
-            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|to|or|到|或|至)\s*([0-4]))?(?!\d|\.\d)",
+            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d|\.\d)",
             re.I,
         ),
         karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I),

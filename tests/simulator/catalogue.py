@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from knowledge import geo, normalize, speaker, therapy, vocab
+from knowledge import normalize, speaker, therapy, vocab
 
 from .bank import Bank, Phrase, Speaker, Text
 from .profiles import HISTORIES, IMMUNO, UNKNOWN, ordered_treatments, relative_words, stage_value, tnm_stage
@@ -286,12 +286,7 @@ def _read(item: Item) -> dict[str, Any]:
             said = {code for *_, code in vocab.find_terms(text, vocab.sex_in_passing_terms())}
             out[name] = said.pop() if len(said) == 1 else None
         elif name == "location":
-            # As actions/forms.py validate_location.
-            if normalize.is_unknown(text) or normalize.yes_no(text) == "no":
-                out[name] = UNKNOWN
-            else:
-                place = geo.place(text)
-                out[name] = place.name if place else None
+            out[name] = normalize.location(text)  # as actions/forms.py validate_location reads it
         elif name == "any":
             out[name] = UNKNOWN if normalize.is_unknown(text) else text
     if not item.claims:  # not an answer: it must not state a fact
