@@ -430,7 +430,11 @@ class ValidatePrescreeningForm(FormValidationAction):
         return {"p16": answer, **restaged}
 
     def validate_differentiation(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        return _validate_code("differentiation", value, normalize.differentiation)
+        result = _validate_code("differentiation", value, normalize.differentiation)
+        if result.get("differentiation") is None and isinstance(value, str) and normalize.yes_no(value) == "no":
+            # "Did the report say how differentiated it is?" "Nope": the grade is not known.
+            return {"differentiation": UNKNOWN}
+        return result
 
     def validate_histology(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         codes = vocab.field("histology").values

@@ -671,3 +671,17 @@ def test_other_answers_numbers_are_no_treatment_numbers():
                 {"entity": "cycles", "value": "3", "start": 27, "end": 29}]
     _, slots = answer({**CONSENTED, "tumor_site": "larynx", "stage": ["III"]}, text, "age", entities=entities)
     assert slots["age"] == 61 and slots["prior_treatment"] == ["anti_pd1"] and slots["immunotherapy_cycles"] == 3
+
+
+@pytest.mark.parametrize("text", ["nope", "no, it didn't say", "they never told us"])
+def test_no_grade_in_the_report_is_an_unknown_grade_not_a_loop(text):
+    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"], "ecog": 1, "prior_treatment": [],
+            "histology": "squamous_cell_carcinoma"}
+    messages, slots = answer(base, text, "differentiation")
+    assert slots["differentiation"] == "unknown" and slots["requested_slot"] != "differentiation", texts(messages)
+
+
+def test_a_lay_description_of_light_work_is_ecog_1():
+    base = {**CONSENTED, "age": 71, "tumor_site": "larynx", "stage": ["III"]}
+    _, slots = answer(base, "he still gets out most days but can't manage anything heavy any more", "ecog")
+    assert slots["ecog"] == 1

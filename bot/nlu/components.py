@@ -552,10 +552,10 @@ def extract(text: Optional[str]) -> List[Found]:
     ready = vocab.prepared(text)  # Chinese: digits for numerals, one word per character
     prepared = ready.text
     candidates = _phrase_candidates(pipe, prepared) + _regex_candidates(pipe, prepared)
-    # "no radiotherapy" is not a treatment given: leave it to the form, which reads the
-    # whole answer with knowledge.normalize (same negation rule).
+    # "no radiotherapy" is not a treatment given, and "no spread" no progression: leave them to
+    # the form, which reads the whole answer with knowledge.normalize (same negation rule).
     kept = [f for f in _resolve(candidates)
-            if not (f.entity in (TREATMENT, DRUG) and f.value != "none" and normalize.negated(prepared, f.start))]
+            if not (f.entity in (TREATMENT, DRUG, RESPONSE) and f.value != "none" and normalize.negated(prepared, f.start))]
     return [Found(f.entity, f.value, *ready.span(f.start, f.end)) for f in kept]
 
 
