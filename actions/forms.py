@@ -328,7 +328,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             return {"tumor_site": None}
         text = str(value)
         codes = text.split("|") if "|" in text and all(c in vocab.sites() for c in text.split("|")) else None
-        site = normalize.Site(tuple(codes), text) if codes else normalize.site(text)
+        site = normalize.Site(tuple(codes), text) if codes else normalize.site(text, typos=True)
         if site is None:
             self.say(dispatcher, tracker, "utter_site_unknown")
             self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))

@@ -118,7 +118,7 @@ def _finds(read: Callable[[str], Any]) -> Callable[[str], bool]:
 # Does the text hold an answer of this kind? (The validators then say what it means.)
 READERS: dict[str, Callable[[str], bool]] = {
     "age": lambda t: (normalize.age(t) is not None),
-    "tumor_site": _finds(normalize.site),
+    "tumor_site": _finds(lambda t: normalize.site(t, typos=True)),  # the site question: "larnyx" too
     "stage": _finds(lambda t: normalize.stage(t)),
     "ecog": _finds(normalize.ecog),
     "prior_treatment": _finds(normalize.treatment),

@@ -164,24 +164,48 @@ class Site:
         return len(self.codes) > 1
 
 
-def site(text: str) -> Site | None:
+def site(text: str, typos: bool = False) -> Site | None:
     """The tumour site named in ``text``, from lay or clinical words.
 
     "voice box" -> larynx, "base of tongue" -> oropharynx, "tongue" -> oral
     cavity, "throat" -> one of oropharynx / hypopharynx / larynx (ambiguous: the
     caller offers buttons), "breast" -> breast (out of scope). A canonical code
-    ("oral_cavity") is accepted as is.
+    ("oral_cavity") is accepted as is. ``typos``: also a site word typed with a letter
+    wrong ("larnyx"), for an answer to the site question only (in other sentences "month"
+    would be a mouth).
     """
     key = text.strip().lower().replace(" ", "_")
     if key in vocab.sites():
         return Site((key,), text.strip())
     pairs = [(t, (c,)) for t, c in vocab.site_terms()] + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()]
-    found = list(vocab.find_terms(text, pairs))
+    found = list(vocab.find_terms(text, pairs)) or (_site_typos(text) if typos else [])
     if not found:
         return None
     definite = [f for f in found if len(f[3]) == 1]
     chosen = definite[0] if definite else found[0]
     return Site(tuple(chosen[3]), chosen[2])
+
+
+def _site_typos(text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
+    """Site words typed with a letter wrong ("tonsle", "larnyx"), read conservatively.
+
+    Only a word of 6 letters or more that is no word of the vocabulary's sites, starts with
+    the same two letters as one single-word site term and is one edit from it (two from a
+    term of 8 letters or more); a word close to terms of two different sites is no answer.
+    """
+    singles = [(t.lower(), codes) for t, codes in [(t, (c,)) for t, c in vocab.site_terms()]
+               + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()] if re.fullmatch(r"[A-Za-z]+", t)]
+    known = {t for t, _ in singles}
+    out = []
+    for m in re.finditer(r"[A-Za-z]{6,}", text):
+        word = m.group().lower()
+        if word in known:
+            continue
+        close = {codes for term, codes in singles if len(term) >= 6 and term[:2] == word[:2]
+                 and vocab.edits(word, term, 2 if len(term) >= 8 else 1) <= (2 if len(term) >= 8 else 1)}
+        if len(close) == 1:
+            out.append((m.start(), m.end(), m.group(), close.pop()))
+    return out
 
 
 # --- stage -------------------------------------------------------------------------------------

@@ -341,27 +341,12 @@ def _typo_mentions(text: str, taken: list[tuple[int, int]]) -> list[_Mention]:
             continue
         close = [name for name in vocab.drugs() if len(name) >= policy["min_length"]
                  and name[:policy["same_start"]] == word[:policy["same_start"]]
-                 and _edits(word, name, policy["max_edits"]) <= policy["max_edits"]]
+                 and vocab.edits(word, name, policy["max_edits"]) <= policy["max_edits"]]
         if len(close) == 1:
             name = close[0]
             out.append(_Mention(match.start(), match.end(), match.group(), "drug", vocab.drugs()[name]["category"],
                                 drug=name, typo=(match.group(), name)))
     return out
-
-
-def _edits(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance between ``a`` and ``b``, or limit + 1 as soon as it is exceeded."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        if min(current) > limit:
-            return limit + 1
-        previous = current
-    return previous[-1]
 
 
 def _spans(text: str, breaks: re.Pattern, within: list[tuple[int, int]] | None = None) -> list[tuple[int, int]]:

@@ -460,3 +460,23 @@ def find_terms(text: str, pairs: Iterable[tuple[str, object]]) -> Iterator[tuple
             start, end = ready.span(m.start(), m.end())
             found.append((start, end, text[start:end], value))
     yield from sorted(found, key=lambda f: f[0])
+
+
+def edits(a: str, b: str, limit: int) -> int:
+    """Edits between ``a`` and ``b`` (a letter added, dropped, changed, or two neighbours swapped:
+    "larnyx"), or limit + 1 as soon as it is exceeded. For reading typed words conservatively."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    before: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, before[j - 2] + 1)
+            current.append(cost)
+        if min(current) > limit:
+            return limit + 1
+        before, previous = previous, current
+    return previous[-1]

@@ -309,3 +309,20 @@ def test_a_location_answer_names_a_place_before_a_no_word_counts(text, expected)
 @pytest.mark.parametrize("text, grades", [("ECOG 0~1", (0, 1)), ("ECOG 1～2分", (1, 2)), ("ECOG 0-1", (0, 1))])
 def test_an_ecog_range_with_a_tilde_is_a_range(text, grades):
     assert n.ecog(text).value == grades
+
+
+@pytest.mark.parametrize("text, code", [("larnyx", "larynx"), ("cancer of the larinx", "larynx"),
+                                        ("salivery gland", "salivary_gland"), ("orophranx", "oropharynx")])
+def test_a_site_typed_with_a_letter_wrong_is_read_at_the_site_question(text, code):
+    assert n.site(text, typos=True).codes == (code,)
+    assert n.site(text) is None  # elsewhere, exact words only
+
+
+@pytest.mark.parametrize("text", ["tongs", "it throws me", "the weather is lovely", "months ago", "it's been a hard month",
+                                  "can you check trials for my dad?"])
+def test_ordinary_words_near_a_site_word_are_no_site(text):
+    assert n.site(text, typos=True) is None
+
+
+def test_edits_count_two_swapped_letters_as_one():
+    assert vocab.edits("larnyx", "larynx", 2) == 1 and vocab.edits("tonsle", "tonsil", 1) == 2
