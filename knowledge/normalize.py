@@ -489,7 +489,14 @@ def p16(text: str) -> str | None:
 
 
 def differentiation(text: str) -> str | None:
-    return "unknown" if is_unknown(text) else _first_code(text, vocab.differentiation_terms())
+    """"poorly differentiated", "G3", 低分化; a bare "poorly" when it is the whole answer."""
+    if is_unknown(text):
+        return "unknown"
+    found = _first_code(text, vocab.differentiation_terms())
+    if found is None:
+        bare = re.sub(r"[^\w\s]", " ", text).strip().lower()
+        found = next((e["code"] for e in vocab.load("histology")["differentiation"] if bare in e.get("alone", [])), None)
+    return found
 
 
 def histology(text: str, site_code: str | None = None) -> str | list[str] | None:

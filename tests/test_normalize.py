@@ -326,3 +326,9 @@ def test_ordinary_words_near_a_site_word_are_no_site(text):
 
 def test_edits_count_two_swapped_letters_as_one():
     assert vocab.edits("larnyx", "larynx", 2) == 1 and vocab.edits("tonsle", "tonsil", 1) == 2
+
+
+@pytest.mark.parametrize("text, code", [("poorly", "poor"), ("Moderately.", "moderate"), ("well", "well"),
+                                        ("well, it was a while ago", None), ("it went poorly", None)])
+def test_a_bare_grade_word_is_a_grade_only_as_the_whole_answer(text, code):
+    assert n.differentiation(text) == code
