@@ -13,6 +13,7 @@ form is active (data/rules.yml), so no NLU guess can strand a person:
   result; questions about a trial are answered; anything else gets what the
   person can do next, as buttons.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,13 +38,15 @@ FORM = "prescreening_form"
 
 
 def state(tracker: Tracker) -> str:
-    """"result" once a screening has a result, else "fresh" (nothing yet, or consent declined)."""
+    """ "result" once a screening has a result, else "fresh" (nothing yet, or consent declined)."""
     return "result" if tracker.get_slot("result_profile") is not None else "fresh"
 
 
 def already_greeted(tracker: Tracker) -> bool:
-    return any(e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_greet"
-               for e in tracker.events_after_latest_restart())
+    return any(
+        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_greet"
+        for e in tracker.events_after_latest_restart()
+    )
 
 
 class ActionConverse(Action):
@@ -58,8 +61,9 @@ class ActionConverse(Action):
             return spoken + self.after_result(turn, dispatcher, tracker, domain)
         return spoken + self.start(turn, dispatcher, tracker, domain)
 
-    def start(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
-              domain: Dict[Text, Any]) -> List[EventType]:
+    def start(
+        self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
         """Any message before a screening: answer it if it asks something, welcome, start the form."""
         slots = tracker.slots
         updates, says = reading.who_is_speaking(turn, slots)
@@ -81,8 +85,9 @@ class ActionConverse(Action):
             events.append(SlotSet("read_message", turn.message_id))
         return events + [SlotSet("asked", None), ActiveLoop(FORM)]
 
-    def after_result(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     domain: Dict[Text, Any]) -> List[EventType]:
+    def after_result(
+        self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
         """After the result: update the screening, answer about a trial, or say what can come next."""
         slots = tracker.slots
         if self.holds_answers(turn, tracker):
@@ -112,12 +117,16 @@ class ActionConverse(Action):
         if turn.is_question or turn.is_control or turn.intent in ("ask_trial_details", "ask_why_not"):
             return False
         found = reading.answers(turn, None)
-        return any(str(tracker.get_slot(slot)) != str(value) for slot, value in found.items()) or \
-            reading.subject(turn, tracker.get_slot("subject")) is not None and bool(found)
+        return (
+            any(str(tracker.get_slot(slot)) != str(value) for slot, value in found.items())
+            or reading.subject(turn, tracker.get_slot("subject")) is not None
+            and bool(found)
+        )
 
     @staticmethod
-    def about_a_trial(turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: Dict[Text, Any]) -> None:
+    def about_a_trial(
+        turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> None:
         slots = tracker.slots
         ids = trial_ids(tracker)
         if not ids:
@@ -126,7 +135,11 @@ class ActionConverse(Action):
         profile = tracker.get_slot("result_profile") or profile_from_tracker(tracker)
         language = languages.of(tracker)
         try:
-            text = why_not_text(profile, ids[0], language) if turn.intent == "ask_why_not" else details_text(ids[0], language)
+            text = (
+                why_not_text(profile, ids[0], language)
+                if turn.intent == "ask_why_not"
+                else details_text(ids[0], language)
+            )
         except KnowledgeBaseError as e:
             logger.error("answering about a trial failed: %s", type(e).__name__)
             dispatcher.utter_message(response=CANNOT_CHECK)

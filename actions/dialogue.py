@@ -1,4 +1,5 @@
 """The conversation's two ends: a session starts (maybe in nurse mode), a screening starts over."""
+
 from __future__ import annotations
 
 from typing import List, Text
@@ -39,7 +40,7 @@ class ActionSessionStart(Action):
 
 
 class ActionRestart(Action):
-    """"Start over", "new patient": forget every answer and ask the first question at once.
+    """ "Start over", "new patient": forget every answer and ask the first question at once.
 
     Replaces Rasa's default ``action_restart`` (which says nothing and waits): the
     new screening starts in the same turn, with its consent question. Who is
@@ -55,6 +56,10 @@ class ActionRestart(Action):
     async def run(self, dispatcher, tracker, domain) -> List[EventType]:
         languages.update(tracker, dispatcher)
         say(dispatcher, domain, tracker.slots, "utter_restart")
-        return [AllSlotsReset(), SlotSet("role", tracker.get_slot("role") or "patient"),
-                SlotSet("language", tracker.get_slot("language")),
-                SlotSet("read_message", (tracker.latest_message or {}).get("message_id")), ActiveLoop(FORM)]
+        return [
+            AllSlotsReset(),
+            SlotSet("role", tracker.get_slot("role") or "patient"),
+            SlotSet("language", tracker.get_slot("language")),
+            SlotSet("read_message", (tracker.latest_message or {}).get("message_id")),
+            ActiveLoop(FORM),
+        ]

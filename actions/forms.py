@@ -19,6 +19,7 @@ order, then only the follow-ups ``knowledge.engine.next_question`` says can
 still change a verdict, then the patient's city when more than one trial may
 fit. As soon as no trial can fit, the form stops asking.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,14 +36,22 @@ from knowledge import engine, geo, normalize, therapy, vocab
 
 from . import language as languages
 from . import messages, questions, reading
-from .profile import (CORE, FOLLOW_UPS, FORM_SLOTS, SCOPE, UNKNOWN, field_label, is_nurse, profile_from_slots,
-                      value_label)
+from .profile import (
+    CORE,
+    FOLLOW_UPS,
+    FORM_SLOTS,
+    SCOPE,
+    UNKNOWN,
+    field_label,
+    is_nurse,
+    profile_from_slots,
+    value_label,
+)
 from .reading import is_unknown
 from .safety import guarded
 from .say import say
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -90,10 +99,13 @@ class ValidatePrescreeningForm(FormValidationAction):
         if is_nurse(tracker):
             # The nurse console shows the running profile beside the chat. Sent before the
             # question: the web widget shows quick replies of the last message only.
-            dispatcher.utter_message(json_message={
-                "type": "screening_profile", "profile": profile_from_slots(tracker.current_slot_values()),
-                "asking": question,
-            })
+            dispatcher.utter_message(
+                json_message={
+                    "type": "screening_profile",
+                    "profile": profile_from_slots(tracker.current_slot_values()),
+                    "asking": question,
+                }
+            )
         tracker.slots["asked"] = self.ask(dispatcher, tracker, question, notes) if question else None
         tracker.slots[REQUESTED_SLOT] = question
         events = _changed(before, tracker.slots)
@@ -129,8 +141,9 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     # --- answers ----------------------------------------------------------------------------
 
-    def read_answers(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
-                     domain: Dict, notes: TurnNotes) -> Dict[str, Any]:
+    def read_answers(
+        self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict, notes: TurnNotes
+    ) -> Dict[str, Any]:
         """Validate every answer the message holds; the accepted values (slot -> value)."""
         requested = tracker.get_slot(REQUESTED_SLOT)
         accepted: Dict[str, Any] = {}
@@ -150,8 +163,9 @@ class ValidatePrescreeningForm(FormValidationAction):
             tracker.slots["answered"] = _answered(tracker, requested)
         return accepted
 
-    def acknowledge(self, before: Dict[str, Any], accepted: Dict[str, Any], dispatcher: CollectingDispatcher,
-                    tracker: Tracker) -> None:
+    def acknowledge(
+        self, before: Dict[str, Any], accepted: Dict[str, Any], dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> None:
         """Say back what was taken from a message in the person's own words, so they can correct it.
 
         A changed answer: "Updated: age 61 → 67". An answer to another question
@@ -182,8 +196,7 @@ class ValidatePrescreeningForm(FormValidationAction):
 
     # --- a message that answers nothing ----------------------------------------------------
 
-    def repair(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker,
-               notes: TurnNotes) -> None:
+    def repair(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, notes: TurnNotes) -> None:
         """Answer what the message is when it is no answer: a question, a skip, a correction..."""
         requested = tracker.get_slot(REQUESTED_SLOT)
         if turn.is_question:
@@ -265,8 +278,16 @@ class ValidatePrescreeningForm(FormValidationAction):
                 buttons.append(questions.skip(language))
             self.say(dispatcher, tracker, f"utter_question_{slot}_choice", buttons=buttons)
             return {"slot": slot, "times": times}
-        return questions.ask(dispatcher, self._domain, tracker.slots, slot, tracker.get_slot("asked"), nurse=nurse,
-                             carer=bool(tracker.get_slot("carer")) and not nurse, explained=notes.explained)
+        return questions.ask(
+            dispatcher,
+            self._domain,
+            tracker.slots,
+            slot,
+            tracker.get_slot("asked"),
+            nurse=nurse,
+            carer=bool(tracker.get_slot("carer")) and not nurse,
+            explained=notes.explained,
+        )
 
     # --- which question comes next ------------------------------------------------------------
 
@@ -338,8 +359,12 @@ class ValidatePrescreeningForm(FormValidationAction):
             self._notes.buttons["tumor_site"] = questions.site_buttons(list(site.codes), languages.of(tracker))
             return {"tumor_site": None}
         if not site.in_scope:
-            self.say(dispatcher, tracker, "utter_out_of_scope_cancer",
-                     tumor_site_label=value_label("tumor_site", site.code, languages.of(tracker)))
+            self.say(
+                dispatcher,
+                tracker,
+                "utter_out_of_scope_cancer",
+                tumor_site_label=value_label("tumor_site", site.code, languages.of(tracker)),
+            )
         return {"tumor_site": site.code, **_restaged(tracker, tumor_site=site.code)}
 
     def validate_stage(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
@@ -406,8 +431,11 @@ class ValidatePrescreeningForm(FormValidationAction):
         derived = therapy.derive(history)
         if history.unknown and "prior_treatment" not in derived.fields:
             return {"prior_treatment": UNKNOWN}
-        slots: Dict[Text, Any] = {"prior_treatment": derived.fields.get("prior_treatment"), "treatment_text": text,
-                                  "drugs": sorted({d for line in history.lines if line.given for d in line.drugs}) or None}
+        slots: Dict[Text, Any] = {
+            "prior_treatment": derived.fields.get("prior_treatment"),
+            "treatment_text": text,
+            "drugs": sorted({d for line in history.lines if line.given for d in line.drugs}) or None,
+        }
         for name in ("immunotherapy_cycles", "immunotherapy_response", "pathologic_response", "recurrent"):
             if name in derived.fields:
                 slots[name] = derived.fields[name]
@@ -415,7 +443,9 @@ class ValidatePrescreeningForm(FormValidationAction):
                 slots[name] = None  # asked next, if it can change a verdict
         reason = derived.unsettled.get("prior_treatment")
         if reason:
-            self.say(dispatcher, tracker, f"utter_treatment_{reason}", what=therapy.describe(history, languages.of(tracker)))
+            self.say(
+                dispatcher, tracker, f"utter_treatment_{reason}", what=therapy.describe(history, languages.of(tracker))
+            )
             self._notes.explained = True
             return slots
         self.say(dispatcher, tracker, "utter_treatment_noted", what=therapy.describe(history, languages.of(tracker)))
@@ -423,7 +453,9 @@ class ValidatePrescreeningForm(FormValidationAction):
         return slots
 
     def validate_p16(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        answer = UNKNOWN if is_unknown(value) else normalize.p16(str(value)) or _yes_no_as(value, "positive", "negative")
+        answer = (
+            UNKNOWN if is_unknown(value) else normalize.p16(str(value)) or _yes_no_as(value, "positive", "negative")
+        )
         if answer is None:
             return {"p16": None}
         restaged = _restaged(tracker, p16=answer) if answer in ("positive", "negative") else {}
@@ -442,8 +474,9 @@ class ValidatePrescreeningForm(FormValidationAction):
             return {"histology": value}  # an entity's code, or the codes words may mean at this site
         if is_unknown(value):
             return {"histology": UNKNOWN}
-        answer = normalize.histology(str(value), _staged_site(tracker.get_slot("tumor_site"))) \
-            or _yes_no_as(value, "squamous_cell_carcinoma", "other")
+        answer = normalize.histology(str(value), _staged_site(tracker.get_slot("tumor_site"))) or _yes_no_as(
+            value, "squamous_cell_carcinoma", "other"
+        )
         if answer is None and "another" in str(value).lower():
             answer = "other"
         return {"histology": answer}
@@ -470,8 +503,9 @@ class ValidatePrescreeningForm(FormValidationAction):
             if cycles is None:
                 cycles = _one_count(history)
             return {"immunotherapy_cycles": cycles}
-        numbers = [int(n) for n in re.findall(r"(?<![\d.])(\d{1,2})(?![\d.])", text)] or \
-            ([int(normalize.first_number(text))] if normalize.first_number(text) is not None else [])
+        numbers = [int(n) for n in re.findall(r"(?<![\d.])(\d{1,2})(?![\d.])", text)] or (
+            [int(normalize.first_number(text))] if normalize.first_number(text) is not None else []
+        )
         if not numbers or not all(0 <= n <= top for n in numbers) or len(set(numbers)) > 2:
             return {"immunotherapy_cycles": None}
         low, high = min(numbers), max(numbers)
@@ -521,11 +555,11 @@ def _answered(tracker: Tracker, slot: str) -> List[str]:
 
 
 def _change(slot: str, old: Any, new: Any, language: Optional[str] = "en") -> str:
-    """"age 71 → 76", "recurrent disease: no → yes": one changed answer, named once."""
+    """ "age 71 → 76", "recurrent disease: no → yes": one changed answer, named once."""
     before, after = value_label(slot, old, language), value_label(slot, new, language)
     label = field_label(slot, language)
     if before.startswith(label) and after.startswith(label):
-        return f"{before} \u2192 {after[len(label):].lstrip(': ：')}"
+        return f"{before} \u2192 {after[len(label) :].lstrip(': ：')}"
     return messages.text("change", language, field=label, old=before, new=after)
 
 

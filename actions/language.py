@@ -13,6 +13,7 @@ told with a custom message ``{"type": "language", "language": "zh"}`` so its own
 follow. Buttons and ``/commands`` never switch the language, nor does a message that is
 mostly Latin letters ("ECOG 1", "T3N1M0", "Keytruda x3").
 """
+
 from __future__ import annotations
 
 from typing import Any, List, Optional
@@ -34,7 +35,7 @@ def of(slots: Any) -> str:
 
 
 def written_in(text: str) -> Optional[str]:
-    """"zh" when a typed message is written in Chinese (at least a third of its letters
+    """ "zh" when a typed message is written in Chinese (at least a third of its letters
     are Chinese characters: "K药打了三次" is, "I live in 广州" is not), else None."""
     if not text or text.lstrip().startswith("/"):
         return None

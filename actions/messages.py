@@ -3,6 +3,7 @@
 Whole replies are domain responses (``actions/say.py``); this is for the pieces code
 assembles: result headings, reasons, the buttons added in code, answers read back.
 """
+
 from __future__ import annotations
 
 import functools

@@ -7,6 +7,7 @@ here, on the action server, and the conversation itself in the tracker store
 whose turn ran ``action_delete_my_data``. Logs name only exception types: never
 answers, references or sender ids.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,8 +31,14 @@ RECORD_NOT_DELETED = messages.text("record_not_deleted")
 _STORE_ERRORS = (sqlite3.Error, OSError, RuntimeError, ValueError)
 
 
-def save_record(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any], profile: Dict[str, Any],
-                matches: Sequence[Any], ref: str | None = None) -> str | None:
+def save_record(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    domain: Dict[str, Any],
+    profile: Dict[str, Any],
+    matches: Sequence[Any],
+    ref: str | None = None,
+) -> str | None:
     """Save the screening's record (or update it: ``ref``) and tell the user its reference.
 
     One screening, one record: a later result of the same screening updates
@@ -41,25 +48,35 @@ def save_record(dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict
     """
     mode = "nurse" if tracker.get_slot("role") == "nurse" else "patient"
     try:
-        saved = records.save(profile, records.verdicts_from_matches(matches), mode=mode,
-                             sender_id=tracker.sender_id, kb_build_id=records.current_kb_build_id(), ref=ref)
+        saved = records.save(
+            profile,
+            records.verdicts_from_matches(matches),
+            mode=mode,
+            sender_id=tracker.sender_id,
+            kb_build_id=records.current_kb_build_id(),
+            ref=ref,
+        )
     except _STORE_ERRORS as e:
         logger.error("saving the pre-screening record failed: %s", type(e).__name__)
         return None
-    say(dispatcher, domain, tracker.slots, "utter_record_updated" if saved == ref else "utter_record_saved",
-        reference=saved)
+    say(
+        dispatcher,
+        domain,
+        tracker.slots,
+        "utter_record_updated" if saved == ref else "utter_record_saved",
+        reference=saved,
+    )
     return saved
 
 
 class ActionDeleteMyData(Action):
-    """"Delete my data": the conversation's records go now, its stored events when the turn is saved."""
+    """ "Delete my data": the conversation's records go now, its stored events when the turn is saved."""
 
     def name(self) -> Text:
         return "action_delete_my_data"
 
     @guarded
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                  domain: Dict[Text, Any]) -> List[EventType]:
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         languages.update(tracker, dispatcher)
         try:
             records.delete_conversation(tracker.sender_id)

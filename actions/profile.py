@@ -4,6 +4,7 @@ Slots hold canonical values (already normalised by the form), so turning them
 into a profile is a plain copy; this module only says which slots exist, in
 which order they are asked, and how a value reads back to a person.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,17 @@ from . import messages
 CORE = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
 # Questions asked only when knowledge.engine.next_question says they can change a verdict.
 FOLLOW_UPS = (
-    "p16", "differentiation", "histology", "immunotherapy_response", "immunotherapy_cycles",
-    "pathologic_response", "recurrent", "resectable", "other_cancer_5y", "sex", "pregnant",
+    "p16",
+    "differentiation",
+    "histology",
+    "immunotherapy_response",
+    "immunotherapy_cycles",
+    "pathologic_response",
+    "recurrent",
+    "resectable",
+    "other_cancer_5y",
+    "sex",
+    "pregnant",
 )
 # Profile fields the form sets from other answers, never asks: who judged the ECOG grade
 # (a patient's own lay answer is reviewed by the study team, issue 10 case 13) and the
@@ -68,8 +78,10 @@ def field_label(slot: str, language: str | None = "en") -> str:
 
 # Where the vocabulary labels each kind of coded answer: (file, list) in knowledge/vocabulary.
 _LABELS = {
-    "histology": ("histology", "histology"), "differentiation": ("histology", "differentiation"),
-    "immunotherapy_response": ("treatments", "responses"), "pathologic_response": ("treatments", "pathologic_responses"),
+    "histology": ("histology", "histology"),
+    "differentiation": ("histology", "differentiation"),
+    "immunotherapy_response": ("treatments", "responses"),
+    "pathologic_response": ("treatments", "pathologic_responses"),
 }
 
 
@@ -96,7 +108,9 @@ def value_label(slot: str, value: Any, language: str | None = "en") -> str:
     if slot == "p16":
         return say("p16", value=say(value) if value in ("positive", "negative") else value)
     if slot in ("recurrent", "resectable", "other_cancer_5y", "pregnant"):
-        return say("field_value", field=field_label(slot, language), value=say(value) if value in ("yes", "no") else value)
+        return say(
+            "field_value", field=field_label(slot, language), value=say(value) if value in ("yes", "no") else value
+        )
     if slot == "stage" and isinstance(value, list):
         return say("stage", groups=either.join(value))
     if slot == "ecog":
@@ -134,7 +148,8 @@ def canonical(slot: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if slot == "ecog":
         return (isinstance(value, int) and 0 <= value <= 4) or (
-            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value))
+            isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
+        )
     if slot == "consent":
         return isinstance(value, bool)
     if slot == "location":

@@ -16,6 +16,7 @@ The question's words live in domain.yml (patient, carer and nurse variants);
 this module only chooses which response and which extra buttons. ``asked`` is
 the slot that remembers ``{"slot": ..., "times": n}`` between turns.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -33,9 +34,20 @@ NOT_SURE = {"title": "Not sure", "payload": "/dont_know"}
 SKIP = {"title": "Skip this question", "payload": "/skip"}
 # Questions whose response already offers a don't-know (or skip) button.
 HAS_NOT_SURE = {
-    "stage", "prior_treatment", "p16", "differentiation", "histology", "immunotherapy_response",
-    "immunotherapy_cycles", "pathologic_response", "recurrent", "resectable", "other_cancer_5y",
-    "pregnant", "location", "consent",
+    "stage",
+    "prior_treatment",
+    "p16",
+    "differentiation",
+    "histology",
+    "immunotherapy_response",
+    "immunotherapy_cycles",
+    "pathologic_response",
+    "recurrent",
+    "resectable",
+    "other_cancer_5y",
+    "pregnant",
+    "location",
+    "consent",
 }
 
 
@@ -61,8 +73,10 @@ def ecog_buttons(nurse: bool, carer: bool, language: Optional[str] = "en") -> li
     """One button per grade, worded from knowledge/vocabulary/ecog.yaml."""
     key = "carer" if carer else "patient"
     return [
-        {"title": f"ECOG {g['grade']}" if nurse else vocab.text(g, key if g.get(key) else "patient", language),
-         "payload": f'/inform{{"ecog": "{g["grade"]}"}}'}
+        {
+            "title": f"ECOG {g['grade']}" if nurse else vocab.text(g, key if g.get(key) else "patient", language),
+            "payload": f'/inform{{"ecog": "{g["grade"]}"}}',
+        }
         for g in vocab.load("ecog")["grades"]
     ]
 
@@ -87,8 +101,17 @@ def extra_buttons(slot: str, times: int, nurse: bool, carer: bool, language: Opt
     return buttons
 
 
-def ask(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapping[str, Any], slot: str,
-        asked: Any, *, nurse: bool, carer: bool, explained: bool) -> dict:
+def ask(
+    dispatcher: CollectingDispatcher,
+    domain: Mapping[str, Any],
+    slots: Mapping[str, Any],
+    slot: str,
+    asked: Any,
+    *,
+    nurse: bool,
+    carer: bool,
+    explained: bool,
+) -> dict:
     """Ask ``slot`` (the n-th time in a row) and return the new value of the ``asked`` slot.
 
     ``explained``: this turn already said what was wrong with the answer, so the

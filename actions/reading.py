@@ -9,6 +9,7 @@ city question even when NLU calls it out of scope. The intent decides only
 what the message is when it answers nothing (a question about the questions,
 a skip, a restart).
 """
+
 from __future__ import annotations
 
 import re
@@ -117,7 +118,7 @@ def _finds(read: Callable[[str], Any]) -> Callable[[str], bool]:
 
 # Does the text hold an answer of this kind? (The validators then say what it means.)
 READERS: dict[str, Callable[[str], bool]] = {
-    "age": lambda t: (normalize.age(t) is not None),
+    "age": lambda t: normalize.age(t) is not None,
     "tumor_site": _finds(lambda t: normalize.site(t, typos=True)),  # the site question: "larnyx" too
     "stage": _finds(lambda t: normalize.stage(t)),
     "ecog": _finds(normalize.ecog),
@@ -241,8 +242,12 @@ def answers(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
 
 def named_field(text: str) -> Optional[str]:
     """The question a correction names ("I made a mistake in my age" -> age), from fields.yaml words."""
-    pairs = [(word, name) for name, entry in vocab.load("fields")["fields"].items()
-             for word in entry.get("words", []) if name in FORM_SLOTS]
+    pairs = [
+        (word, name)
+        for name, entry in vocab.load("fields")["fields"].items()
+        for word in entry.get("words", [])
+        if name in FORM_SLOTS
+    ]
     return next((name for *_, name in vocab.find_terms(text, pairs)), None)
 
 
@@ -266,15 +271,21 @@ def who_is_speaking(turn_: Turn, slots: dict) -> tuple[dict, list[str]]:
     says: list[str] = []
     found = subject(turn_, slots.get("subject"))
     names_someone = found is not None or (not turn_.command and speaker.about(turn_.text) is not None)
-    if turn_.intent == "i_am_nurse" and turn_.confidence >= 0.5 and not names_someone \
-            and slots.get("role") != "nurse":
+    if turn_.intent == "i_am_nurse" and turn_.confidence >= 0.5 and not names_someone and slots.get("role") != "nurse":
         updates["role"] = "nurse"
         says.append("utter_nurse_mode")
     if updates.get("role", slots.get("role")) == "nurse" or found is None:
         return updates, says
     wording = found.wording
-    updates.update({"carer": True, "subject": found.code, "pronoun": wording["pronoun"],
-                    "possessive": wording["possessive"], "object_pronoun": wording["object"]})
+    updates.update(
+        {
+            "carer": True,
+            "subject": found.code,
+            "pronoun": wording["pronoun"],
+            "possessive": wording["possessive"],
+            "object_pronoun": wording["object"],
+        }
+    )
     if found.code in ("he", "she") and slots.get("sex") is None:
         updates["sex"] = "male" if found.code == "he" else "female"
     if not slots.get("carer"):

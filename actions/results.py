@@ -4,6 +4,7 @@ Every screening ends with a readable summary and a machine-readable
 ``trial_matches`` message, even when nothing fits. The summary never says a
 patient can take part: "likely fits" still goes to the study team.
 """
+
 from __future__ import annotations
 
 import logging
@@ -113,8 +114,9 @@ def summary_line(match: engine.TrialMatch, sites: List[dict], words: Words | Non
     return line
 
 
-def result_payload(profile: dict, matches: List[engine.TrialMatch], origin: geo.City | None,
-                   words: Words | None = None) -> dict:
+def result_payload(
+    profile: dict, matches: List[engine.TrialMatch], origin: geo.City | None, words: Words | None = None
+) -> dict:
     """The ``trial_matches`` message: every trial in scope, ineligible ones included.
 
     Each trial also carries its Chinese texts where the record has them (``title_zh``,
@@ -135,17 +137,27 @@ def result_payload(profile: dict, matches: List[engine.TrialMatch], origin: geo.
                 if text:
                     c["text_zh"] = text["text_zh"]
             first = title or next(iter((zh.get("criteria") or {}).values()), {})
-            item["translation"] = {"translated_by": first.get("translated_by"), "reviewed": first.get("reviewed", False),
-                                   "reviewer": first.get("reviewer")}
+            item["translation"] = {
+                "translated_by": first.get("translated_by"),
+                "reviewed": first.get("reviewed", False),
+                "reviewer": first.get("reviewer"),
+            }
         items.append(item)
-    return {"type": "trial_matches", "profile": profile, "matches": items, "disclaimer": words("disclaimer"),
-            "language": words.language}
+    return {
+        "type": "trial_matches",
+        "profile": profile,
+        "matches": items,
+        "disclaimer": words("disclaimer"),
+        "language": words.language,
+    }
 
 
 VERDICT_WORDS = {"eligible": "likely fits", "uncertain": "might fit", "ineligible": "does not fit"}
 
 
-def verdict_changes(previous: Dict[str, str], matches: List[engine.TrialMatch], words: Words | None = None) -> List[str]:
+def verdict_changes(
+    previous: Dict[str, str], matches: List[engine.TrialMatch], words: Words | None = None
+) -> List[str]:
     """One line per trial whose verdict changed since the last result, with the reason in its words.
 
     "NCT07320690: might fit \u2192 does not fit, because \u201cNo prior curative surgery ...\u201d"
@@ -162,8 +174,9 @@ def verdict_changes(previous: Dict[str, str], matches: List[engine.TrialMatch], 
             why = words("change_still", reason=words.reason(m, m.unknown[0], 160))
         else:
             why = ""
-        lines.append(words("change_line", nct=m.nct_id, old=words(f"verdict_{old}"), new=words(f"verdict_{m.verdict}"),
-                           why=why))
+        lines.append(
+            words("change_line", nct=m.nct_id, old=words(f"verdict_{old}"), new=words(f"verdict_{m.verdict}"), why=why)
+        )
     return lines
 
 
@@ -182,7 +195,11 @@ class ActionMatchTrials(Action):
     @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         if tracker.get_slot("consent") is not True:
-            return [AllSlotsReset(), SlotSet("role", tracker.get_slot("role")), SlotSet("language", tracker.get_slot("language"))]
+            return [
+                AllSlotsReset(),
+                SlotSet("role", tracker.get_slot("role")),
+                SlotSet("language", tracker.get_slot("language")),
+            ]
         profile = profile_from_tracker(tracker)
         try:
             matches = engine.match(profile, scope=SCOPE, explain=EXPLAINED_IN_FULL)
@@ -194,23 +211,36 @@ class ActionMatchTrials(Action):
         previous = tracker.get_slot("result_verdicts")
         verdicts = {m.nct_id: m.verdict for m in matches}
         location = tracker.get_slot("location")
-        if isinstance(previous, dict) and profile == tracker.get_slot("result_profile") \
-                and location == tracker.get_slot("result_location"):
+        if (
+            isinstance(previous, dict)
+            and profile == tracker.get_slot("result_profile")
+            and location == tracker.get_slot("result_location")
+        ):
             say(dispatcher, domain, tracker.slots, "utter_result_unchanged")
             say(dispatcher, domain, tracker.slots, "utter_after_result")
             return []
         if isinstance(previous, dict):
             changed = verdict_changes(previous, matches, words)
-            say(dispatcher, domain, tracker.slots, "utter_result_updated" if changed else "utter_result_same_verdicts",
-                changes="\n".join(changed))
+            say(
+                dispatcher,
+                domain,
+                tracker.slots,
+                "utter_result_updated" if changed else "utter_result_same_verdicts",
+                changes="\n".join(changed),
+            )
         origin = geo.origin(location)
         payload = result_payload(profile, matches, origin, words)
         dispatcher.utter_message(text=self.summary(payload["matches"], matches, words))
         dispatcher.utter_message(json_message=payload)
         ref = save_record(dispatcher, tracker, domain, profile, matches, ref=tracker.get_slot("record_ref"))
         say(dispatcher, domain, tracker.slots, "utter_after_result")
-        return [SlotSet("result_profile", profile), SlotSet("result_verdicts", verdicts), SlotSet("result_location", location),
-                SlotSet("record_ref", ref or tracker.get_slot("record_ref")), SlotSet("asked", None)]
+        return [
+            SlotSet("result_profile", profile),
+            SlotSet("result_verdicts", verdicts),
+            SlotSet("result_location", location),
+            SlotSet("record_ref", ref or tracker.get_slot("record_ref")),
+            SlotSet("asked", None),
+        ]
 
     @staticmethod
     def summary(items: List[dict], matches: List[engine.TrialMatch], words: Words | None = None) -> str:
@@ -219,13 +249,20 @@ class ActionMatchTrials(Action):
             return words("no_trials") + " " + words("disclaimer")
         sections = []
         for verdict in HEADINGS:
-            lines = [summary_line(m, item["sites"], words) for m, item in zip(matches, items)
-                     if m.verdict == verdict and m.explained]
+            lines = [
+                summary_line(m, item["sites"], words)
+                for m, item in zip(matches, items)
+                if m.verdict == verdict and m.explained
+            ]
             brief = [m.nct_id for m in matches if m.verdict == verdict and not m.explained]
             if brief:
-                lines.append(words("brief", n=f"{len(brief):,}", ids=", ".join(brief[:3]) + (", …" if len(brief) > 3 else "")))
+                lines.append(
+                    words("brief", n=f"{len(brief):,}", ids=", ".join(brief[:3]) + (", …" if len(brief) > 3 else ""))
+                )
             if lines:
-                sections.append(f"{words('heading_' + verdict)}{'：' if words.language == 'zh' else ':'}\n" + "\n".join(lines))
+                sections.append(
+                    f"{words('heading_' + verdict)}{'：' if words.language == 'zh' else ':'}\n" + "\n".join(lines)
+                )
         if not any(m.verdict != "ineligible" for m in matches):
             sections.insert(0, words("none_fit"))
         return "\n\n".join(sections + [words("disclaimer")])
@@ -235,26 +272,40 @@ def trial_ids(tracker: Tracker) -> List[str]:
     """The NCT numbers the latest message names (or the last one the conversation named)."""
     text = (tracker.latest_message or {}).get("text") or ""
     found = [m.upper() for m in NCT_PATTERN.findall(text)]
-    entity = next((e.get("value") for e in (tracker.latest_message or {}).get("entities") or []
-                   if e.get("entity") == "nct_id" and e.get("value")), None)
+    entity = next(
+        (
+            e.get("value")
+            for e in (tracker.latest_message or {}).get("entities") or []
+            if e.get("entity") == "nct_id" and e.get("value")
+        ),
+        None,
+    )
     if not found and entity:
         found = [str(entity).upper()]
     return found
 
 
 def details_text(nct_id: str, language: str | None = "en") -> str | None:
-    """"Tell me more about NCT07320690": what it tests, where, how to take part (None: not known).
+    """ "Tell me more about NCT07320690": what it tests, where, how to take part (None: not known).
     In Chinese, the title and summary are translations (marked 译文) with the English after them."""
     trial = engine.show(nct_id)
     if trial is None:
         return None
     words = Words(language or "en", translation.for_trials([nct_id]))
     contacts = trial["contacts"]
-    how = contacts if isinstance(contacts, str) else "; ".join(
-        ", ".join(v for v in (c.get("name"), c.get("phone"), c.get("email")) if v) for c in contacts)
-    sites = "; ".join(", ".join(p for p in (s["facility"], geo.label(s["city"], words.language),
-                                           geo.label(s["country"], words.language)) if p)
-                      for s in trial["locations"][:5]) or ("未列出" if words.language == "zh" else "not listed")
+    how = (
+        contacts
+        if isinstance(contacts, str)
+        else "; ".join(", ".join(v for v in (c.get("name"), c.get("phone"), c.get("email")) if v) for c in contacts)
+    )
+    sites = "; ".join(
+        ", ".join(
+            p
+            for p in (s["facility"], geo.label(s["city"], words.language), geo.label(s["country"], words.language))
+            if p
+        )
+        for s in trial["locations"][:5]
+    ) or ("未列出" if words.language == "zh" else "not listed")
     partial = words("details_partial") if trial["criteria_completeness"] == "partial" else ""
     title, summary = trial["title"], trial["summary"]
     zh = words.translations.get(nct_id) or {}
@@ -263,12 +314,23 @@ def details_text(nct_id: str, language: str | None = "en") -> str | None:
             title = f"{zh['title']['text_zh']}（{'官方中文标题' if zh['title']['source'] == 'official' else '译文'}；{title}）"
         if zh.get("summary"):
             summary = f"{zh['summary']['text_zh']}（译文）\n{summary}"
-    return words("details", nct=trial["nct_id"], title=title, phase=trial["phase"], status=trial["status"],
-                 sponsor=trial["sponsor"], summary=summary, sites=sites, how=how, url=trial["url"], partial=partial)
+    return words(
+        "details",
+        nct=trial["nct_id"],
+        title=title,
+        phase=trial["phase"],
+        status=trial["status"],
+        sponsor=trial["sponsor"],
+        summary=summary,
+        sites=sites,
+        how=how,
+        url=trial["url"],
+        partial=partial,
+    )
 
 
 def why_not_text(profile: dict, nct_id: str, language: str | None = "en") -> str | None:
-    """"Why not NCT06100497?": the failed or open criteria, in the trial's own words (None: not known)."""
+    """ "Why not NCT06100497?": the failed or open criteria, in the trial's own words (None: not known)."""
     match = next(iter(engine.match(profile, scope=SCOPE, only=nct_id)), None)
     if match is None:
         return None

@@ -13,6 +13,7 @@ action's ``run`` instead:
   every earlier answer is still there for the next try. Each action may say
   which events that takes (``fallback_events``), e.g. the form's validation.
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,8 +37,9 @@ def guarded(run: Run) -> Run:
     """Wrap an action's ``run`` so that no exception escapes it (see the module doc)."""
 
     @functools.wraps(run)
-    async def wrapper(self, dispatcher: CollectingDispatcher, tracker: Tracker,
-                      domain: Dict[Text, Any]) -> List[EventType]:
+    async def wrapper(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[EventType]:
         queued = len(dispatcher.messages)
         slots_before = dict(tracker.slots)
         try:

@@ -18,6 +18,7 @@ the same checkout Rasa's model was trained from, and again only when the file
 changes. A call that does carry a domain with responses (Rasa configured
 otherwise, a test) is worded from that domain, as before.
 """
+
 from __future__ import annotations
 
 import os
@@ -91,8 +92,14 @@ def _naming(slots: Mapping[str, Any]) -> dict:
     return {"pronoun": words["pronoun"], "possessive": words["possessive"], "object_pronoun": words["object"]}
 
 
-def say(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapping[str, Any], name: str,
-        buttons: Optional[list] = None, **values: Any) -> None:
+def say(
+    dispatcher: CollectingDispatcher,
+    domain: Mapping[str, Any],
+    slots: Mapping[str, Any],
+    name: str,
+    buttons: Optional[list] = None,
+    **values: Any,
+) -> None:
     """Send response ``name`` as the slots now are; ``buttons`` are added after the response's own."""
     chosen = variant(domain, name, slots)
     if chosen is None:  # not in this domain (an older model): let Rasa say it by name
@@ -100,5 +107,6 @@ def say(dispatcher: CollectingDispatcher, domain: Mapping[str, Any], slots: Mapp
         return
     fields = {**slots, **_naming(slots), **values}
     own = [dict(b, title=fill(str(b.get("title", "")), fields)) for b in chosen.get("buttons") or []]
-    dispatcher.utter_message(text=fill(str(chosen.get("text") or ""), fields) or None, buttons=own + list(buttons or []),
-                             utter_action=name)
+    dispatcher.utter_message(
+        text=fill(str(chosen.get("text") or ""), fields) or None, buttons=own + list(buttons or []), utter_action=name
+    )

@@ -33,6 +33,7 @@ processes used; writes the same to ``bench/out/compare-<time>.json``. Only ever 
     .venv/bin/python bench/bench_compare.py                      # make bench-compare
     .venv/bin/python bench/bench_compare.py --rounds 5 --screenings 4 --wait-idle 60
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -60,6 +61,7 @@ for path in (ROOT, BENCH_DIR):
 
 import bench_engine  # noqa: E402  (machine description)
 import bench_load as load  # noqa: E402  (the scripted patient, /proc readers, statistics)
+
 from tests.stack import free_port, start_stack  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -106,8 +108,13 @@ def stock_project(workdir: Path, retrain: bool) -> Path:
         return model
     click.echo(f"training the stock `rasa init` bot in {workdir} (once; cached as {cached.relative_to(ROOT)}) ...")
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "rasa", "train", "--fixed-model-name", "stock", "--out", "models", "--quiet"],
-                   cwd=workdir, env=_rasa_env(), check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "rasa", "train", "--fixed-model-name", "stock", "--out", "models", "--quiet"],
+        cwd=workdir,
+        env=_rasa_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     click.echo(f"  trained in {time.perf_counter() - started:.0f} s")
     cached.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(model, cached)
@@ -123,9 +130,27 @@ class StockBot:
         self.log = workdir / "stock.log"
         with open(self.log, "w") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "rasa", "run", "--model", str(model), "--interface", HOST,
-                 "--port", str(self.port), "--enable-api", "--auth-token", self.token],
-                cwd=workdir, env=_rasa_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "rasa",
+                    "run",
+                    "--model",
+                    str(model),
+                    "--interface",
+                    HOST,
+                    "--port",
+                    str(self.port),
+                    "--enable-api",
+                    "--auth-token",
+                    self.token,
+                ],
+                cwd=workdir,
+                env=_rasa_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait(self, timeout: float = 300) -> None:
         deadline = time.monotonic() + timeout
@@ -187,14 +212,18 @@ class Side:
         server = sum(self.cpu.values())
         cores = os.cpu_count() or 1
         return {
-            "bot": self.name, "turns": len(self.turns), "screenings": self.screenings,
+            "bot": self.name,
+            "turns": len(self.turns),
+            "screenings": self.screenings,
             "failed_turns": len(self.turns) - len(ok),
             "all_turns": load.latency([t.ms for t in ok]),
             "matching_turn": load.latency([t.ms for t in ok if t.matching]),
             "other_turns": load.latency([t.ms for t in ok if not t.matching]),
             "server_cpu_ms_per_turn": round(server * 1000 / n, 1),
             "cpu_ms_per_turn": {r: round(s * 1000 / n, 1) for r, s in self.cpu.items()},
-            "other_cpu_share": round(max(0.0, self.machine - server - self.client) / max(1e-9, self.seconds * cores), 3),
+            "other_cpu_share": round(
+                max(0.0, self.machine - server - self.client) / max(1e-9, self.seconds * cores), 3
+            ),
             "seconds": round(self.seconds, 1),
         }
 
@@ -211,15 +240,25 @@ async def stock_turns(client: load.Client, side: Side | None, run_id: str, count
     return start + count
 
 
-async def compare(ours_url: str, ours_pids: dict[str, int], stock: StockBot, rounds: int, screenings: int,
-                  warmup: int, wait_idle: float) -> tuple[Side, Side]:
+async def compare(
+    ours_url: str,
+    ours_pids: dict[str, int],
+    stock: StockBot,
+    rounds: int,
+    screenings: int,
+    warmup: int,
+    wait_idle: float,
+) -> tuple[Side, Side]:
     prefixes = load.question_prefixes()
     run_id = os.urandom(3).hex()
     ours = Side("this project (Rasa + action server)", ours_pids)
     theirs = Side("stock `rasa init` bot (same venv)", {"rasa": stock.process.pid})
     timeout = aiohttp.ClientTimeout(total=load.REQUEST_TIMEOUT)
     async with aiohttp.ClientSession(timeout=timeout) as session:
-        mine, stock_client = load.Client(session, ours_url, None), load.Client(session, f"http://{HOST}:{stock.port}", None)
+        mine, stock_client = (
+            load.Client(session, ours_url, None),
+            load.Client(session, f"http://{HOST}:{stock.port}", None),
+        )
         for i in range(warmup):
             if not await load.screening(mine, f"cmp-{run_id}-warmup-{i}", prefixes, None):
                 raise click.ClickException("the warm-up screening did not reach its result")
@@ -248,41 +287,75 @@ def ratio(a: float, b: float) -> float | None:
 
 
 def print_report(rows: list[dict], ratios: dict, memory: dict) -> None:
-    head = (f"{'bot':<38} {'turns':>5} | {'median':>6} {'p95':>6} {'max':>6} | {'matching p95':>12} | "
-            f"{'server CPU ms/turn':>18} | {'other procs':>11}")
+    head = (
+        f"{'bot':<38} {'turns':>5} | {'median':>6} {'p95':>6} {'max':>6} | {'matching p95':>12} | "
+        f"{'server CPU ms/turn':>18} | {'other procs':>11}"
+    )
     click.echo("\n" + head)
     click.echo("-" * len(head))
     for row in rows:
         a, m = row["all_turns"], row["matching_turn"]
         split = " + ".join(f"{v:.0f}" for v in row["cpu_ms_per_turn"].values())
-        click.echo(f"{row['bot']:<38} {row['turns']:>5} | {a.get('median_ms', 0):>6.0f} {a.get('p95_ms', 0):>6.0f} "
-                   f"{a.get('max_ms', 0):>6.0f} | {m.get('p95_ms', 0) if m.get('n') else '-':>12} | "
-                   f"{row['server_cpu_ms_per_turn']:>7.1f} ({split:>8}) | {row['other_cpu_share']:>10.0%}")
-    click.echo(f"\nratios ours / stock: median {ratios['median']}, p95 {ratios['p95']} (target <= {TARGET_P95_RATIO}), "
-               f"matching-turn p95 / stock p95 {ratios['matching_p95_vs_stock_p95']}, "
-               f"server CPU per turn {ratios['server_cpu']} (target <= {TARGET_CPU_RATIO})")
-    click.echo("RSS MB (after the rounds, peak): " + "; ".join(
-        f"{role} {v.get('VmRSS', 0):.0f} ({v.get('VmHWM', 0):.0f})" for role, v in memory.items()))
+        click.echo(
+            f"{row['bot']:<38} {row['turns']:>5} | {a.get('median_ms', 0):>6.0f} {a.get('p95_ms', 0):>6.0f} "
+            f"{a.get('max_ms', 0):>6.0f} | {m.get('p95_ms', 0) if m.get('n') else '-':>12} | "
+            f"{row['server_cpu_ms_per_turn']:>7.1f} ({split:>8}) | {row['other_cpu_share']:>10.0%}"
+        )
+    click.echo(
+        f"\nratios ours / stock: median {ratios['median']}, p95 {ratios['p95']} (target <= {TARGET_P95_RATIO}), "
+        f"matching-turn p95 / stock p95 {ratios['matching_p95_vs_stock_p95']}, "
+        f"server CPU per turn {ratios['server_cpu']} (target <= {TARGET_CPU_RATIO})"
+    )
+    click.echo(
+        "RSS MB (after the rounds, peak): "
+        + "; ".join(f"{role} {v.get('VmRSS', 0):.0f} ({v.get('VmHWM', 0):.0f})" for role, v in memory.items())
+    )
 
 
 @click.command()
-@click.option("--rounds", type=click.IntRange(1, 50), default=5, show_default=True,
-              help="Alternating rounds (ours, then as many turns of the stock bot).")
-@click.option("--screenings", type=click.IntRange(1, 100), default=4, show_default=True,
-              help="Complete screenings against ours per round.")
-@click.option("--warmup", type=click.IntRange(0, 10), default=2, show_default=True,
-              help="Untimed screenings (ours) and 10 x as many turns (stock) first.")
-@click.option("--wait-idle", type=click.FloatRange(0, 3600), default=0.0, show_default=True,
-              help="Before each round, wait up to this many seconds for other processes to use < 25% of the cores.")
+@click.option(
+    "--rounds",
+    type=click.IntRange(1, 50),
+    default=5,
+    show_default=True,
+    help="Alternating rounds (ours, then as many turns of the stock bot).",
+)
+@click.option(
+    "--screenings",
+    type=click.IntRange(1, 100),
+    default=4,
+    show_default=True,
+    help="Complete screenings against ours per round.",
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0, 10),
+    default=2,
+    show_default=True,
+    help="Untimed screenings (ours) and 10 x as many turns (stock) first.",
+)
+@click.option(
+    "--wait-idle",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Before each round, wait up to this many seconds for other processes to use < 25% of the cores.",
+)
 @click.option("--retrain-stock", is_flag=True, help="Train the stock bot again instead of using the cached model.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON results file [default: bench/out/compare-<time>.json].")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results file [default: bench/out/compare-<time>.json].",
+)
 @click.option("--keep", is_flag=True, help="Keep the temporary folders (stock project, stack log and stores).")
 def main(rounds, screenings, warmup, wait_idle, retrain_stock, out, keep):
     """This assistant against the stock `rasa init` bot, side by side, on 127.0.0.1."""
     info = bench_engine.machine()
-    click.echo(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
-               f"Python {info['python']}, SQLite {info['sqlite']}")
+    click.echo(
+        f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
+        f"Python {info['python']}, SQLite {info['sqlite']}"
+    )
     workdir = Path(tempfile.mkdtemp(prefix="trialbot-compare-"))
     stock_dir = workdir / "stock"
     stack = stock = None
@@ -291,15 +364,22 @@ def main(rounds, screenings, warmup, wait_idle, retrain_stock, out, keep):
         model = stock_project(stock_dir, retrain_stock)
         click.echo(f"starting the stock bot and this project's stack (logs in {workdir}) ...")
         stock = StockBot(stock_dir, model)
-        stack = start_stack(workdir / "stack.log", TRIALBOT_CONVERSATIONS_DB=str(workdir / "conversations.db"),
-                            TRIALBOT_RECORDS_DB=str(workdir / "records.db"))
+        stack = start_stack(
+            workdir / "stack.log",
+            TRIALBOT_CONVERSATIONS_DB=str(workdir / "conversations.db"),
+            TRIALBOT_RECORDS_DB=str(workdir / "records.db"),
+        )
         stock.wait()
         procs = load.stack_processes(stack.process.pid)
         ours_pids = {role: procs[role] for role in ("rasa", "actions")}
-        ours, theirs = asyncio.run(compare(f"http://{HOST}:{stack.rasa_port}", ours_pids, stock, rounds, screenings,
-                                           warmup, wait_idle))
-        memory = {"ours: rasa": load.memory_mb(ours_pids["rasa"]), "ours: actions": load.memory_mb(ours_pids["actions"]),
-                  "stock: rasa": load.memory_mb(stock.process.pid)}
+        ours, theirs = asyncio.run(
+            compare(f"http://{HOST}:{stack.rasa_port}", ours_pids, stock, rounds, screenings, warmup, wait_idle)
+        )
+        memory = {
+            "ours: rasa": load.memory_mb(ours_pids["rasa"]),
+            "ours: actions": load.memory_mb(ours_pids["actions"]),
+            "stock: rasa": load.memory_mb(stock.process.pid),
+        }
         ok = True
     finally:
         for server in (stack, stock):
@@ -311,16 +391,27 @@ def main(rounds, screenings, warmup, wait_idle, retrain_stock, out, keep):
             click.echo(f"kept {workdir}")
     rows = [ours.report(), theirs.report()]
     a, b = rows[0]["all_turns"], rows[1]["all_turns"]
-    ratios = {"median": ratio(a["median_ms"], b["median_ms"]), "p95": ratio(a["p95_ms"], b["p95_ms"]),
-              "matching_p95_vs_stock_p95": ratio(rows[0]["matching_turn"].get("p95_ms", 0), b["p95_ms"]),
-              "server_cpu": ratio(rows[0]["server_cpu_ms_per_turn"], rows[1]["server_cpu_ms_per_turn"])}
+    ratios = {
+        "median": ratio(a["median_ms"], b["median_ms"]),
+        "p95": ratio(a["p95_ms"], b["p95_ms"]),
+        "matching_p95_vs_stock_p95": ratio(rows[0]["matching_turn"].get("p95_ms", 0), b["p95_ms"]),
+        "server_cpu": ratio(rows[0]["server_cpu_ms_per_turn"], rows[1]["server_cpu_ms_per_turn"]),
+    }
     print_report(rows, ratios, memory)
     out = out or OUT_DIR / f"compare-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"benchmark": "compare", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": info, "command": " ".join(["bench/bench_compare.py", *sys.argv[1:]]),
-              "model_mtime": load.model_mtime(), "stock_script": STOCK_SCRIPT, "rows": rows, "ratios": ratios,
-              "targets": {"server_cpu": TARGET_CPU_RATIO, "p95": TARGET_P95_RATIO}, "memory_mb": memory}
+    report = {
+        "benchmark": "compare",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "command": " ".join(["bench/bench_compare.py", *sys.argv[1:]]),
+        "model_mtime": load.model_mtime(),
+        "stock_script": STOCK_SCRIPT,
+        "rows": rows,
+        "ratios": ratios,
+        "targets": {"server_cpu": TARGET_CPU_RATIO, "p95": TARGET_P95_RATIO},
+        "memory_mb": memory,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"written {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
 

@@ -18,6 +18,7 @@ machine description, to bench/out/engine.json.
 
     .venv/bin/python bench/bench_engine.py [--sizes 1000,10000] [--calls 200] [--seed 0] [--rebuild]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,56 +54,196 @@ TARGET_P95_MS = 50.0
 # profiles, partial ones with unknowns (as a chat fills them in), and out-of-scope
 # ones (nasopharynx, which many head-and-neck trials exclude; breast; lung).
 PROFILES: list[tuple[str, str, dict]] = [
-    ("complete", "oropharynx p16+ III after anti-PD-1", {
-        "age": 58, "tumor_site": "oropharynx", "stage": "III", "ecog": 1, "prior_treatment": ["anti_pd1"],
-        "p16": "positive", "histology": "squamous_cell_carcinoma", "differentiation": "poor",
-        "immunotherapy_response": "PR", "immunotherapy_cycles": 3, "recurrent": "no", "resectable": "yes",
-        "other_cancer_5y": "no", "pregnant": "no", "sex": "male"}),
-    ("complete", "oral cavity IVA untreated", {
-        "age": 63, "tumor_site": "oral_cavity", "stage": "IVA", "ecog": 0, "prior_treatment": "none",
-        "p16": "negative", "histology": "squamous_cell_carcinoma", "differentiation": "moderate",
-        "recurrent": "no", "resectable": "yes", "other_cancer_5y": "no", "pregnant": "no", "sex": "female"}),
-    ("complete", "larynx III recurrent after CRT", {
-        "age": 71, "tumor_site": "larynx", "stage": "III", "ecog": 1, "prior_treatment": ["chemoradiotherapy"],
-        "histology": "squamous_cell_carcinoma", "recurrent": "yes", "resectable": "no",
-        "other_cancer_5y": "no", "pregnant": "no", "sex": "male"}),
-    ("complete", "hypopharynx IVB after chemo + anti-PD-1", {
-        "age": 66, "tumor_site": "hypopharynx", "stage": "IVB", "ecog": 2, "prior_treatment": ["chemotherapy", "anti_pd1"],
-        "immunotherapy_response": "SD", "immunotherapy_cycles": 4, "histology": "squamous_cell_carcinoma",
-        "recurrent": "no", "other_cancer_5y": "yes", "pregnant": "no", "sex": "male"}),
-    ("complete", "sinonasal IVB untreated", {
-        "age": 57, "tumor_site": "nasal_cavity_paranasal_sinuses", "stage": "IVB", "ecog": 1, "prior_treatment": [],
-        "histology": "squamous_cell_carcinoma", "differentiation": "poor", "recurrent": "no",
-        "other_cancer_5y": "no", "pregnant": "no", "sex": "male"}),
-    ("complete", "oral cavity recurrent after surgery + RT", {
-        "age": 70, "tumor_site": "oral_cavity", "stage": "IVA", "ecog": 1, "prior_treatment": ["surgery", "radiotherapy"],
-        "histology": "squamous_cell_carcinoma", "recurrent": "yes", "resectable": "no",
-        "other_cancer_5y": "no", "pregnant": "no", "sex": "female"}),
-    ("complete", "oropharynx p16+ I after IO + chemo, pCR", {
-        "age": 52, "tumor_site": "oropharynx", "stage": "I", "ecog": 0, "prior_treatment": ["anti_pd1", "chemotherapy", "surgery"],
-        "p16": "positive", "immunotherapy_response": "CR", "immunotherapy_cycles": 8, "pathologic_response": "pCR",
-        "histology": "squamous_cell_carcinoma", "recurrent": "no", "other_cancer_5y": "no", "pregnant": "no", "sex": "male"}),
+    (
+        "complete",
+        "oropharynx p16+ III after anti-PD-1",
+        {
+            "age": 58,
+            "tumor_site": "oropharynx",
+            "stage": "III",
+            "ecog": 1,
+            "prior_treatment": ["anti_pd1"],
+            "p16": "positive",
+            "histology": "squamous_cell_carcinoma",
+            "differentiation": "poor",
+            "immunotherapy_response": "PR",
+            "immunotherapy_cycles": 3,
+            "recurrent": "no",
+            "resectable": "yes",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "male",
+        },
+    ),
+    (
+        "complete",
+        "oral cavity IVA untreated",
+        {
+            "age": 63,
+            "tumor_site": "oral_cavity",
+            "stage": "IVA",
+            "ecog": 0,
+            "prior_treatment": "none",
+            "p16": "negative",
+            "histology": "squamous_cell_carcinoma",
+            "differentiation": "moderate",
+            "recurrent": "no",
+            "resectable": "yes",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "female",
+        },
+    ),
+    (
+        "complete",
+        "larynx III recurrent after CRT",
+        {
+            "age": 71,
+            "tumor_site": "larynx",
+            "stage": "III",
+            "ecog": 1,
+            "prior_treatment": ["chemoradiotherapy"],
+            "histology": "squamous_cell_carcinoma",
+            "recurrent": "yes",
+            "resectable": "no",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "male",
+        },
+    ),
+    (
+        "complete",
+        "hypopharynx IVB after chemo + anti-PD-1",
+        {
+            "age": 66,
+            "tumor_site": "hypopharynx",
+            "stage": "IVB",
+            "ecog": 2,
+            "prior_treatment": ["chemotherapy", "anti_pd1"],
+            "immunotherapy_response": "SD",
+            "immunotherapy_cycles": 4,
+            "histology": "squamous_cell_carcinoma",
+            "recurrent": "no",
+            "other_cancer_5y": "yes",
+            "pregnant": "no",
+            "sex": "male",
+        },
+    ),
+    (
+        "complete",
+        "sinonasal IVB untreated",
+        {
+            "age": 57,
+            "tumor_site": "nasal_cavity_paranasal_sinuses",
+            "stage": "IVB",
+            "ecog": 1,
+            "prior_treatment": [],
+            "histology": "squamous_cell_carcinoma",
+            "differentiation": "poor",
+            "recurrent": "no",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "male",
+        },
+    ),
+    (
+        "complete",
+        "oral cavity recurrent after surgery + RT",
+        {
+            "age": 70,
+            "tumor_site": "oral_cavity",
+            "stage": "IVA",
+            "ecog": 1,
+            "prior_treatment": ["surgery", "radiotherapy"],
+            "histology": "squamous_cell_carcinoma",
+            "recurrent": "yes",
+            "resectable": "no",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "female",
+        },
+    ),
+    (
+        "complete",
+        "oropharynx p16+ I after IO + chemo, pCR",
+        {
+            "age": 52,
+            "tumor_site": "oropharynx",
+            "stage": "I",
+            "ecog": 0,
+            "prior_treatment": ["anti_pd1", "chemotherapy", "surgery"],
+            "p16": "positive",
+            "immunotherapy_response": "CR",
+            "immunotherapy_cycles": 8,
+            "pathologic_response": "pCR",
+            "histology": "squamous_cell_carcinoma",
+            "recurrent": "no",
+            "other_cancer_5y": "no",
+            "pregnant": "no",
+            "sex": "male",
+        },
+    ),
     ("partial", "oropharynx, age only", {"age": 55, "tumor_site": "oropharynx"}),
-    ("partial", "larynx, stage 4 (letter unknown)", {"age": 60, "tumor_site": "larynx", "stage": ["IVA", "IVB", "IVC"]}),
+    (
+        "partial",
+        "larynx, stage 4 (letter unknown)",
+        {"age": 60, "tumor_site": "larynx", "stage": ["IVA", "IVB", "IVC"]},
+    ),
     ("partial", "age only (site not yet asked)", {"age": 48}),
     ("partial", "empty profile (chat just started)", {}),
-    ("partial", "oropharynx p16 unknown, stage III or IVA, ECOG 1-2", {
-        "age": 64, "tumor_site": "oropharynx", "stage": ["III", "IVA"], "ecog": [1, 2], "p16": "unknown",
-        "prior_treatment": "unknown"}),
-    ("partial", "salivary gland II", {
-        "age": 49, "tumor_site": "salivary_gland", "stage": "II", "histology": "salivary_carcinoma", "ecog": 0}),
-    ("partial", "unknown primary p16+", {"age": 61, "tumor_site": "unknown_primary", "p16": "positive", "stage": "III"}),
+    (
+        "partial",
+        "oropharynx p16 unknown, stage III or IVA, ECOG 1-2",
+        {
+            "age": 64,
+            "tumor_site": "oropharynx",
+            "stage": ["III", "IVA"],
+            "ecog": [1, 2],
+            "p16": "unknown",
+            "prior_treatment": "unknown",
+        },
+    ),
+    (
+        "partial",
+        "salivary gland II",
+        {"age": 49, "tumor_site": "salivary_gland", "stage": "II", "histology": "salivary_carcinoma", "ecog": 0},
+    ),
+    (
+        "partial",
+        "unknown primary p16+",
+        {"age": 61, "tumor_site": "unknown_primary", "p16": "positive", "stage": "III"},
+    ),
     ("partial", "thyroid, age 39", {"age": 39, "tumor_site": "thyroid", "sex": "female"}),
-    ("partial", "larynx II, 82 years, ECOG 2", {"age": 82, "tumor_site": "larynx", "stage": "II", "ecog": 2,
-                                                "prior_treatment": "none"}),
-    ("partial", "oral cavity, pregnant", {"age": 34, "tumor_site": "oral_cavity", "sex": "female", "pregnant": "yes",
-                                          "stage": "II"}),
-    ("out_of_scope", "nasopharynx III after chemo", {
-        "age": 45, "tumor_site": "nasopharynx", "stage": "III", "ecog": 0, "prior_treatment": ["chemotherapy"],
-        "histology": "nasopharyngeal_carcinoma", "differentiation": "undifferentiated", "recurrent": "no"}),
+    (
+        "partial",
+        "larynx II, 82 years, ECOG 2",
+        {"age": 82, "tumor_site": "larynx", "stage": "II", "ecog": 2, "prior_treatment": "none"},
+    ),
+    (
+        "partial",
+        "oral cavity, pregnant",
+        {"age": 34, "tumor_site": "oral_cavity", "sex": "female", "pregnant": "yes", "stage": "II"},
+    ),
+    (
+        "out_of_scope",
+        "nasopharynx III after chemo",
+        {
+            "age": 45,
+            "tumor_site": "nasopharynx",
+            "stage": "III",
+            "ecog": 0,
+            "prior_treatment": ["chemotherapy"],
+            "histology": "nasopharyngeal_carcinoma",
+            "differentiation": "undifferentiated",
+            "recurrent": "no",
+        },
+    ),
     ("out_of_scope", "breast II", {"age": 52, "tumor_site": "breast", "stage": "II", "sex": "female", "ecog": 0}),
-    ("out_of_scope", "lung IVC after anti-PD-1", {"age": 67, "tumor_site": "lung", "stage": "IVC", "ecog": 1,
-                                                  "prior_treatment": ["anti_pd1", "chemotherapy"]}),
+    (
+        "out_of_scope",
+        "lung IVC after anti-PD-1",
+        {"age": 67, "tumor_site": "lung", "stage": "IVC", "ecog": 1, "prior_treatment": ["anti_pd1", "chemotherapy"]},
+    ),
 ]
 
 OPERATIONS = {
@@ -176,8 +317,12 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(times_s: list[float]) -> dict:
     ms = [t * 1000 for t in times_s]
-    return {"median_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 95), 2),
-            "max_ms": round(max(ms), 2), "calls": len(ms)}
+    return {
+        "median_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(percentile(ms, 95), 2),
+        "max_ms": round(max(ms), 2),
+        "calls": len(ms),
+    }
 
 
 def time_operation(name: str, conn, calls: int, max_seconds: float) -> dict:
@@ -243,8 +388,13 @@ def machine() -> dict:
     except (ValueError, OSError):
         mem_gb = None
     return {
-        "cpu": cpu, "cores": os.cpu_count(), "usable_cores": usable, "memory_gb": mem_gb,
-        "platform": platform.platform(), "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "memory_gb": mem_gb,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
     }
 
 
@@ -257,15 +407,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=200, help="timed calls per operation and size (after warm-up)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic trials")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the synthetic databases even if present")
-    parser.add_argument("--max-seconds", type=float, default=60.0,
-                        help=f"time budget per operation and size: fewer calls when slow, but at least {MIN_CALLS}")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help=f"time budget per operation and size: fewer calls when slow, but at least {MIN_CALLS}",
+    )
     parser.add_argument("--out", type=Path, default=OUT_PATH, help="JSON results file")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
 
     info = machine()
-    print(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
-          f"Python {info['python']}, SQLite {info['sqlite']}")
+    print(
+        f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
+        f"Python {info['python']}, SQLite {info['sqlite']}"
+    )
     print(f"{len(PROFILES)} profiles; target: p95 < {TARGET_P95_MS:.0f} ms for match and next_question\n")
     results = []
     for n in sizes:
@@ -278,8 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"reusing {path.relative_to(ROOT)}", flush=True)
         conn = kdb.connect(path)
-        stats = conn.execute("SELECT (SELECT COUNT(*) FROM trials), (SELECT COUNT(*) FROM criteria),"
-                             " (SELECT COUNT(*) FROM trials WHERE cancer_type = 'head_and_neck')").fetchone()
+        stats = conn.execute(
+            "SELECT (SELECT COUNT(*) FROM trials), (SELECT COUNT(*) FROM criteria),"
+            " (SELECT COUNT(*) FROM trials WHERE cancer_type = 'head_and_neck')"
+        ).fetchone()
         ops = []
         for name in OPERATIONS:
             print(f"  timing {name} on {n} trials ...", flush=True)
@@ -287,20 +445,33 @@ def main(argv: list[str] | None = None) -> int:
         scope = scope_counts(conn)
         conn.close()
         entry = {
-            "trials": stats[0], "criteria_rows": stats[1], "head_and_neck_trials": stats[2], "seed": args.seed,
-            "db": str(path.relative_to(ROOT)), "db_mb": round(path.stat().st_size / 2**20, 1),
-            "build": build, "scope": scope, "operations": ops,
+            "trials": stats[0],
+            "criteria_rows": stats[1],
+            "head_and_neck_trials": stats[2],
+            "seed": args.seed,
+            "db": str(path.relative_to(ROOT)),
+            "db_mb": round(path.stat().st_size / 2**20, 1),
+            "build": build,
+            "scope": scope,
+            "operations": ops,
             "peak_rss_mb": peak_rss_mb(),
         }
         results.append(entry)
-        print(f"  {n}: {stats[0]} trials ({stats[2]} head and neck), {stats[1]} criteria rows, "
-              f"db {entry['db_mb']} MB, peak RSS so far {entry['peak_rss_mb']:.0f} MB\n", flush=True)
+        print(
+            f"  {n}: {stats[0]} trials ({stats[2]} head and neck), {stats[1]} criteria rows, "
+            f"db {entry['db_mb']} MB, peak RSS so far {entry['peak_rss_mb']:.0f} MB\n",
+            flush=True,
+        )
 
     print_tables(results)
     report = {
-        "benchmark": "engine", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": info, "generator_version": synthetic.GENERATOR_VERSION, "calls_requested": args.calls,
-        "target_p95_ms": TARGET_P95_MS, "profiles": [{"group": g, "label": lbl, "profile": p} for g, lbl, p in PROFILES],
+        "benchmark": "engine",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "generator_version": synthetic.GENERATOR_VERSION,
+        "calls_requested": args.calls,
+        "target_p95_ms": TARGET_P95_MS,
+        "profiles": [{"group": g, "label": lbl, "profile": p} for g, lbl, p in PROFILES],
         "sizes": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -316,8 +487,10 @@ def print_tables(results: list[dict]) -> None:
     for entry in results:
         for op in entry["operations"]:
             flag = "" if op["operation"] == "match@20" or op["p95_ms"] < TARGET_P95_MS else "  > target"
-            print(f"{entry['trials']:>8}  {op['operation']:<14} {op['median_ms']:>10.2f} {op['p95_ms']:>9.2f} "
-                  f"{op['max_ms']:>9.2f} {op['calls']:>6}  {op['returned_mean']:>12.1f} / {op['returned_max']:<5}{flag}")
+            print(
+                f"{entry['trials']:>8}  {op['operation']:<14} {op['median_ms']:>10.2f} {op['p95_ms']:>9.2f} "
+                f"{op['max_ms']:>9.2f} {op['calls']:>6}  {op['returned_mean']:>12.1f} / {op['returned_max']:<5}{flag}"
+            )
     print("\nby profile group (median / p95 ms):")
     groups = [g for g in dict.fromkeys(g for g, _, _ in PROFILES)]
     print(f"{'trials':>8}  {'operation':<14} " + " ".join(f"{g:>21}" for g in groups))
@@ -332,8 +505,10 @@ def print_tables(results: list[dict]) -> None:
     for entry in results:
         b = entry["build"]
         built = f"built in {b['seconds']:.1f} s (builder peak RSS {b['peak_rss_mb']:.0f} MB)" if b else "reused"
-        print(f"{entry['trials']:>8}  {entry['criteria_rows']} criteria rows, db {entry['db_mb']} MB, {built}; "
-              f"bench process peak RSS after this size {entry['peak_rss_mb']:.0f} MB")
+        print(
+            f"{entry['trials']:>8}  {entry['criteria_rows']} criteria rows, db {entry['db_mb']} MB, {built}; "
+            f"bench process peak RSS after this size {entry['peak_rss_mb']:.0f} MB"
+        )
 
 
 if __name__ == "__main__":

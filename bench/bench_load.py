@@ -35,6 +35,7 @@ and only ever against 127.0.0.1.
     .venv/bin/python bench/bench_load.py --trials 1000 --trials 10000 --trials 100000 --users 1 --users 10
     TRIALBOT_API_TOKEN=... .venv/bin/python bench/bench_load.py --url http://127.0.0.1:5005 --users 5
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -47,6 +48,7 @@ import resource
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,8 +67,9 @@ for path in (ROOT, BENCH_DIR):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from screenings import store as records  # noqa: E402  (the stack's record store: which action server did the work)
 import bench_engine  # noqa: E402  (synthetic databases: path, reuse check, build; machine description)
+
+from screenings import store as records  # noqa: E402  (the stack's record store: which action server did the work)
 from tests.stack import start_stack  # noqa: E402  (the real `python -m bot run`, as the end-to-end tests start it)
 
 HOST = "127.0.0.1"
@@ -123,9 +126,9 @@ def question_prefixes(domain: Path = ROOT / "domain.yml") -> list[tuple[re.Patte
     for name, variants in responses.items():
         if not name.startswith(QUESTION_PREFIX):
             continue
-        slot = name[len(QUESTION_PREFIX):]
+        slot = name[len(QUESTION_PREFIX) :]
         if slot not in ANSWERS and slot.endswith("_choice"):
-            slot = slot[:-len("_choice")]
+            slot = slot[: -len("_choice")]
         if slot not in ANSWERS:
             continue
         for variant in variants:
@@ -188,8 +191,9 @@ class Client:
     async def say(self, sender: str, message: str) -> tuple[Turn, list[dict]]:
         start = time.perf_counter()
         try:
-            async with self.session.post(f"{self.base}/webhooks/rest/webhook",
-                                         json={"sender": sender, "message": message}) as response:
+            async with self.session.post(
+                f"{self.base}/webhooks/rest/webhook", json={"sender": sender, "message": message}
+            ) as response:
                 body = await response.text()
                 ms = (time.perf_counter() - start) * 1000
                 if response.status != 200:
@@ -225,11 +229,13 @@ class Client:
         return (time.perf_counter() - start) * 1000
 
 
-async def screening(client: Client, sender: str, prefixes, phase: Phase | None,
-                    rng: random.Random | None = None) -> bool:
+async def screening(
+    client: Client, sender: str, prefixes, phase: Phase | None, rng: random.Random | None = None
+) -> bool:
     """One scripted screening to its result; its turns go to ``phase`` (None: warm-up).
     True if it reached the trial_matches result. With ``phase.think``, the user pauses
     (uniformly 0.5-1.5 x think seconds) before each message after the first, as a person reads."""
+
     def record(turn: Turn) -> bool:
         if phase is not None:
             phase.turns.append(turn)
@@ -407,14 +413,30 @@ TURN_FRAME = "handle_message (rasa/core/processor.py"
 def start_profile(py_spy: str, pid: int, out: Path) -> "subprocess.Popen":
     """py-spy sampling ``pid`` (100 Hz, raw collapsed stacks) until stop_profile."""
     import subprocess
-    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--rate", "100", "--format", "raw",
-                             "--nonblocking", "--output", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    return subprocess.Popen(
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            "100",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop_profile(process, out: Path) -> dict | None:
     """Stop py-spy (SIGINT: it writes its file) and split the turn samples into PARTS."""
     import signal
+
     process.send_signal(signal.SIGINT)
     try:
         process.wait(timeout=30)
@@ -434,8 +456,11 @@ def stop_profile(process, out: Path) -> dict | None:
                 parts[part] += int(count)
     if not turn:
         return None
-    return {"samples_in_turns": turn, "raw": str(out),
-            "share_of_turn": {part: round(n / turn, 3) for part, n in parts.items()}}
+    return {
+        "samples_in_turns": turn,
+        "raw": str(out),
+        "share_of_turn": {part: round(n / turn, 3) for part, n in parts.items()},
+    }
 
 
 # --- statistics -----------------------------------------------------------------------------------------
@@ -450,8 +475,12 @@ def percentile(values: list[float], q: float) -> float:
 def latency(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "median_ms": round(statistics.median(values), 1),
-            "p95_ms": round(percentile(values, 95), 1), "max_ms": round(max(values), 1)}
+    return {
+        "n": len(values),
+        "median_ms": round(statistics.median(values), 1),
+        "p95_ms": round(percentile(values, 95), 1),
+        "max_ms": round(max(values), 1),
+    }
 
 
 def phase_report(phase: Phase) -> dict:
@@ -459,9 +488,15 @@ def phase_report(phase: Phase) -> dict:
     failures = {kind: sum(t.outcome == kind for t in phase.turns) for kind in ("lost", "empty", "error")}
     turns = len(phase.turns)
     return {
-        "users": phase.users, "think_seconds": phase.think, "conversations_planned": phase.planned, "conversations_completed": phase.completed,
-        "conversations_stuck": phase.stuck, "conversations_cut": phase.cut, "turns": turns,
-        "seconds": round(phase.seconds, 1), "turns_per_s": round(turns / phase.seconds, 1) if phase.seconds else 0,
+        "users": phase.users,
+        "think_seconds": phase.think,
+        "conversations_planned": phase.planned,
+        "conversations_completed": phase.completed,
+        "conversations_stuck": phase.stuck,
+        "conversations_cut": phase.cut,
+        "turns": turns,
+        "seconds": round(phase.seconds, 1),
+        "turns_per_s": round(turns / phase.seconds, 1) if phase.seconds else 0,
         "turns_per_conversation": round(turns / max(1, phase.completed + phase.stuck + phase.cut), 1),
         "all_turns": latency([t.ms for t in ok]),
         "matching_turn": latency([t.ms for t in ok if t.matching]),
@@ -474,8 +509,11 @@ def phase_report(phase: Phase) -> dict:
         "rasa_profile": phase.profile,
         # Busy share of all cores taken by processes other than the stack and this client
         # (the machine is shared): a high value means the latencies are pessimistic.
-        "other_cpu_share": round(max(0.0, phase.machine_cpu - sum(phase.cpu.values()) - phase.client_cpu)
-                                 / max(1e-9, phase.seconds * (os.cpu_count() or 1)), 2),
+        "other_cpu_share": round(
+            max(0.0, phase.machine_cpu - sum(phase.cpu.values()) - phase.client_cpu)
+            / max(1e-9, phase.seconds * (os.cpu_count() or 1)),
+            2,
+        ),
         "stack_cpu_share": round(sum(phase.cpu.values()) / max(1e-9, phase.seconds * (os.cpu_count() or 1)), 2),
         "load_average": [round(v, 2) for v in os.getloadavg()],
     }
@@ -491,6 +529,7 @@ def failed(report: dict) -> bool:
 @dataclass
 class Settings:
     """What each stack is put through (from the command line)."""
+
     users: list[int]
     conversations: int | None
     max_seconds: float
@@ -505,8 +544,9 @@ class WrongActionServer(RuntimeError):
     """The stack's Rasa sent its custom actions to another stack's action server."""
 
 
-async def bench_stack(base: str, token: str | None, run_pid: int, settings: Settings,
-                      records_db: Path | None = None) -> dict:
+async def bench_stack(
+    base: str, token: str | None, run_pid: int, settings: Settings, records_db: Path | None = None
+) -> dict:
     """Warm up, check (own stack) that this stack's action server did the work, then run each phase."""
     prefixes = question_prefixes()
     run_id = os.urandom(3).hex()
@@ -530,8 +570,10 @@ async def bench_stack(base: str, token: str | None, run_pid: int, settings: Sett
         for n in settings.users:
             phase = Phase(users=n, planned=settings.conversations or max(20, 3 * n), think=settings.think)
             pauses = f", {phase.think:g} s think time" if phase.think else ""
-            click.echo(f"  {n} concurrent user(s), {phase.planned} screenings{pauses} "
-                       f"(at most {settings.max_seconds:.0f} s) ...")
+            click.echo(
+                f"  {n} concurrent user(s), {phase.planned} screenings{pauses} "
+                f"(at most {settings.max_seconds:.0f} s) ..."
+            )
             if settings.wait_idle:
                 busy = await wait_for_quiet(settings.wait_idle)
                 click.echo(f"    machine busy {busy:.0%} of all cores before the phase")
@@ -574,9 +616,10 @@ def own_records(records_db: Path, senders: list[str] | None) -> int:
         keys = [records.conversation_key(s, records_db) for s in senders]
         found = 0
         for i in range(0, len(keys), 500):
-            chunk = keys[i:i + 500]
-            found += conn.execute(f"SELECT COUNT(*) FROM {records.TABLE} WHERE conversation IN "
-                                  f"({','.join('?' * len(chunk))})", chunk).fetchone()[0]
+            chunk = keys[i : i + 500]
+            found += conn.execute(
+                f"SELECT COUNT(*) FROM {records.TABLE} WHERE conversation IN ({','.join('?' * len(chunk))})", chunk
+            ).fetchone()[0]
         return found
     finally:
         conn.close()
@@ -616,13 +659,24 @@ def own_stack(kb: Path, settings: Settings, keep: bool, attempts: int = 3) -> di
         log = workdir / "stack.log"
         click.echo(f"starting the stack on {kb.name} (log: {log}) ...")
         started = time.perf_counter()
-        stack = start_stack(log, TRIALBOT_KB=str(kb), TRIALBOT_CONVERSATIONS_DB=str(workdir / "conversations.db"),
-                            TRIALBOT_RECORDS_DB=str(workdir / "records.db"))
+        stack = start_stack(
+            log,
+            TRIALBOT_KB=str(kb),
+            TRIALBOT_CONVERSATIONS_DB=str(workdir / "conversations.db"),
+            TRIALBOT_RECORDS_DB=str(workdir / "records.db"),
+        )
         ok = False
         try:
             click.echo(f"  up in {time.perf_counter() - started:.0f} s")
-            result = asyncio.run(bench_stack(f"http://{HOST}:{stack.rasa_port}", stack.token, stack.process.pid,
-                                             settings, records_db=workdir / "records.db"))
+            result = asyncio.run(
+                bench_stack(
+                    f"http://{HOST}:{stack.rasa_port}",
+                    stack.token,
+                    stack.process.pid,
+                    settings,
+                    records_db=workdir / "records.db",
+                )
+            )
             ok = not any(failed(p) for p in result["phases"])
             return result
         except WrongActionServer as e:
@@ -633,7 +687,9 @@ def own_stack(kb: Path, settings: Settings, keep: bool, attempts: int = 3) -> di
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 click.echo(f"  the stack's log and stores are kept in {workdir}")
-    raise click.ClickException(f"no clean stack after {attempts} attempts: other stacks keep starting from this checkout")
+    raise click.ClickException(
+        f"no clean stack after {attempts} attempts: other stacks keep starting from this checkout"
+    )
 
 
 def model_mtime() -> str | None:
@@ -649,41 +705,55 @@ def model_mtime() -> str | None:
 
 def print_result(label: str, result: dict) -> None:
     click.echo(f"\n== {label}")
-    head = (f"{'users':>5} {'think':>5} {'convs':>6} {'turns':>6} {'turns/s':>8} | {'all turns: med':>14} {'p95':>6} {'max':>6} | "
-            f"{'matching: med':>13} {'p95':>6} {'max':>6} | lost empty error stuck cut")
+    head = (
+        f"{'users':>5} {'think':>5} {'convs':>6} {'turns':>6} {'turns/s':>8} | {'all turns: med':>14} {'p95':>6} {'max':>6} | "
+        f"{'matching: med':>13} {'p95':>6} {'max':>6} | lost empty error stuck cut"
+    )
     click.echo(head)
     click.echo("-" * len(head))
     for p in result["phases"]:
         a, m = p["all_turns"], p["matching_turn"]
-        click.echo(f"{p['users']:>5} {p['think_seconds']:>5g} {p['conversations_completed']:>6} {p['turns']:>6} {p['turns_per_s']:>8.1f} | "
-                   f"{a.get('median_ms', 0):>14.0f} {a.get('p95_ms', 0):>6.0f} {a.get('max_ms', 0):>6.0f} | "
-                   f"{m.get('median_ms', 0):>13.0f} {m.get('p95_ms', 0):>6.0f} {m.get('max_ms', 0):>6.0f} | "
-                   f"{p['lost']:>4} {p['empty']:>5} {p['error']:>5} {p['conversations_stuck']:>5} "
-                   f"{p['conversations_cut']:>3}")
+        click.echo(
+            f"{p['users']:>5} {p['think_seconds']:>5g} {p['conversations_completed']:>6} {p['turns']:>6} {p['turns_per_s']:>8.1f} | "
+            f"{a.get('median_ms', 0):>14.0f} {a.get('p95_ms', 0):>6.0f} {a.get('max_ms', 0):>6.0f} | "
+            f"{m.get('median_ms', 0):>13.0f} {m.get('p95_ms', 0):>6.0f} {m.get('max_ms', 0):>6.0f} | "
+            f"{p['lost']:>4} {p['empty']:>5} {p['error']:>5} {p['conversations_stuck']:>5} "
+            f"{p['conversations_cut']:>3}"
+        )
     for p in result["phases"]:
         target = p["target_p95_ms"]
         if target:
             worst = max(p["all_turns"].get("p95_ms", 0), p["matching_turn"].get("p95_ms", 0))
             verdict = "met" if worst < target and not failed(p) else "MISSED"
             pauses = f" with {p['think_seconds']:g} s think time" if p["think_seconds"] else " back to back"
-            click.echo(f"target for {p['users']} user(s){pauses}: p95 < {target:.0f} ms (matching turn included): "
-                       f"{verdict} (worst p95 {worst:.0f} ms)")
+            click.echo(
+                f"target for {p['users']} user(s){pauses}: p95 < {target:.0f} ms (matching turn included): "
+                f"{verdict} (worst p95 {worst:.0f} ms)"
+            )
         if p["tracker_lookups"]:
-            click.echo(f"  {p['users']} user(s): {p['tracker_lookups']} question(s) not recognised from domain.yml "
-                       "(the tracker API was asked, untimed)")
+            click.echo(
+                f"  {p['users']} user(s): {p['tracker_lookups']} question(s) not recognised from domain.yml "
+                "(the tracker API was asked, untimed)"
+            )
         if p.get("rasa_profile"):
             shares = ", ".join(f"{part.strip()} {v:.0%}" for part, v in p["rasa_profile"]["share_of_turn"].items())
             click.echo(f"  {p['users']} user(s): Rasa server time per turn (py-spy): {shares}")
         cpu = ", ".join(f"{r} {ms:.0f}" for r, ms in p["cpu_ms_per_turn"].items())
-        click.echo(f"  {p['users']} user(s): CPU ms per turn: {cpu}; this client {p['client_cpu_ms_per_turn']:.0f}; "
-                   f"share of all cores: stack {p['stack_cpu_share']:.0%}, other processes {p['other_cpu_share']:.0%}")
+        click.echo(
+            f"  {p['users']} user(s): CPU ms per turn: {cpu}; this client {p['client_cpu_ms_per_turn']:.0f}; "
+            f"share of all cores: stack {p['stack_cpu_share']:.0%}, other processes {p['other_cpu_share']:.0%}"
+        )
     if result.get("foreign_records"):
-        click.echo(f"WARNING: {result['foreign_records']} screening(s) of another stack's Rasa ran on this action "
-                   "server during the run: its CPU figures include them")
+        click.echo(
+            f"WARNING: {result['foreign_records']} screening(s) of another stack's Rasa ran on this action "
+            "server during the run: its CPU figures include them"
+        )
     if result["nlu_parse"]:
         n = result["nlu_parse"]
-        click.echo(f"NLU alone (POST /model/parse, one at a time, {n['n']} calls): median {n['median_ms']:.0f} ms, "
-                   f"p95 {n['p95_ms']:.0f} ms")
+        click.echo(
+            f"NLU alone (POST /model/parse, one at a time, {n['n']} calls): median {n['median_ms']:.0f} ms, "
+            f"p95 {n['p95_ms']:.0f} ms"
+        )
     stages = list(result["memory_mb"])
     click.echo("RSS MB per process: " + " | ".join(stages) + " | peak")
     for role in result["processes"]:
@@ -693,34 +763,89 @@ def print_result(label: str, result: dict) -> None:
 
 
 @click.command()
-@click.option("--users", "users", type=click.IntRange(1, 500), multiple=True, default=[1], show_default=True,
-              help="Concurrent conversations; repeat for several phases on the same stack (e.g. --users 1 --users 50).")
-@click.option("--conversations", type=click.IntRange(1, 5000), default=None,
-              help="Screenings per phase (bounded) [default: max(20, 3 x users)].")
-@click.option("--max-seconds", type=click.FloatRange(1, 3600), default=300.0, show_default=True,
-              help="Hard time bound per phase: screenings still running are cut.")
-@click.option("--think", type=click.FloatRange(0, 60), default=0.0, show_default=True,
-              help="Mean seconds a user pauses before each message (0: back to back, the saturation case).")
-@click.option("--wait-idle", type=click.FloatRange(0, 3600), default=0.0, show_default=True,
-              help="Before each phase, wait up to this many seconds for other processes to use < 25% of the cores.")
-@click.option("--kb", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help=f"Knowledge base for the stack [default: {SEED_KB.relative_to(ROOT)}].")
-@click.option("--trials", type=click.Choice(["1000", "10000", "100000"]), multiple=True,
-              help="Use (or build) a synthetic knowledge base of this size instead; repeat for several (one stack each).")
+@click.option(
+    "--users",
+    "users",
+    type=click.IntRange(1, 500),
+    multiple=True,
+    default=[1],
+    show_default=True,
+    help="Concurrent conversations; repeat for several phases on the same stack (e.g. --users 1 --users 50).",
+)
+@click.option(
+    "--conversations",
+    type=click.IntRange(1, 5000),
+    default=None,
+    help="Screenings per phase (bounded) [default: max(20, 3 x users)].",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(1, 3600),
+    default=300.0,
+    show_default=True,
+    help="Hard time bound per phase: screenings still running are cut.",
+)
+@click.option(
+    "--think",
+    type=click.FloatRange(0, 60),
+    default=0.0,
+    show_default=True,
+    help="Mean seconds a user pauses before each message (0: back to back, the saturation case).",
+)
+@click.option(
+    "--wait-idle",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    help="Before each phase, wait up to this many seconds for other processes to use < 25% of the cores.",
+)
+@click.option(
+    "--kb",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Knowledge base for the stack [default: {SEED_KB.relative_to(ROOT)}].",
+)
+@click.option(
+    "--trials",
+    type=click.Choice(["1000", "10000", "100000"]),
+    multiple=True,
+    help="Use (or build) a synthetic knowledge base of this size instead; repeat for several (one stack each).",
+)
 @click.option("--host", default=HOST, show_default=True, help="Only 127.0.0.1 is accepted.")
-@click.option("--url", default=None, help="A stack already running on 127.0.0.1 (its API token from TRIALBOT_API_TOKEN).")
-@click.option("--warmup", type=click.IntRange(0, 20), default=2, show_default=True,
-              help="Untimed screenings before the first phase.")
-@click.option("--nlu-reps", type=click.IntRange(0, 100), default=5, show_default=True,
-              help="Rounds of POST /model/parse over the script's messages (NLU alone).")
-@click.option("--py-spy", "py_spy", default=None,
-              help="py-spy executable (not a project dependency): sample the Rasa server during each phase "
-                   "and split its turns into NLU, policies, custom actions, tracker store (needs root or ptrace).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="JSON results file [default: bench/out/load-<time>.json].")
+@click.option(
+    "--url", default=None, help="A stack already running on 127.0.0.1 (its API token from TRIALBOT_API_TOKEN)."
+)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0, 20),
+    default=2,
+    show_default=True,
+    help="Untimed screenings before the first phase.",
+)
+@click.option(
+    "--nlu-reps",
+    type=click.IntRange(0, 100),
+    default=5,
+    show_default=True,
+    help="Rounds of POST /model/parse over the script's messages (NLU alone).",
+)
+@click.option(
+    "--py-spy",
+    "py_spy",
+    default=None,
+    help="py-spy executable (not a project dependency): sample the Rasa server during each phase "
+    "and split its turns into NLU, policies, custom actions, tracker store (needs root or ptrace).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON results file [default: bench/out/load-<time>.json].",
+)
 @click.option("--keep", is_flag=True, help="Keep the temporary stack log and stores.")
-def main(users, conversations, max_seconds, think, wait_idle, kb, trials, host, url, warmup, nlu_reps, py_spy,
-         out, keep):
+def main(
+    users, conversations, max_seconds, think, wait_idle, kb, trials, host, url, warmup, nlu_reps, py_spy, out, keep
+):
     """Concurrent scripted screenings over the REST channel of the real stack on 127.0.0.1."""
     if host != HOST:
         raise click.BadParameter("this benchmark only runs against 127.0.0.1", param_hint="--host")
@@ -732,29 +857,44 @@ def main(users, conversations, max_seconds, think, wait_idle, kb, trials, host, 
         raise click.UsageError("--kb and --trials exclude each other")
     settings = Settings(list(users), conversations, max_seconds, warmup, nlu_reps, think, wait_idle, py_spy)
     info = bench_engine.machine()
-    click.echo(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
-               f"Python {info['python']}, SQLite {info['sqlite']}")
+    click.echo(
+        f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), {info['memory_gb']} GB; "
+        f"Python {info['python']}, SQLite {info['sqlite']}"
+    )
     runs = []
     if url:
         parts = urllib.parse.urlsplit(url)
         base = f"http://{HOST}:{parts.port or 80}"
-        result = asyncio.run(bench_stack(base, os.environ.get("TRIALBOT_API_TOKEN"), find_run_pid(parts.port or 80),
-                                         settings))
+        result = asyncio.run(
+            bench_stack(base, os.environ.get("TRIALBOT_API_TOKEN"), find_run_pid(parts.port or 80), settings)
+        )
         runs.append({"kb": "running stack", **result})
     else:
-        for size in ([int(t) for t in trials] or [None]):
+        for size in [int(t) for t in trials] or [None]:
             path = kb_for(size, kb)
             result = own_stack(path, settings, keep)
-            runs.append({"kb": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
-                         "kb_trials": kb_trials(path), "kb_mb": round(path.stat().st_size / 2**20, 1), **result})
+            runs.append(
+                {
+                    "kb": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
+                    "kb_trials": kb_trials(path),
+                    "kb_mb": round(path.stat().st_size / 2**20, 1),
+                    **result,
+                }
+            )
     for run in runs:
         print_result(f"{run['kb']} ({run.get('kb_trials', '?')} trials)", run)
     out = out or OUT_DIR / f"load-{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"benchmark": "load", "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "machine": info, "command": " ".join(["bench/bench_load.py", *sys.argv[1:]]),
-              "model_mtime": model_mtime(),
-              "opening": OPENING, "answers": ANSWERS, "runs": runs}
+    report = {
+        "benchmark": "load",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": info,
+        "command": " ".join(["bench/bench_load.py", *sys.argv[1:]]),
+        "model_mtime": model_mtime(),
+        "opening": OPENING,
+        "answers": ANSWERS,
+        "runs": runs,
+    }
     out.write_text(json.dumps(report, indent=2) + "\n")
     click.echo(f"\nwritten {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     if any(failed(p) for run in runs for p in run["phases"]):

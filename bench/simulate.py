@@ -9,6 +9,7 @@ turns to the result, median and p90, questions counted from the bot events' utte
 screenings that needed a skip; late answers after the result and whether each got a new
 result; tracker calls the simulator needed besides one per screening; wall time).
 """
+
 import sys
 from pathlib import Path
 

@@ -12,6 +12,7 @@ Secrets travel in the environment only: the HTTP API token (printed when
 generated) and a per-run action server token, which only the action server
 and Rasa receive.
 """
+
 from __future__ import annotations
 
 import os
@@ -115,6 +116,7 @@ class ActionServer:
 def _stop_on_signals() -> None:
     """Ctrl-C and SIGTERM both stop the servers, even when started from a script
     (a shell starts background jobs with SIGINT ignored)."""
+
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
@@ -150,11 +152,29 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
     action_server = ActionServer(actions_port, actions_env)
     rasa = subprocess.Popen(
         # endpoints.yml as it is: bot/server/rasa_server.py fills ${ACTIONS_PORT} and the token in memory.
-        [python, "-m", "bot.server.rasa_server", "--model", str(model), "--interface", HOST, "--port", str(rasa_port),
-         "--endpoints", "endpoints.yml", "--credentials", "credentials.yml"],
+        [
+            python,
+            "-m",
+            "bot.server.rasa_server",
+            "--model",
+            str(model),
+            "--interface",
+            HOST,
+            "--port",
+            str(rasa_port),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
         # WEB_PORT: the socket.io channel (bot/server/channels.py) accepts browsers from that origin only.
-        cwd=ROOT, env=_env(ACTIONS_PORT=str(actions_port), WEB_PORT=str(web_port), TRIALBOT_API_TOKEN=token,
-                           TRIALBOT_ACTIONS_TOKEN=actions_token),
+        cwd=ROOT,
+        env=_env(
+            ACTIONS_PORT=str(actions_port),
+            WEB_PORT=str(web_port),
+            TRIALBOT_API_TOKEN=token,
+            TRIALBOT_ACTIONS_TOKEN=actions_token,
+        ),
     )
     web_env = _env(WEB_PORT=str(web_port), RASA_PORT=str(rasa_port))
     for secret in ("TRIALBOT_API_TOKEN", "TRIALBOT_ACTIONS_TOKEN"):
@@ -163,9 +183,11 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
     others = [rasa, web]
     _stop_on_signals()
     try:
-        ok = _wait_for(f"http://{HOST}:{actions_port}/health", action_server.process, startup_timeout) and \
-            _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout) and \
-            _wait_for(f"http://{HOST}:{web_port}/healthz", web, startup_timeout)
+        ok = (
+            _wait_for(f"http://{HOST}:{actions_port}/health", action_server.process, startup_timeout)
+            and _wait_for(f"http://{HOST}:{rasa_port}/", rasa, startup_timeout)
+            and _wait_for(f"http://{HOST}:{web_port}/healthz", web, startup_timeout)
+        )
         if not ok:
             raise click.ClickException("a server did not start; see the messages above")
         click.echo(
@@ -188,6 +210,7 @@ def run(rasa_port: int, actions_port: int, web_port: int, model: Path, startup_t
 
 
 from .records_cli import records  # noqa: E402  (python -m bot records ...)
+
 cli.add_command(records)
 
 if __name__ == "__main__":

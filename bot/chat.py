@@ -8,6 +8,7 @@ whole). ``--nurse`` sends ``{"role": "nurse"}`` metadata, as the nurse console d
 ``--zh`` sends ``{"language": "zh"}``, as the page's 中文 switch does (typing Chinese
 selects Chinese too).
 """
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,22 @@ def show(replies: list[dict], as_json: bool) -> list[dict]:
             if as_json:
                 click.echo(json.dumps(custom, indent=2, ensure_ascii=False))
             for match in custom.get("matches", []):
-                title = match.get("title_zh") if custom.get("language") == "zh" and match.get("title_zh") else match["title"]
+                title = (
+                    match.get("title_zh")
+                    if custom.get("language") == "zh" and match.get("title_zh")
+                    else match["title"]
+                )
                 click.echo(f"     {match['nct_id']}  {BADGES.get(match['verdict'], match['verdict']):13} {title[:70]}")
     return buttons
 
 
 @click.command()
-@click.option("--url", default=lambda: f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}/webhooks/rest/webhook",
-              show_default="http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook", help="The REST channel.")
+@click.option(
+    "--url",
+    default=lambda: f"http://127.0.0.1:{os.environ.get('RASA_PORT', '5005')}/webhooks/rest/webhook",
+    show_default="http://127.0.0.1:$RASA_PORT/webhooks/rest/webhook",
+    help="The REST channel.",
+)
 @click.option("--nurse", is_flag=True, help="Screen as a research nurse (clinical wording).")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole trial_matches message.")
 @click.option("--zh", is_flag=True, help="Chinese (中文), as the page's language switch.")
@@ -59,8 +68,10 @@ def main(url: str, nurse: bool, as_json: bool, zh: bool) -> None:
     """Chat in the terminal. Ctrl-D or /quit leaves."""
     sender = f"terminal-{uuid.uuid4().hex[:12]}"
     metadata = {**({"role": "nurse"} if nurse else {}), **({"language": "zh"} if zh else {})} or None
-    click.echo("Say anything to begin, as a patient, a relative or a nurse would. A number presses a button. "
-               "Ctrl-D or /quit leaves.")
+    click.echo(
+        "Say anything to begin, as a patient, a relative or a nurse would. A number presses a button. "
+        "Ctrl-D or /quit leaves."
+    )
     buttons: list[dict] = []
     while True:
         try:
@@ -75,7 +86,7 @@ def main(url: str, nurse: bool, as_json: bool, zh: bool) -> None:
         try:
             buttons = show(send(url, sender, typed, metadata), as_json)
         except urllib.error.URLError as e:
-            raise click.ClickException(f"cannot reach {url} ({e.reason}): is `make run` up?")
+            raise click.ClickException(f"cannot reach {url} ({e.reason}): is `make run` up?") from None
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ Registered on the ``bot`` command group in ``bot/__main__.py``. Each command is 
 thin wrapper over one function of ``screenings.store`` (and, for ``purge``, of the
 conversation store in ``bot.server.tracker_store``), so the CLI and the code agree.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,7 @@ def _retention_default() -> float:
     try:
         return float(value)
     except ValueError:
-        raise click.BadParameter(f"TRIALBOT_RETENTION_DAYS must be a number of days, not {value!r}")
+        raise click.BadParameter(f"TRIALBOT_RETENTION_DAYS must be a number of days, not {value!r}") from None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -40,10 +41,19 @@ def records():
 
 @records.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
-              help="Only records created on or after this day (YYYY-MM-DD, UTC).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write to this file (created 0600) instead of standard output.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only records created on or after this day (YYYY-MM-DD, UTC).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file (created 0600) instead of standard output.",
+)
 def export(fmt: str, since, output: Path | None):
     """Export records as CSV (one column per trial, for a spreadsheet) or JSON."""
     rows = store.export(since=since.replace(tzinfo=timezone.utc) if since else None)
@@ -65,8 +75,13 @@ def delete(ref: str):
 
 
 @records.command()
-@click.option("--older-than", "days", type=click.FloatRange(min=0), default=None,
-              help=f"Days to keep (default: TRIALBOT_RETENTION_DAYS, else {DEFAULT_RETENTION_DAYS}).")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help=f"Days to keep (default: TRIALBOT_RETENTION_DAYS, else {DEFAULT_RETENTION_DAYS}).",
+)
 def purge(days: float | None):
     """Delete records and stored conversations older than the retention period."""
     days = _retention_default() if days is None else days

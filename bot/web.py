@@ -11,6 +11,7 @@ Every answer carries a Content-Security-Policy that lets the page load only
 its own files and talk only to the Rasa socket.io server, so nothing leaves
 the machine (not even the web font the widget's stylesheet asks for).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,14 +34,23 @@ REACT_BUNDLE = WEB / "node_modules" / "react" / "umd" / "react.production.min.js
 
 logger = logging.getLogger(__name__)
 
-TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-         ".css": "text/css; charset=utf-8", ".json": "application/json", ".svg": "image/svg+xml"}
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+}
 
 
 def routes() -> Dict[str, Path]:
     """URL path -> file. Everything the pages may load, and nothing else."""
-    table = {"/": WEB / "index.html", "/nurse": WEB / "nurse.html",
-             "/vendor/webchat.js": WIDGET_BUNDLE, "/vendor/react.js": REACT_BUNDLE}
+    table = {
+        "/": WEB / "index.html",
+        "/nurse": WEB / "nurse.html",
+        "/vendor/webchat.js": WIDGET_BUNDLE,
+        "/vendor/react.js": REACT_BUNDLE,
+    }
     for path in sorted((WEB / "static").glob("*")):
         if path.is_file() and path.suffix in TYPES:
             table[f"/static/{path.name}"] = path
@@ -57,18 +67,26 @@ def reply_timeout() -> float:
 
 def page_config(rasa_port: int) -> bytes:
     """What the page needs to know: where socket.io is and how long to wait. Never a token."""
-    return json.dumps({"socketUrl": f"http://{HOST}:{rasa_port}", "socketPath": "/socket.io/",
-                       "replyTimeoutSeconds": reply_timeout()}).encode()
+    return json.dumps(
+        {"socketUrl": f"http://{HOST}:{rasa_port}", "socketPath": "/socket.io/", "replyTimeoutSeconds": reply_timeout()}
+    ).encode()
 
 
 def security_headers(rasa_port: int) -> Dict[str, str]:
     rasa = f"{HOST}:{rasa_port}"
     # The widget injects its stylesheet with <style> tags and sets inline styles: 'unsafe-inline' for styles only.
-    policy = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-              f"font-src 'self' data:; connect-src 'self' http://{rasa} ws://{rasa}; base-uri 'none'; "
-              "form-action 'none'; frame-ancestors 'none'")
-    return {"Content-Security-Policy": policy, "X-Content-Type-Options": "nosniff",
-            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+    policy = (
+        "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        f"font-src 'self' data:; connect-src 'self' http://{rasa} ws://{rasa}; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    )
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }
 
 
 class PageHandler(BaseHTTPRequestHandler):
@@ -91,8 +109,11 @@ class PageHandler(BaseHTTPRequestHandler):
         if file is None:
             return HTTPStatus.NOT_FOUND, b"not found", "text/plain; charset=utf-8"
         if not file.exists():
-            return HTTPStatus.SERVICE_UNAVAILABLE, f"{file.name} is missing: run `make setup`".encode(), \
-                "text/plain; charset=utf-8"
+            return (
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"{file.name} is missing: run `make setup`".encode(),
+                "text/plain; charset=utf-8",
+            )
         return HTTPStatus.OK, file.read_bytes(), TYPES.get(file.suffix, "application/octet-stream")
 
     def _answer(self, with_body: bool) -> None:

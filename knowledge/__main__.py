@@ -10,6 +10,7 @@ here is what the assistant does in code:
   match    knowledge.engine.match         verdicts for a patient
   next     knowledge.engine.next_question the question that matters most now
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,12 @@ PATIENT_OPTIONS = [
     ("sex", "female / male."),
 ]
 FIELD_OF_OPTION = {
-    "site": "tumor_site", "prior": "prior_treatment", "response": "immunotherapy_response",
-    "cycles": "immunotherapy_cycles", "other_cancer": "other_cancer_5y", "pathologic_response": "pathologic_response",
+    "site": "tumor_site",
+    "prior": "prior_treatment",
+    "response": "immunotherapy_response",
+    "cycles": "immunotherapy_cycles",
+    "other_cancer": "other_cancer_5y",
+    "pathologic_response": "pathologic_response",
 }
 # Options whose canonical values are fixed (click checks them).
 OPTION_CHOICES = {"ecog-source": ["patient", "clinician"]}
@@ -64,8 +69,9 @@ def profile_from(options: dict) -> dict:
         raise click.UsageError(str(e)) from None
 
 
-db_option = click.option("--db", "db_path", type=click.Path(path_type=Path), default=DB_PATH, show_default=True,
-                         help="Knowledge base file.")
+db_option = click.option(
+    "--db", "db_path", type=click.Path(path_type=Path), default=DB_PATH, show_default=True, help="Knowledge base file."
+)
 
 
 @click.group()
@@ -75,14 +81,21 @@ def cli():
 
 @cli.command()
 @db_option
-@click.option("--trials", "dirs", multiple=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Record folders (default: knowledge/trials then knowledge/imported).")
+@click.option(
+    "--trials",
+    "dirs",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Record folders (default: knowledge/trials then knowledge/imported).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 def build(db_path, dirs, progress):
     """Build trials.db from the source records (atomic; a bad record changes nothing)."""
     dirs = dirs or (TRIALS_DIR, IMPORTED_DIR)
     try:
-        report = build_mod.build(dirs=dirs, db_path=db_path, progress=sys.stderr.isatty() if progress is None else progress)
+        report = build_mod.build(
+            dirs=dirs, db_path=db_path, progress=sys.stderr.isatty() if progress is None else progress
+        )
     except build_mod.BuildError as e:
         raise click.ClickException(str(e)) from None
     click.echo(f"built {report.path}: {report.trials} trials, {report.criteria} criteria, {report.locations} locations")
@@ -106,8 +119,13 @@ def check(paths):
 
 @cli.command(name="import")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=IMPORTED_DIR, show_default=True,
-              help="Where the imported (unreviewed) records are written.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=IMPORTED_DIR,
+    show_default=True,
+    help="Where the imported (unreviewed) records are written.",
+)
 @click.option("--build/--no-build", "rebuild", default=True, help="Rebuild the knowledge base afterwards.")
 @db_option
 @click.option("--progress/--no-progress", default=None)
@@ -150,7 +168,7 @@ def show(nct_ids, db_path, as_json):
         click.echo(f"  criteria: {trial['criteria_completeness']}, {trial['review_status']}")
         for c in trial["criteria"]:
             rule = "" if c["field"] == records.STUDY_TEAM else " " + json.dumps(c["rule"], ensure_ascii=False)
-            click.echo(f"  - [{c['field']}]{rule}\n      \"{c['text']}\"")
+            click.echo(f'  - [{c["field"]}]{rule}\n      "{c["text"]}"')
         for loc in trial["locations"][:10]:
             click.echo(f"  @ {loc['facility']}, {loc['city']}, {loc['country']}")
         if len(trial["locations"]) > 10:
@@ -167,15 +185,20 @@ def match(db_path, limit, as_json, **options):
     profile = profile_from(options)
     results = _engine_call(engine.match, profile, db=db_path, limit=limit)
     if as_json:
-        click.echo(json.dumps({"type": "trial_matches", "profile": profile,
-                               "matches": [m.to_dict() for m in results]}, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {"type": "trial_matches", "profile": profile, "matches": [m.to_dict() for m in results]},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     click.echo(f"profile: {json.dumps(profile, ensure_ascii=False)}")
     for m in results:
         click.echo(f"\n{m.verdict.upper():<11} {m.nct_id}  {m.title}")
         for c in m.criteria:
             if c.status != "study_team":
-                click.echo(f"  {c.status:<12} \"{c.text}\"")
+                click.echo(f'  {c.status:<12} "{c.text}"')
         if m.study_team:
             click.echo(f"  + {len(m.study_team)} criteria the study team checks")
     click.echo("\nA pre-screen, not medical advice: the study team confirms eligibility.")

@@ -6,6 +6,7 @@ version into ``user_version`` and only then swaps it in with ``os.replace``.
 A reader therefore sees either the old database or the new one, never half of
 one; and a bad record stops the build before anything is replaced.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,8 +28,7 @@ from .db import DB_PATH, IMPORTED_DIR, SCHEMA_VERSION, TRIALS_DIR
 from .records import RecordError
 
 PARTIAL_TEXT = (
-    "Only part of this trial's eligibility criteria is known here. "
-    "The study team must check the full criteria."
+    "Only part of this trial's eligibility criteria is known here. The study team must check the full criteria."
 )
 # The same in Chinese, written by the builder (translations marked as such, like a record's).
 PARTIAL_TEXT_ZH = "这里只掌握该试验的部分入选标准。研究团队必须核对全部标准。"
@@ -60,9 +60,24 @@ class BuildReport:
     disagreements: list[dict] = field(default_factory=list)
 
 
-RULE_COLUMNS = ("cancer_type", "field", "op", "lo", "hi", "mask", "mask2", "review_mask",
-                "review_lo", "review_hi", "rcond_field", "rcond_mask",
-                "cond1_field", "cond1_mask", "cond2_field", "cond2_mask")
+RULE_COLUMNS = (
+    "cancer_type",
+    "field",
+    "op",
+    "lo",
+    "hi",
+    "mask",
+    "mask2",
+    "review_mask",
+    "review_lo",
+    "review_hi",
+    "rcond_field",
+    "rcond_mask",
+    "cond1_field",
+    "cond1_mask",
+    "cond2_field",
+    "cond2_mask",
+)
 
 
 class RuleIds:
@@ -169,11 +184,29 @@ def build_database(
 def _create_tables(db: sqlite_utils.Database) -> None:
     db["trials"].create(
         {
-            "nct_id": str, "title": str, "official_title": str, "acronym": str, "summary": str, "phase": str,
-            "status": str, "sponsor": str, "enrollment": int, "conditions": str, "cancer_type": str, "url": str,
-            "criteria_completeness": str, "review_status": str, "reviewed_on": str, "review_sources": str,
-            "review_note": str, "contacts": str, "eligibility_text": str, "min_age": float, "max_age": float,
-            "source_file": str, "synthetic": int,
+            "nct_id": str,
+            "title": str,
+            "official_title": str,
+            "acronym": str,
+            "summary": str,
+            "phase": str,
+            "status": str,
+            "sponsor": str,
+            "enrollment": int,
+            "conditions": str,
+            "cancer_type": str,
+            "url": str,
+            "criteria_completeness": str,
+            "review_status": str,
+            "reviewed_on": str,
+            "review_sources": str,
+            "review_note": str,
+            "contacts": str,
+            "eligibility_text": str,
+            "min_age": float,
+            "max_age": float,
+            "source_file": str,
+            "synthetic": int,
         },
         pk="nct_id",
         not_null={"title", "cancer_type", "criteria_completeness", "review_status"},
@@ -182,16 +215,41 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     # rule once per query, however many trials share it ("age 18-75", "ECOG 0-1").
     db["rules"].create(
         {
-            "rule_id": int, "cancer_type": str, "field": str, "op": str, "lo": float, "hi": float, "mask": int,
-            "mask2": int, "review_mask": int, "review_lo": float, "review_hi": float, "rcond_field": str,
-            "rcond_mask": int, "cond1_field": str, "cond1_mask": int, "cond2_field": str, "cond2_mask": int,
+            "rule_id": int,
+            "cancer_type": str,
+            "field": str,
+            "op": str,
+            "lo": float,
+            "hi": float,
+            "mask": int,
+            "mask2": int,
+            "review_mask": int,
+            "review_lo": float,
+            "review_hi": float,
+            "rcond_field": str,
+            "rcond_mask": int,
+            "cond1_field": str,
+            "cond1_mask": int,
+            "cond2_field": str,
+            "cond2_mask": int,
         },
         pk="rule_id",
     )
     db["criteria"].create(
         {
-            "id": int, "nct_id": str, "ord": int, "criterion_id": str, "field": str, "kind": str, "text": str,
-            "note": str, "topic": str, "rule": str, "origin": str, "prescreen": int, "cancer_type": str,
+            "id": int,
+            "nct_id": str,
+            "ord": int,
+            "criterion_id": str,
+            "field": str,
+            "kind": str,
+            "text": str,
+            "note": str,
+            "topic": str,
+            "rule": str,
+            "origin": str,
+            "prescreen": int,
+            "cancer_type": str,
             "rule_id": int,
         },
         pk="id",
@@ -199,8 +257,15 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     )
     db["locations"].create(
         {
-            "id": int, "nct_id": str, "facility": str, "city": str, "province": str, "country": str,
-            "status": str, "lat": float, "lon": float,
+            "id": int,
+            "nct_id": str,
+            "facility": str,
+            "city": str,
+            "province": str,
+            "country": str,
+            "status": str,
+            "lat": float,
+            "lon": float,
         },
         pk="id",
         foreign_keys=[("nct_id", "trials", "nct_id")],
@@ -214,8 +279,16 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     # Chinese texts of a trial (title, summary, each criterion's words), translations unless
     # source is "official"; shown marked 译文 beside the English (knowledge/translation.py).
     db["translations"].create(
-        {"nct_id": str, "key": str, "text": str, "text_zh": str, "source": str, "translated_by": str,
-         "reviewed": int, "reviewer": str},
+        {
+            "nct_id": str,
+            "key": str,
+            "text": str,
+            "text_zh": str,
+            "source": str,
+            "translated_by": str,
+            "reviewed": int,
+            "reviewer": str,
+        },
         pk=("nct_id", "key"),
         foreign_keys=[("nct_id", "trials", "nct_id")],
     )
@@ -238,8 +311,9 @@ def _write_vocabulary(db: sqlite_utils.Database) -> None:
     db["vocabulary"].insert_all(rows)
 
 
-def _write_trials(db: sqlite_utils.Database, batch: list[dict], report: BuildReport, compare_parser: bool,
-                  rule_ids: RuleIds) -> None:
+def _write_trials(
+    db: sqlite_utils.Database, batch: list[dict], report: BuildReport, compare_parser: bool, rule_ids: RuleIds
+) -> None:
     if not batch:
         return
     trials, criteria, locations, disagreements, translations = [], [], [], [], []
@@ -305,9 +379,18 @@ def _translation_rows(record: dict) -> list[dict]:
 
     def add(key: str, text: str, zh: str | None, source: str = "translation", who: str | None = by) -> None:
         if zh:
-            rows.append({"nct_id": record["nct_id"], "key": key, "text": text, "text_zh": zh, "source": source,
-                         "translated_by": who, "reviewed": reviewed if who == by else 0,
-                         "reviewer": reviewer if who == by else None})
+            rows.append(
+                {
+                    "nct_id": record["nct_id"],
+                    "key": key,
+                    "text": text,
+                    "text_zh": zh,
+                    "source": source,
+                    "translated_by": who,
+                    "reviewed": reviewed if who == by else 0,
+                    "reviewer": reviewer if who == by else None,
+                }
+            )
 
     add("title", record["title"], record.get("title_zh"), record.get("title_zh_source", "translation"))
     add("summary", record["summary"], record.get("summary_zh"))
@@ -315,7 +398,8 @@ def _translation_rows(record: dict) -> list[dict]:
         zh = criterion.get("text_zh")
         if zh is None and criterion.get("_origin") == "derived":
             zh = {PARTIAL_TEXT: PARTIAL_TEXT_ZH, UNREVIEWED_TEXT: UNREVIEWED_TEXT_ZH}.get(
-                criterion["text"], CONDITION_ZH + "; ".join(record["conditions"]))
+                criterion["text"], CONDITION_ZH + "; ".join(record["conditions"])
+            )
             add(row["criterion_id"], criterion["text"], zh, "translation", BUILDER)
         else:
             add(row["criterion_id"], criterion["text"], zh)
@@ -335,11 +419,25 @@ def _derived(record: dict) -> list[dict]:
         }
     ]
     if record["criteria_completeness"] == "partial":
-        derived.append({"id": "full_criteria", "field": "cancer_type", "needs_review": True, "text": PARTIAL_TEXT,
-                        "_origin": "derived"})
+        derived.append(
+            {
+                "id": "full_criteria",
+                "field": "cancer_type",
+                "needs_review": True,
+                "text": PARTIAL_TEXT,
+                "_origin": "derived",
+            }
+        )
     elif record["review"]["status"] != "reviewed":
-        derived.append({"id": "full_criteria", "field": "cancer_type", "needs_review": True, "text": UNREVIEWED_TEXT,
-                        "_origin": "derived"})
+        derived.append(
+            {
+                "id": "full_criteria",
+                "field": "cancer_type",
+                "needs_review": True,
+                "text": UNREVIEWED_TEXT,
+                "_origin": "derived",
+            }
+        )
     return derived
 
 
@@ -350,8 +448,11 @@ def _criteria_rows(record: dict) -> list[dict]:
     rows = []
     for ord_, criterion in enumerate(derived + list(record["criteria"])):
         rule = records.compile_rule(criterion)
-        readable = {k: v for k, v in criterion.items()
-                    if k not in ("id", "text", "text_zh", "note", "topic", "kind") and not k.startswith("_")}
+        readable = {
+            k: v
+            for k, v in criterion.items()
+            if k not in ("id", "text", "text_zh", "note", "topic", "kind") and not k.startswith("_")
+        }
         rows.append(
             {
                 "nct_id": record["nct_id"],
@@ -392,7 +493,12 @@ def _parser_disagreements(record: dict) -> list[dict]:
     proposed = parse.parse_criteria(record["eligibility_text"]).criteria
     reviewed = [c for c in record["criteria"] if c["field"] != records.STUDY_TEAM]
     return [
-        {"nct_id": record["nct_id"], "field": d["field"], "parsed": _text(d["parsed"]), "reviewed": _text(d["reviewed"])}
+        {
+            "nct_id": record["nct_id"],
+            "field": d["field"],
+            "parsed": _text(d["parsed"]),
+            "reviewed": _text(d["reviewed"]),
+        }
         for d in parse.compare(proposed, reviewed)
     ]
 

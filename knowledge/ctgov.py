@@ -10,6 +10,7 @@ import makes a trial visible to reviewers, not to patients.
 Input is what the API gives: one study (``GET /studies/{nct}``), a page
 (``{"studies": [...]}``), a list of studies, or NDJSON with one study a line.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,27 +69,31 @@ def record_from_study(study: dict) -> dict:
         record["official_title"] = ident["officialTitle"]
     if ident.get("acronym"):
         record["acronym"] = ident["acronym"]
-    record.update({
-        "summary": (_get(protocol, "descriptionModule").get("briefSummary") or "").strip()
-        or "The registry record has no brief summary.",
-        "phase": "/".join(design.get("phases") or []) or "NA",
-        "status": status.get("overallStatus") or "UNKNOWN",
-        "sponsor": (sponsor.get("name") or "").strip() or "Not given in the registry record",
-    })
+    record.update(
+        {
+            "summary": (_get(protocol, "descriptionModule").get("briefSummary") or "").strip()
+            or "The registry record has no brief summary.",
+            "phase": "/".join(design.get("phases") or []) or "NA",
+            "status": status.get("overallStatus") or "UNKNOWN",
+            "sponsor": (sponsor.get("name") or "").strip() or "Not given in the registry record",
+        }
+    )
     count = _get(design, "enrollmentInfo").get("count")
     if isinstance(count, int) and count >= 0:
         record["enrollment"] = count
-    record.update({
-        "conditions": conditions or [title],
-        "cancer_type": classify_cancer_type(conditions + keywords),
-        "url": STUDY_URL.format(nct=nct),
-        "criteria_completeness": "full",
-        "review": {"status": "unreviewed", "sources": [f"ClinicalTrials.gov API v2 record {nct}"]},
-        "contacts": _contacts(contacts_locations.get("centralContacts") or []),
-        "locations": _locations(contacts_locations.get("locations") or []),
-        "eligibility_text": text,
-        "criteria": _criteria(eligibility, text),
-    })
+    record.update(
+        {
+            "conditions": conditions or [title],
+            "cancer_type": classify_cancer_type(conditions + keywords),
+            "url": STUDY_URL.format(nct=nct),
+            "criteria_completeness": "full",
+            "review": {"status": "unreviewed", "sources": [f"ClinicalTrials.gov API v2 record {nct}"]},
+            "contacts": _contacts(contacts_locations.get("centralContacts") or []),
+            "locations": _locations(contacts_locations.get("locations") or []),
+            "eligibility_text": text,
+            "criteria": _criteria(eligibility, text),
+        }
+    )
     records.check_record(record, source=nct)
     return record
 
@@ -109,8 +114,11 @@ def classify_cancer_type(words: Iterable[str]) -> str:
     """
     type_terms = vocab.cancer_type_terms()
     site_terms = [(term, vocab.cancer_type_of(code)) for term, code in vocab.site_terms()]
-    site_terms += [(term, "head_and_neck") for term, codes in vocab.ambiguous_site_terms()
-                   if all(vocab.cancer_type_of(c) == "head_and_neck" for c in codes)]
+    site_terms += [
+        (term, "head_and_neck")
+        for term, codes in vocab.ambiguous_site_terms()
+        if all(vocab.cancer_type_of(c) == "head_and_neck" for c in codes)
+    ]
     counts: dict[str, int] = {}
     for text in words:
         for *_, code in vocab.find_terms(text, type_terms):
@@ -125,7 +133,7 @@ def classify_cancer_type(words: Iterable[str]) -> str:
 
 
 def age_in_years(value: Any) -> float | int | None:
-    """"18 Years" -> 18, "6 Months" -> 0.5, "N/A" or absent -> None (no limit)."""
+    """ "18 Years" -> 18, "6 Months" -> 0.5, "N/A" or absent -> None (no limit)."""
     if not isinstance(value, str):
         return None
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+?)s?\s*", value)
@@ -145,8 +153,11 @@ def _criteria(eligibility: dict, text: str) -> list[dict]:
     parsed = parse.parse_criteria(text)
     proposals = parsed.criteria
     if low is not None or high is not None:
-        words = [f"{label}: {eligibility[key]}" for label, key, value in
-                 (("Minimum age", "minimumAge", low), ("Maximum age", "maximumAge", high)) if value is not None]
+        words = [
+            f"{label}: {eligibility[key]}"
+            for label, key, value in (("Minimum age", "minimumAge", low), ("Maximum age", "maximumAge", high))
+            if value is not None
+        ]
         age = {"field": "age", "kind": "inclusion"}
         if low is not None:
             age["min"] = low
@@ -157,8 +168,11 @@ def _criteria(eligibility: dict, text: str) -> list[dict]:
         text_ages = [c for c in proposals if c["field"] == "age"]
         differences = parse.compare(text_ages, [age]) if text_ages else []
         if differences:
-            age = {**{k: v for k, v in age.items() if k != "text"},
-                   "note": f"The eligibility text reads {differences[0]['parsed']}; check.", "text": age["text"]}
+            age = {
+                **{k: v for k, v in age.items() if k != "text"},
+                "note": f"The eligibility text reads {differences[0]['parsed']}; check.",
+                "text": age["text"],
+            }
         criteria.append(age)
         proposals = [c for c in proposals if c["field"] != "age"]
     sex = _SEX.get(str(eligibility.get("sex") or "ALL").upper())
@@ -167,8 +181,13 @@ def _criteria(eligibility: dict, text: str) -> list[dict]:
     criteria.extend(proposals)
     criteria.extend({"field": records.STUDY_TEAM, "topic": "needs review", "text": item} for item in parsed.unparsed)
     if not criteria:
-        criteria.append({"field": records.STUDY_TEAM, "topic": "needs review",
-                         "text": "The registry record gives no eligibility criteria."})
+        criteria.append(
+            {
+                "field": records.STUDY_TEAM,
+                "topic": "needs review",
+                "text": "The registry record gives no eligibility criteria.",
+            }
+        )
     return criteria
 
 
@@ -190,8 +209,9 @@ def _locations(locations: list) -> list[dict]:
     """Sites with facility, city and country; others are dropped (a record must not fail on them)."""
     result = []
     for place in locations:
-        if not isinstance(place, dict) or not all(isinstance(place.get(k), str) and place[k].strip()
-                                                  for k in ("facility", "city", "country")):
+        if not isinstance(place, dict) or not all(
+            isinstance(place.get(k), str) and place[k].strip() for k in ("facility", "city", "country")
+        ):
             continue
         location = {"facility": place["facility"].strip(), "city": place["city"].strip()}
         if place.get("state"):
@@ -264,7 +284,7 @@ def _studies_in(value: Any, where: str) -> Iterator[tuple[str, dict]]:
     if isinstance(value, dict) and "studies" in value and "protocolSection" not in value:
         value = value["studies"]
         if not isinstance(value, list):
-            raise ValueError(f"{where}: \"studies\" must be a list, got {type(value).__name__}")
+            raise ValueError(f'{where}: "studies" must be a list, got {type(value).__name__}')
     items = value if isinstance(value, list) else [value]
     for i, study in enumerate(items):
         label = f"{where}: item {i + 1}" if isinstance(value, list) else where

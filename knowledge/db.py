@@ -6,6 +6,7 @@ connection keeps reading the old, complete one until it is reopened). So a
 long-running action server never sees half a database and picks up a rebuild
 on its next query.
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ carries uncertainty through without ever guessing.
 
 Nothing here imports Rasa: the engine is tested and benchmarked alone.
 """
+
 from __future__ import annotations
 
 import functools
@@ -138,7 +139,7 @@ def _cond_state(n: int | str) -> str:
     ``n`` is 1 or 2 (the rule's conditions) or "r" (the condition under which
     its review applies, ``rcond``). No condition always holds.
     """
-    prefix = f"c.rcond" if n == "r" else f"c.cond{n}"
+    prefix = "c.rcond" if n == "r" else f"c.cond{n}"
     value = _by_field(f"{prefix}_field", "bits")
     return f"""(CASE WHEN {prefix}_field IS NULL THEN 1
         WHEN ({value} & ~{prefix}_mask) = 0 THEN 1
@@ -210,7 +211,7 @@ def _rules_query() -> str:
     from the vocabulary's field list)."""
     return f"""
         SELECT c.rule_id, {_status_sql()} AS status, c.field, c.cond1_field, c.cond2_field, c.rcond_field,
-               {_by_field('c.field', 'exact')} AS field_exact,
+               {_by_field("c.field", "exact")} AS field_exact,
                {_cond_state(1)} AS cond1_state, {_cond_state(2)} AS cond2_state, {_cond_state("r")} AS rcond_state
         FROM rules c WHERE c.cancer_type = :scope"""
 
@@ -407,8 +408,14 @@ def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> d
     return {nct_id: _verdict(*counts) for nct_id, counts in evaluation.counts.items()}
 
 
-def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: int | None = None,
-          explain: int | None = None, only: str | None = None) -> list[TrialMatch]:
+def match(
+    profile: Mapping[str, Any],
+    db=None,
+    scope: str | None = None,
+    limit: int | None = None,
+    explain: int | None = None,
+    only: str | None = None,
+) -> list[TrialMatch]:
     """Every trial in scope with its verdict and reasons, best first.
 
     Ranking: eligible, then uncertain with the fewest open questions, then
@@ -433,30 +440,41 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
         ranked = ranked[:limit]
     if not ranked:
         return []
-    trials = {t["nct_id"]: t for t in conn.execute(
-        "SELECT nct_id, title, url, status, phase, cancer_type, criteria_completeness, review_status "
-        "FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
-        (json.dumps([nct_id for nct_id, _ in ranked]),))}
+    trials = {
+        t["nct_id"]: t
+        for t in conn.execute(
+            "SELECT nct_id, title, url, status, phase, cancer_type, criteria_completeness, review_status "
+            "FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
+            (json.dumps([nct_id for nct_id, _ in ranked]),),
+        )
+    }
     explained = {nct_id for nct_id, _ in (ranked if explain is None else ranked[:explain])}
     ids = json.dumps(sorted(explained))
     locations: dict[str, list[dict]] = {}
     for loc in conn.execute(
         "SELECT nct_id, facility, city, province, country, status, lat, lon FROM locations "
-        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY id", (ids,)
+        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (ids,),
     ):
         locations.setdefault(loc["nct_id"], []).append({k: loc[k] for k in loc.keys() if k != "nct_id"})
     criteria: dict[str, list[CriterionResult]] = {}
     for c in conn.execute(
         "SELECT nct_id, criterion_id, field, kind, text, note, rule, origin, prescreen, rule_id FROM criteria "
-        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY nct_id, ord", (ids,)
+        "WHERE nct_id IN (SELECT value FROM json_each(?)) ORDER BY nct_id, ord",
+        (ids,),
     ):
         status = evaluation.statuses[c["rule_id"]] if c["prescreen"] else "study_team"
         if status == "n/a" or c["origin"] == "derived" and status == "met":
             continue
         criteria.setdefault(c["nct_id"], []).append(
             CriterionResult(
-                id=c["criterion_id"], field=c["field"], kind=c["kind"], status=status, text=c["text"],
-                note=c["note"], rule=json.loads(c["rule"]),
+                id=c["criterion_id"],
+                field=c["field"],
+                kind=c["kind"],
+                status=status,
+                text=c["text"],
+                note=c["note"],
+                rule=json.loads(c["rule"]),
             )
         )
     results = []
@@ -464,11 +482,21 @@ def match(profile: Mapping[str, Any], db=None, scope: str | None = None, limit: 
         t = trials[nct_id]
         results.append(
             TrialMatch(
-                nct_id=nct_id, title=t["title"], url=t["url"], status=t["status"], phase=t["phase"],
-                cancer_type=t["cancer_type"], partial=t["criteria_completeness"] == "partial",
-                reviewed=t["review_status"] == "reviewed", verdict=_verdict(n_not_met, n_unknown, n_review),
-                criteria=criteria.get(nct_id, []), locations=locations.get(nct_id, []),
-                n_not_met=n_not_met, n_unknown=n_unknown, n_review=n_review, explained=nct_id in explained,
+                nct_id=nct_id,
+                title=t["title"],
+                url=t["url"],
+                status=t["status"],
+                phase=t["phase"],
+                cancer_type=t["cancer_type"],
+                partial=t["criteria_completeness"] == "partial",
+                reviewed=t["review_status"] == "reviewed",
+                verdict=_verdict(n_not_met, n_unknown, n_review),
+                criteria=criteria.get(nct_id, []),
+                locations=locations.get(nct_id, []),
+                n_not_met=n_not_met,
+                n_unknown=n_unknown,
+                n_review=n_review,
+                explained=nct_id in explained,
             )
         )
     return results
@@ -482,8 +510,12 @@ def decisive(db=None) -> frozenset[str]:
     team; the conversation asks its questions, and stops asking, for these.
     """
     conn = _connection(db)
-    return frozenset(row[0] for row in conn.execute(
-        "SELECT nct_id FROM trials WHERE criteria_completeness = 'full' AND review_status = 'reviewed'"))
+    return frozenset(
+        row[0]
+        for row in conn.execute(
+            "SELECT nct_id FROM trials WHERE criteria_completeness = 'full' AND review_status = 'reviewed'"
+        )
+    )
 
 
 def next_question(
@@ -546,7 +578,9 @@ def question_timing(field_name: str, db=None, among: Iterable[str] | None = None
     rows = conn.execute(
         "SELECT DISTINCT json_extract(rule, '$.timing') FROM criteria WHERE field = ? "
         "AND json_extract(rule, '$.timing') IS NOT NULL "
-        "AND (? IS NULL OR nct_id IN (SELECT value FROM json_each(?)))", (field_name, ids, ids))
+        "AND (? IS NULL OR nct_id IN (SELECT value FROM json_each(?)))",
+        (field_name, ids, ids),
+    )
     return frozenset(row[0] for row in rows)
 
 
@@ -560,9 +594,15 @@ def show(nct_id: str, db=None) -> dict | None:
     for key in ("conditions", "review_sources", "contacts"):
         result[key] = json.loads(result[key]) if result[key] else None
     result["criteria"] = [
-        {k: c[k] for k in ("criterion_id", "field", "kind", "origin", "text", "note", "topic")} | {"rule": json.loads(c["rule"])}
+        {k: c[k] for k in ("criterion_id", "field", "kind", "origin", "text", "note", "topic")}
+        | {"rule": json.loads(c["rule"])}
         for c in conn.execute("SELECT * FROM criteria WHERE nct_id = ? ORDER BY ord", (nct_id,))
     ]
-    result["locations"] = [dict(r) for r in conn.execute(
-        "SELECT facility, city, province, country, status, lat, lon FROM locations WHERE nct_id = ? ORDER BY id", (nct_id,))]
+    result["locations"] = [
+        dict(r)
+        for r in conn.execute(
+            "SELECT facility, city, province, country, status, lat, lon FROM locations WHERE nct_id = ? ORDER BY id",
+            (nct_id,),
+        )
+    ]
     return result

@@ -6,6 +6,7 @@ A province stands for its capital; a country, "anywhere" or "I can travel" is
 an answer that orders nothing; "rather not say" leaves it unknown
 (``place``).
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,7 +48,7 @@ def _exact_case() -> frozenset[str]:
 
 def _find(text: str, pairs: list[tuple[str, object]]) -> object | None:
     exact = _exact_case()
-    for start, end, matched, value in vocab.find_terms(text, pairs):
+    for _start, _end, matched, value in vocab.find_terms(text, pairs):
         if matched in exact or not any(matched.lower() == e.lower() for e in exact):
             return value
     return None
@@ -74,8 +75,11 @@ class Place:
 @functools.lru_cache(maxsize=None)
 def _provinces() -> list[tuple[str, City]]:
     by_name = {c.name: c for _, c in _cities()}
-    return [(term, by_name[p["capital"]]) for p in vocab.load("cities").get("provinces", [])
-            for term in [p["name"], *([p["name_zh"]] if p.get("name_zh") else []), *p.get("aliases", [])]]
+    return [
+        (term, by_name[p["capital"]])
+        for p in vocab.load("cities").get("provinces", [])
+        for term in [p["name"], *([p["name_zh"]] if p.get("name_zh") else []), *p.get("aliases", [])]
+    ]
 
 
 def _province_name(capital: City) -> str:

@@ -11,6 +11,7 @@ its text (``vocab.prepare``: Chinese numerals as digits, a space around every Ch
 character), so "六十二岁", "喉癌", "三期" and "K药打了三次" go through the same rules. "Don't know" is an answer, not a failure: it comes back
 as a result whose ``unknown`` flag is set.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,7 +47,7 @@ def location(text: str) -> str | None:
 
 
 def yes_no(text: str) -> str | None:
-    """"yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
+    """ "yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
     found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms()) if kind != "neutral"]
     if "unknown" in found:
         return "unknown"
@@ -81,7 +82,7 @@ def words_to_number(text: str) -> int | None:
     value, seen = 0, False
     for m in re.finditer(r"[a-z]+", text.lower()):
         token = m.group(0)
-        if token == "one" and not seen and one_is_no_number(text[:m.start()], text[m.end():]):
+        if token == "one" and not seen and one_is_no_number(text[: m.start()], text[m.end() :]):
             continue
         if token in tens or token in units:
             value, seen = value + tens.get(token, 0) + units.get(token, 0), True
@@ -131,7 +132,9 @@ def age(text: str | int | float) -> Age | None:
         number = float(m.group(1)) if m else words_to_number(text)
         if number is None:
             return None
-        if re.search(r"\b(?:months?|weeks?|days?|个 月|周|天)\b", text, re.I) and not re.search(r"\b(?:years?|岁)\b", text, re.I):
+        if re.search(r"\b(?:months?|weeks?|days?|个 月|周|天)\b", text, re.I) and not re.search(
+            r"\b(?:years?|岁)\b", text, re.I
+        ):
             number = 0  # a baby's age in months or weeks is under one year
     if number < AGE_MIN or number > AGE_MAX:
         return Age(None, "implausible")
@@ -193,16 +196,25 @@ def _site_typos(text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
     the same two letters as one single-word site term and is one edit from it (two from a
     term of 8 letters or more); a word close to terms of two different sites is no answer.
     """
-    singles = [(t.lower(), codes) for t, codes in [(t, (c,)) for t, c in vocab.site_terms()]
-               + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()] if re.fullmatch(r"[A-Za-z]+", t)]
+    singles = [
+        (t.lower(), codes)
+        for t, codes in [(t, (c,)) for t, c in vocab.site_terms()]
+        + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()]
+        if re.fullmatch(r"[A-Za-z]+", t)
+    ]
     known = {t for t, _ in singles}
     out = []
     for m in re.finditer(r"[A-Za-z]{6,}", text):
         word = m.group().lower()
         if word in known:
             continue
-        close = {codes for term, codes in singles if len(term) >= 6 and term[:2] == word[:2]
-                 and vocab.edits(word, term, 2 if len(term) >= 8 else 1) <= (2 if len(term) >= 8 else 1)}
+        close = {
+            codes
+            for term, codes in singles
+            if len(term) >= 6
+            and term[:2] == word[:2]
+            and vocab.edits(word, term, 2 if len(term) >= 8 else 1) <= (2 if len(term) >= 8 else 1)
+        }
         if len(close) == 1:
             out.append((m.start(), m.end(), m.group(), close.pop()))
     return out
@@ -258,7 +270,9 @@ def stage(text: str, site_code: str | None = None, p16: str | None = None) -> St
         if tnm.t == "T0" and not staging.t0_allowed(site_code):
             keys = []
         groups = frozenset().union(*(staging.stage_groups(k, tnm, p16) for k in keys)) if keys else frozenset()
-        return Stage(groups=groups, tnm=tnm, unknown=not groups, ajcc7=_ajcc7_of_tnm(tnm, site_code, p16) if groups else None)
+        return Stage(
+            groups=groups, tnm=tnm, unknown=not groups, ajcc7=_ajcc7_of_tnm(tnm, site_code, p16) if groups else None
+        )
     groups = staging.parse_stage(text)
     if groups:
         return Stage(groups=frozenset(groups), ajcc7=_ajcc7_of_group(frozenset(groups), site_code, p16))
@@ -315,7 +329,9 @@ class Ecog:
 
 def _prefix_regex(prefixes: list[str]) -> str:
     # "ECOG1", "KPS80": a prefix may touch its number (but not another letter: "PSA" is no "PS").
-    return "|".join(re.sub(r"\\b$", "(?![A-Za-z])", vocab.term_regex(p)) for p in sorted(prefixes, key=len, reverse=True))
+    return "|".join(
+        re.sub(r"\\b$", "(?![A-Za-z])", vocab.term_regex(p)) for p in sorted(prefixes, key=len, reverse=True)
+    )
 
 
 def ecog(text: str | int) -> Ecog | None:
@@ -328,9 +344,15 @@ def ecog(text: str | int) -> Ecog | None:
     kps = re.search(rf"(?:{_prefix_regex(data['karnofsky_prefixes'])})\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I)
     if kps:
         return _from_karnofsky(int(kps.group(1)))
-    m = re.search(rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d)", text, re.I)
+    m = re.search(
+        rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d)",
+        text,
+        re.I,
+    )
     if m is None:
-        m = re.fullmatch(r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I)
+        m = re.fullmatch(
+            r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I
+        )
     if m:
         low = int(m.group(1))
         high = int(m.group(2)) if m.group(2) else low
@@ -359,8 +381,10 @@ def _from_karnofsky(score: int) -> Ecog | None:
     low, high = min(grades), max(grades)
     if low == high:
         return Ecog(low, "karnofsky")
-    note = (f"KPS {score} is ECOG {low} or {high} depending on the published conversion table "
-            "(knowledge/vocabulary/ecog.yaml); the study team assesses.")
+    note = (
+        f"KPS {score} is ECOG {low} or {high} depending on the published conversion table "
+        "(knowledge/vocabulary/ecog.yaml); the study team assesses."
+    )
     return Ecog((low, high), "karnofsky", note)
 
 
@@ -390,9 +414,11 @@ class Treatment:
 
     @property
     def value(self) -> list[str] | str:
-        return "unknown" if self.categories is None else [
-            c for c in vocab.field("prior_treatment").values if c in self.categories
-        ]
+        return (
+            "unknown"
+            if self.categories is None
+            else [c for c in vocab.field("prior_treatment").values if c in self.categories]
+        )
 
 
 @functools.lru_cache(maxsize=1)
@@ -415,7 +441,7 @@ def negated(text: str, start: int) -> bool:
     cue, clause_break = _negation_regexes()
     before = text[:start]
     cut = [m.end() for m in clause_break.finditer(before)]
-    clause = before[cut[-1]:] if cut else before
+    clause = before[cut[-1] :] if cut else before
     window = vocab.load("treatments")["negation_window"]
     words = clause.split()
     return bool(cue.search(" " + " ".join(words[-window:]) + " "))
@@ -450,9 +476,12 @@ def treatment(text: str) -> Treatment | None:
         cycles = counts.pop() if len(counts) == 1 else None
         response = responses.pop() if len(responses) == 1 else None
     return Treatment(
-        categories=None if prior is None else frozenset(prior), drugs=drugs,
-        cycles=tuple(cycles) if isinstance(cycles, list) else cycles, response=response,
-        pathologic_response=derived.fields.get("pathologic_response"), derived=derived,
+        categories=None if prior is None else frozenset(prior),
+        drugs=drugs,
+        cycles=tuple(cycles) if isinstance(cycles, list) else cycles,
+        response=response,
+        pathologic_response=derived.fields.get("pathologic_response"),
+        derived=derived,
     )
 
 
@@ -481,21 +510,26 @@ def _first_code(text: str, pairs) -> str | None:
 
 
 def p16(text: str) -> str | None:
-    """"positive" / "negative" / "unknown" from "p16+", "HPV negative", "not tested"."""
-    if is_unknown(text) or re.search(r"\bnot\s+(?:been\s+)?tested\b", text, re.I) or re.search(
-            r"(?:没|未)\s*(?:有\s*)?(?:做\s*)?(?:过\s*)?(?:查|测|检\s*测|检\s*查)", vocab.prepare(text)):
+    """ "positive" / "negative" / "unknown" from "p16+", "HPV negative", "not tested"."""
+    if (
+        is_unknown(text)
+        or re.search(r"\bnot\s+(?:been\s+)?tested\b", text, re.I)
+        or re.search(r"(?:没|未)\s*(?:有\s*)?(?:做\s*)?(?:过\s*)?(?:查|测|检\s*测|检\s*查)", vocab.prepare(text))
+    ):
         return "unknown"
     return _first_code(text, vocab.p16_terms())
 
 
 def differentiation(text: str) -> str | None:
-    """"poorly differentiated", "G3", 低分化; a bare "poorly" when it is the whole answer."""
+    """ "poorly differentiated", "G3", 低分化; a bare "poorly" when it is the whole answer."""
     if is_unknown(text):
         return "unknown"
     found = _first_code(text, vocab.differentiation_terms())
     if found is None:
         bare = re.sub(r"[^\w\s]", " ", text).strip().lower()
-        found = next((e["code"] for e in vocab.load("histology")["differentiation"] if bare in e.get("alone", [])), None)
+        found = next(
+            (e["code"] for e in vocab.load("histology")["differentiation"] if bare in e.get("alone", [])), None
+        )
     return found
 
 
@@ -510,7 +544,9 @@ def histology(text: str, site_code: str | None = None) -> str | list[str] | None
     if is_unknown(text):
         return "unknown"
     pairs = [(t, ("plain", c)) for t, c in vocab.histology_terms()]
-    pairs += [(t, ("site", i)) for i, entry in enumerate(vocab.load("histology")["site_dependent"]) for t in entry["terms"]]
+    pairs += [
+        (t, ("site", i)) for i, entry in enumerate(vocab.load("histology")["site_dependent"]) for t in entry["terms"]
+    ]
     found = next((value for *_, value in vocab.find_terms(text, pairs)), None)
     if found is None:
         return None
@@ -524,12 +560,14 @@ def histology(text: str, site_code: str | None = None) -> str | list[str] | None
 
 
 def sex(text: str) -> str | None:
-    """"female" / "male" / "unknown" from an answer, None when it says neither.
+    """ "female" / "male" / "unknown" from an answer, None when it says neither.
 
     Why its own words: the pregnancy criteria apply to women only, and "prefer
     not to say" must stay unknown, never become "male".
     """
-    if is_unknown(text) or any(True for _ in vocab.find_terms(text, [(t, 1) for t in vocab.load("answers")["sex_decline"]])):
+    if is_unknown(text) or any(
+        True for _ in vocab.find_terms(text, [(t, 1) for t in vocab.load("answers")["sex_decline"]])
+    ):
         return "unknown"
     words = vocab.load("answers")["sex"]
     found = {code for *_, code in vocab.find_terms(text, [(str(t), k) for k in ("female", "male") for t in words[k]])}
@@ -588,8 +626,11 @@ class ProfileAnswers:
             out["ecog_source"] = source if source in vocab.field("ecog_source").values else _fail("ecog_source", source)
         if "prior_treatment" in a:
             out.update(_treatment_fields(a["prior_treatment"]))
-        simple = {"differentiation": differentiation, "immunotherapy_response": response,
-                  "pathologic_response": pathologic_response}
+        simple = {
+            "differentiation": differentiation,
+            "immunotherapy_response": response,
+            "pathologic_response": pathologic_response,
+        }
         for name, fn in simple.items():
             if name in a:
                 out[name] = fn(a[name]) or _fail(name, a[name])

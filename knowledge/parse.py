@@ -48,6 +48,7 @@ Decisions worth knowing when reviewing a proposal:
   ... stage 1 or 2 skin carcinoma") only give ``other_cancer_5y``: their sites
   and stages describe the other cancer, not the trial's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -84,7 +85,9 @@ _HEADER = re.compile(
     re.IGNORECASE,
 )
 # "* ", "- ", "• ", "1. ", "2)", "(a)", "iv." at the start of a line; "1.5 x ULN" is no bullet.
-_BULLET = re.compile(r"^\s*(?:[*\-•·▪●◦‣]+|\(?\d{1,2}[.)](?!\d)|\(?[a-z][.)](?=\s)|\(?[ivx]{1,4}[.)](?=\s))\s*", re.IGNORECASE)
+_BULLET = re.compile(
+    r"^\s*(?:[*\-•·▪●◦‣]+|\(?\d{1,2}[.)](?!\d)|\(?[a-z][.)](?=\s)|\(?[ivx]{1,4}[.)](?=\s))\s*", re.IGNORECASE
+)
 # The registry's own summary line ("Ages: 18 Years to 75 Years. Sex: ALL.") is no exclusion.
 _SUMMARY_LINE = re.compile(r"^\s*(?:ages?|sex|accepts healthy volunteers)\s*:", re.IGNORECASE)
 _MARKDOWN_ESCAPE = re.compile(r"\\([<>*_\[\]()#+\-.!|~`\\])")
@@ -120,7 +123,14 @@ def split_bullets(text: str) -> list[tuple[str, str]]:
 # Labels of the vocabulary words the parser looks for, each matched on its own so
 # one piece of text can be both a site and a histology ("lymphoma").
 SITE, CANCER_TYPE, TREATMENT, RESPONSE, PATH_RESPONSE, HISTOLOGY, DIFFERENTIATION, P16 = (
-    "SITE", "CANCER_TYPE", "TREATMENT", "RESPONSE", "PATH_RESPONSE", "HISTOLOGY", "DIFFERENTIATION", "P16",
+    "SITE",
+    "CANCER_TYPE",
+    "TREATMENT",
+    "RESPONSE",
+    "PATH_RESPONSE",
+    "HISTOLOGY",
+    "DIFFERENTIATION",
+    "P16",
 )
 
 
@@ -190,7 +200,10 @@ _CUE_PATTERNS = {
     # "non-nasopharyngeal": the next word only.
     "NON": [[{"LOWER": "non"}, {"ORTH": "-", "OP": "?"}], [{"LOWER": {"REGEX": r"^non-$"}}]],
     # "with or without concurrent chemotherapy": what follows is optional.
-    "OPTIONAL": [[{"LOWER": "with"}, {"LOWER": "or"}, {"LOWER": "without"}], [{"LOWER": "+"}, {"LOWER": "/"}, {"LOWER": "-"}]],
+    "OPTIONAL": [
+        [{"LOWER": "with"}, {"LOWER": "or"}, {"LOWER": "without"}],
+        [{"LOWER": "+"}, {"LOWER": "/"}, {"LOWER": "-"}],
+    ],
     # "PD-1/L1 combined chemotherapy", "anti-PD-1 plus chemotherapy", "in combination with"
     "COMBINED": [
         [{"LOWER": {"IN": ["combined", "plus", "+"]}}, {"LOWER": "with", "OP": "?"}],
@@ -198,15 +211,39 @@ _CUE_PATTERNS = {
     ],
     # Prior treatment ruled out inside the bullet itself: "No prior", "not previously received".
     "NEGATION": [
-        [{"LOWER": {"IN": ["no", "without", "never"]}}, {"LOWER": {"IN": ["prior", "previous", "history", "previously"]}}],
-        [{"LOWER": {"IN": ["not", "never"]}}, {"LOWER": {"IN": ["have", "been", "previously", "yet"]}, "OP": "*"},
-         {"LOWER": {"IN": ["received", "had", "undergone", "treated", "underwent"]}}],
+        [
+            {"LOWER": {"IN": ["no", "without", "never"]}},
+            {"LOWER": {"IN": ["prior", "previous", "history", "previously"]}},
+        ],
+        [
+            {"LOWER": {"IN": ["not", "never"]}},
+            {"LOWER": {"IN": ["have", "been", "previously", "yet"]}, "OP": "*"},
+            {"LOWER": {"IN": ["received", "had", "undergone", "treated", "underwent"]}},
+        ],
     ],
     # Something already happened: "Received", "previously treated", "prior", "had undergone".
     # "prior to immunotherapy" means before it, not that it was given.
-    "PAST": [[{"LOWER": {"IN": ["received", "treated", "underwent", "undergone", "completed",
-                                 "previous", "previously", "had", "pretreated", "after"]}}],
-             [{"LOWER": "prior"}, {"LOWER": {"NOT_IN": ["to"]}}]],
+    "PAST": [
+        [
+            {
+                "LOWER": {
+                    "IN": [
+                        "received",
+                        "treated",
+                        "underwent",
+                        "undergone",
+                        "completed",
+                        "previous",
+                        "previously",
+                        "had",
+                        "pretreated",
+                        "after",
+                    ]
+                }
+            }
+        ],
+        [{"LOWER": "prior"}, {"LOWER": {"NOT_IN": ["to"]}}],
+    ],
 }
 
 
@@ -335,7 +372,7 @@ def _touches_hyphen(text: str, start: int, end: int) -> bool:
 
 
 def _slash_l1(doc: Doc, words: list[_Term]) -> list[_Term]:
-    """"PD-1/L1" is shorthand for PD-1 and PD-L1: add the PD-L1 code after a slash.
+    """ "PD-1/L1" is shorthand for PD-1 and PD-L1: add the PD-L1 code after a slash.
 
     The code is whatever the vocabulary calls "PD-L1", so the shorthand follows the
     vocabulary rather than naming a category here.
@@ -348,7 +385,7 @@ def _slash_l1(doc: Doc, words: list[_Term]) -> list[_Term]:
     for term in words:
         if term.label != TREATMENT or term.code != pd1:
             continue
-        rest = doc.text[term.end:]
+        rest = doc.text[term.end :]
         m = re.match(r"\s*/\s*L1\b", rest, re.IGNORECASE)
         if m:
             extra.append(_Term(TREATMENT, pdl1, term.end, term.end + m.end(), m.group(0).strip()))
@@ -414,7 +451,9 @@ def _bound(op: str, n: float, strict: bool, kind: str, whole: bool) -> tuple[str
     return "min", n if strict else n + 1
 
 
-_STRICT = re.compile(r"^(?:>|<|over|under|older|younger|above|below|more|less|greater|fewer)(?!.*\bequal)", re.IGNORECASE)
+_STRICT = re.compile(
+    r"^(?:>|<|over|under|older|younger|above|below|more|less|greater|fewer)(?!.*\bequal)", re.IGNORECASE
+)
 
 
 def _clauses(text: str) -> list[tuple[int, int]]:
@@ -438,7 +477,7 @@ _EXCEPTIONS = re.compile(r"\b(?:except|excluding|excluded|other\s+than|with\s+th
 
 
 def _other_cancer(b: _Bullet) -> list[dict]:
-    """"other malignancies within 5 years" -> other_cancer_5y in [no].
+    """ "other malignancies within 5 years" -> other_cancer_5y in [no].
 
     Also marks the bullet, so its sites and stages (which describe the other
     cancer) are not read as the trial's. Listed exceptions make a "yes" a matter
@@ -450,8 +489,11 @@ def _other_cancer(b: _Bullet) -> list[dict]:
     rule: dict = {"field": "other_cancer_5y", "in": ["no"]}
     if _EXCEPTIONS.search(b.text):
         rule["review_if"] = ["yes"]
-    years = re.search(rf"(?:within|in|during)\s+(?:the\s+)?(?:past|last|previous|prior|preceding)?\s*({_num_pattern()})\s*years?",
-                      b.text, re.IGNORECASE)
+    years = re.search(
+        rf"(?:within|in|during)\s+(?:the\s+)?(?:past|last|previous|prior|preceding)?\s*({_num_pattern()})\s*years?",
+        b.text,
+        re.IGNORECASE,
+    )
     if not years:
         rule["note"] = "The text gives no 5-year limit; the profile asks about the last 5 years."
     elif _number(years.group(1)) != 5:
@@ -460,7 +502,9 @@ def _other_cancer(b: _Bullet) -> list[dict]:
 
 
 _AGE_CUE = re.compile(r"\b(?:ages?|aged|years?\s+old|years?\s+of\s+age|year-old)\b", re.IGNORECASE)
-_NOT_YEARS = re.compile(r"\s*(?:months?|weeks?|days?|hours?|mg|g/|ml|mm|cm|%|cycles?|ms\b|x\b|×|/|times)", re.IGNORECASE)
+_NOT_YEARS = re.compile(
+    r"\s*(?:months?|weeks?|days?|hours?|mg|g/|ml|mm|cm|%|cycles?|ms\b|x\b|×|/|times)", re.IGNORECASE
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -519,7 +563,7 @@ def _age(b: _Bullet) -> list[dict]:
 
 def _about_age(text: str, m: re.Match) -> bool:
     """Is this number an age? An age word nearby, or a form only ages take."""
-    window = text[max(0, m.start() - 40): m.end() + 25]
+    window = text[max(0, m.start() - 40) : m.end() + 25]
     if _AGE_CUE.search(window):
         return True
     if m["range"] and m["unit"] and m.start() <= 8:
@@ -542,15 +586,19 @@ def _ecog_regex() -> tuple[re.Pattern, re.Pattern]:
     def prefix(words: list[str]) -> str:
         return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
 
-    filler = (r"(?:\s*\([^)]*\))?\s*\)?"
-              r"(?:\s*(?:performance\s+status|performance\s+score|status|score|\(?PS\)?|grade|of|is|must\s+be|should\s+be|:|=|%))*\s*")
+    filler = (
+        r"(?:\s*\([^)]*\))?\s*\)?"
+        r"(?:\s*(?:performance\s+status|performance\s+score|status|score|\(?PS\)?|grade|of|is|must\s+be|should\s+be|:|=|%))*\s*"
+    )
 
     def value(g: str) -> str:
-        return (rf"(?:(?P<op>≤|<=|=<|≦|<|≥|>=|=>|≧|>)\s*(?P<opn>{g})"
-                rf"|(?P<a>{g})\s*%?\s*(?:-|–|—|~|to)\s*(?P<b>{g})"
-                rf"|(?P<list>{g}(?:\s*(?:,|or|and|/)\s*{g})+)"
-                rf"|(?P<single>{g})(?:\s*%)?(?P<orless>\s+or\s+(?:less|lower|below|better))?"
-                rf"(?P<ormore>\s+or\s+(?:more|higher|above|greater|worse))?)(?![\d.]\d|\d)")
+        return (
+            rf"(?:(?P<op>≤|<=|=<|≦|<|≥|>=|=>|≧|>)\s*(?P<opn>{g})"
+            rf"|(?P<a>{g})\s*%?\s*(?:-|–|—|~|to)\s*(?P<b>{g})"
+            rf"|(?P<list>{g}(?:\s*(?:,|or|and|/)\s*{g})+)"
+            rf"|(?P<single>{g})(?:\s*%)?(?P<orless>\s+or\s+(?:less|lower|below|better))?"
+            rf"(?P<ormore>\s+or\s+(?:more|higher|above|greater|worse))?)(?![\d.]\d|\d)"
+        )
 
     return (
         re.compile(rf"(?<!\w)(?:{prefix(ecog['ecog_prefixes'])})(?!\w){filler}{value(grade)}", re.IGNORECASE),
@@ -560,6 +608,7 @@ def _ecog_regex() -> tuple[re.Pattern, re.Pattern]:
 
 def _allowed(m: re.Match, scale: list[int], kind: str) -> set[int]:
     """The values of ``scale`` an eligible patient may have, from one ECOG/KPS match."""
+
     def n(text: str) -> int:
         return int(_number(text))
 
@@ -567,7 +616,11 @@ def _allowed(m: re.Match, scale: list[int], kind: str) -> set[int]:
         k, op = n(m["opn"]), m["op"]
         below = op in ("≤", "<=", "=<", "≦", "<")
         strict = op in ("<", ">")
-        named = {v for v in scale if (v < k if strict else v <= k)} if below else {v for v in scale if (v > k if strict else v >= k)}
+        named = (
+            {v for v in scale if (v < k if strict else v <= k)}
+            if below
+            else {v for v in scale if (v > k if strict else v >= k)}
+        )
     elif m["a"]:
         named = {v for v in scale if n(m["a"]) <= v <= n(m["b"])}
     elif m["list"]:
@@ -592,8 +645,10 @@ def _ecog(b: _Bullet) -> list[dict]:
         scores = _allowed(m, list(range(0, 101, 10)), b.kind)
         common = vocab.load("ecog")["karnofsky_tables"][0]
         grades = {band["ecog"] for band in common["bands"] if any(band["min"] <= s <= band["max"] for s in scores)}
-        note = (f"Converted from the Karnofsky score in the text ({m.group(0).strip()}) with the {common['name']} "
-                "table; published conversions differ by one grade at some scores (vocabulary/ecog.yaml): check.")
+        note = (
+            f"Converted from the Karnofsky score in the text ({m.group(0).strip()}) with the {common['name']} "
+            "table; published conversions differ by one grade at some scores (vocabulary/ecog.yaml): check."
+        )
     if not grades or sorted(grades) != list(range(min(grades), max(grades) + 1)):
         return []  # nothing allowed, or a gap ("0 or 2"): leave it to a human
     rule: dict = {"field": "ecog"}
@@ -618,12 +673,13 @@ def _stage_regexes() -> tuple[re.Pattern, re.Pattern, re.Pattern, dict]:
     # Bare ranges are read in capitals only ("III-IVB", "III-IVa"): lower-case "i-v" is running text.
     romans = [w.upper() for w in sorted(meaning, key=len, reverse=True) if re.fullmatch("[iv]+", w, re.IGNORECASE)]
     roman = rf"(?<!\w)(?:{'|'.join(romans)})(?:-?[a-dA-D])?(?![\w+])"
-    prefixes = "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in sorted([*words["prefixes"], "stages"], key=len, reverse=True))
+    prefixes = "|".join(
+        re.escape(p).replace(r"\ ", r"\s+") for p in sorted([*words["prefixes"], "stages"], key=len, reverse=True)
+    )
     joiner = r"\s*(?:-|–|—|~|\bto\b|\bthrough\b|,\s*(?:and|or)?|\band/or\b|\bor\b|\band\b|/)\s*"
     mention = rf"(?<!\w)(?:{prefixes})\s*(?:is\s+|:\s*)?{token}(?:{joiner}(?:(?:{prefixes})\s*)?{token})*"
     bare = rf"{roman}\s*(?:-|–|—|~|to)\s*{roman}"
-    return (re.compile(token, re.IGNORECASE), re.compile(mention, re.IGNORECASE),
-            re.compile(bare), meaning)
+    return (re.compile(token, re.IGNORECASE), re.compile(mention, re.IGNORECASE), re.compile(bare), meaning)
 
 
 def stage_codes(mention: str) -> list[str]:
@@ -634,12 +690,12 @@ def stage_codes(mention: str) -> list[str]:
     i = 0
     while i < len(tokens):
         low = _token_codes(tokens[i].group(0), meaning)
-        between = mention[tokens[i].end(): tokens[i + 1].start()] if i + 1 < len(tokens) else ""
+        between = mention[tokens[i].end() : tokens[i + 1].start()] if i + 1 < len(tokens) else ""
         between = re.sub(r"[a-z]*\s*stages?\s*", "", between, flags=re.IGNORECASE).strip().lower()
         if i + 1 < len(tokens) and between in ("-", "–", "—", "~", "to", "through"):
             high = _token_codes(tokens[i + 1].group(0), meaning)
             if low and high:
-                codes.extend(STAGE_ORDER[STAGE_ORDER.index(low[0]): STAGE_ORDER.index(high[-1]) + 1])
+                codes.extend(STAGE_ORDER[STAGE_ORDER.index(low[0]) : STAGE_ORDER.index(high[-1]) + 1])
             i += 2
             continue
         codes.extend(low or [])
@@ -724,17 +780,17 @@ def _tumour_words(b: _Bullet, label: str) -> tuple[list[str], list[str]]:
     cancer_terms = b.terms(CANCER_TYPE, include_consumed=True) + b.terms(HISTOLOGY, include_consumed=True)
     for term in b.terms(label):
         clause = next((c for c in clauses if c[0] <= term.start < c[1]), (0, len(b.text)))
-        clause_text = b.text[clause[0]:clause[1]]
+        clause_text = b.text[clause[0] : clause[1]]
         if not (_CANCER_WORD.search(clause_text) or any(clause[0] <= t.start < clause[1] for t in cancer_terms)):
             continue
-        if re.match(r"\W*metasta", b.text[term.end:], re.IGNORECASE):
+        if re.match(r"\W*metasta", b.text[term.end :], re.IGNORECASE):
             continue
         (excluded if b.in_scope("EXCEPT", term) or b.in_scope("NON", term) else named).append(term.code)
     return named, excluded
 
 
 def _sites(b: _Bullet) -> list[dict]:
-    """"(hypopharyngeal cancer, ..., excluding nasopharyngeal cancer)" -> in [...] and not_in [nasopharynx]."""
+    """ "(hypopharyngeal cancer, ..., excluding nasopharyngeal cancer)" -> in [...] and not_in [nasopharynx]."""
     named, excluded = _tumour_words(b, SITE)
     named = [c for c in named if c not in excluded]
     rules = []
@@ -746,7 +802,7 @@ def _sites(b: _Bullet) -> list[dict]:
 
 
 def _histology(b: _Bullet) -> list[dict]:
-    """"squamous cell carcinoma of the head and neck" -> histology in [squamous_cell_carcinoma]."""
+    """ "squamous cell carcinoma of the head and neck" -> histology in [squamous_cell_carcinoma]."""
     named, excluded = _tumour_words(b, HISTOLOGY)
     named = [c for c in named if c not in excluded]
     rules = []
@@ -758,7 +814,7 @@ def _histology(b: _Bullet) -> list[dict]:
 
 
 def _differentiation(b: _Bullet) -> list[dict]:
-    """"poorly differentiated" -> differentiation in [poor] (not_in for an exclusion)."""
+    """ "poorly differentiated" -> differentiation in [poor] (not_in for an exclusion)."""
     if b.other_cancer:
         return []
     codes = [t.code for t in b.terms(DIFFERENTIATION)]
@@ -784,8 +840,10 @@ def _p16(b: _Bullet) -> list[dict]:
 
 # A treatment that contains another: ruling out the part rules out the whole.
 _CONTAINS = {"chemoradiotherapy": ("chemotherapy", "radiotherapy")}
-_CONDITIONAL = re.compile(r"\bwho\b.*\b(?:received|had|underwent|undergone|completed)\b.*\b(?:must|should|may|are\s+eligible|is\s+eligible)\b",
-                          re.IGNORECASE)
+_CONDITIONAL = re.compile(
+    r"\bwho\b.*\b(?:received|had|underwent|undergone|completed)\b.*\b(?:must|should|may|are\s+eligible|is\s+eligible)\b",
+    re.IGNORECASE,
+)
 
 
 def _prior_treatment(b: _Bullet) -> list[dict]:
@@ -834,7 +892,7 @@ def _immunotherapy_codes() -> set[str]:
 
 
 def _cycles(b: _Bullet) -> list[dict]:
-    """"for no more than six cycles" of immunotherapy -> immunotherapy_cycles max 6."""
+    """ "for no more than six cycles" of immunotherapy -> immunotherapy_cycles max 6."""
     if not {t.code for t in b.terms(TREATMENT, include_consumed=True)} & _immunotherapy_codes():
         return []
     n = _num_pattern()
@@ -843,7 +901,9 @@ def _cycles(b: _Bullet) -> list[dict]:
         rf"(?P<maxop>no\s+more\s+than|not\s+more\s+than|up\s+to|at\s+most|(?:a\s+)?maximum\s+of|max\.?|≤|<=|<|fewer\s+than|less\s+than)\s*(?P<max>{n})\s*(?:{unit})\b"
         rf"|(?P<minop>at\s+least|(?:a\s+)?minimum\s+of|≥|>=|>|more\s+than)\s*(?P<min>{n})\s*(?:{unit})\b"
         rf"|(?P<low>{n})\s*(?:-|–|to)\s*(?P<high>{n})\s*(?:{unit})\b",
-        b.text, re.IGNORECASE)
+        b.text,
+        re.IGNORECASE,
+    )
     if not m:
         return []
     if m["low"]:
@@ -856,7 +916,7 @@ def _cycles(b: _Bullet) -> list[dict]:
 
 
 def _response(b: _Bullet) -> list[dict]:
-    """"Achieved complete response (CR) or partial response (PR)" -> immunotherapy_response in [CR, PR]."""
+    """ "Achieved complete response (CR) or partial response (PR)" -> immunotherapy_response in [CR, PR]."""
     pathologic = b.terms(PATH_RESPONSE, include_consumed=True)
     # "pathological complete response" is a pathologic response, not a RECIST one.
     terms = [t for t in b.terms(RESPONSE) if not any(p.start <= t.start < p.end for p in pathologic)]
@@ -866,7 +926,7 @@ def _response(b: _Bullet) -> list[dict]:
 
 
 def _pathologic_response(b: _Bullet) -> list[dict]:
-    """"pathological complete response (pCR)" -> pathologic_response in [pCR]."""
+    """ "pathological complete response (pCR)" -> pathologic_response in [pCR]."""
     codes = [t.code for t in b.terms(PATH_RESPONSE)]
     return [_category_rule(b.kind, codes, "pathologic_response")] if codes else []
 
@@ -889,7 +949,7 @@ def _yes_no(kind: str, negated: bool) -> str:
 
 
 def _recurrent(b: _Bullet) -> list[dict]:
-    """"Current tumor is recurrent" (exclusion) -> recurrent in [no]; "risk of recurrence" is no fact."""
+    """ "Current tumor is recurrent" (exclusion) -> recurrent in [no]; "risk of recurrence" is no fact."""
     if b.other_cancer:
         return []
     for m in _RECURRENT.finditer(b.text):
@@ -910,7 +970,7 @@ def _pregnant(b: _Bullet) -> list[dict]:
 
 
 def _resectable(b: _Bullet) -> list[dict]:
-    """"resectable" / "eligible for radical surgery" -> resectable in [yes]; "unresectable" -> no.
+    """ "resectable" / "eligible for radical surgery" -> resectable in [yes]; "unresectable" -> no.
 
     When the bullet limits this to one arm or cohort, a patient who does not fit
     is a matter for review, not a failure.
@@ -929,11 +989,36 @@ def _resectable(b: _Bullet) -> list[dict]:
 # Order matters: other_cancer marks its bullet first, stage consumes the sites and
 # p16 of its "for <site>" qualifiers before the site and p16 extractors run.
 _EXTRACTORS: tuple[Callable[[_Bullet], list[dict]], ...] = (
-    _other_cancer, _age, _ecog, _stage, _sites, _histology, _differentiation, _p16,
-    _prior_treatment, _cycles, _response, _pathologic_response, _recurrent, _pregnant, _resectable,
+    _other_cancer,
+    _age,
+    _ecog,
+    _stage,
+    _sites,
+    _histology,
+    _differentiation,
+    _p16,
+    _prior_treatment,
+    _cycles,
+    _response,
+    _pathologic_response,
+    _recurrent,
+    _pregnant,
+    _resectable,
 )
-_RULE_ORDER = ("min", "max", "in", "not_in", "requires_any", "requires_all", "excludes_any", "excludes_combination",
-               "needs_review", "when", "review_if", "note")
+_RULE_ORDER = (
+    "min",
+    "max",
+    "in",
+    "not_in",
+    "requires_any",
+    "requires_all",
+    "excludes_any",
+    "excludes_combination",
+    "needs_review",
+    "when",
+    "review_if",
+    "note",
+)
 
 
 def _criterion(rule: dict, kind: str, text: str) -> dict:
@@ -1040,9 +1125,11 @@ def compare(parsed: list[dict], reviewed: list[dict]) -> list[dict]:
     report = []
     for name in names:
         if mine.get(name) != theirs.get(name):
-            report.append({
-                "field": name,
-                "parsed": "; ".join(mine[name]) if name in mine else None,
-                "reviewed": "; ".join(theirs[name]) if name in theirs else None,
-            })
+            report.append(
+                {
+                    "field": name,
+                    "parsed": "; ".join(mine[name]) if name in mine else None,
+                    "reviewed": "; ".join(theirs[name]) if name in theirs else None,
+                }
+            )
     return report

@@ -6,6 +6,7 @@ vocabulary (every code exists, every rule suits its field). Errors name the
 file, the field path and what was wrong, because the person fixing them is a
 reviewer with a YAML file open, not a programmer with a traceback.
 """
+
 from __future__ import annotations
 
 import functools
@@ -99,7 +100,9 @@ def _check_criterion(criterion: dict, source: str, where: str) -> None:
     allowed = RULES_BY_TYPE[field.type]
     if rules - allowed:
         bad = sorted(rules - allowed)[0]
-        raise RecordError(source, f"{where}.{bad}", f"{bad!r} does not apply to {field.type} field {name}; use {sorted(allowed)}")
+        raise RecordError(
+            source, f"{where}.{bad}", f"{bad!r} does not apply to {field.type} field {name}; use {sorted(allowed)}"
+        )
     if not rules and not criterion.get("needs_review"):
         raise RecordError(source, where, f"no rule for {name}: give one of {sorted(allowed)} or needs_review: true")
     if field.type != "number" and len(rules) > 1:
@@ -130,7 +133,9 @@ def _check_review_if(criterion: dict, field: vocab.Field, source: str, where: st
         if "in" in review or not {"min", "max"} & review.keys():
             raise RecordError(source, where, "a number field reviews a range: give min and/or max")
         low, high = criterion.get("min"), criterion.get("max")
-        if ("min" in review and (low is None or review["min"] > low)) or ("max" in review and (high is None or review["max"] < high)):
+        if ("min" in review and (low is None or review["min"] > low)) or (
+            "max" in review and (high is None or review["max"] < high)
+        ):
             raise RecordError(source, where, "the review range must widen the rule's own min/max")
     else:
         if "in" not in review or {"min", "max"} & review.keys():

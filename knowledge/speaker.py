@@ -6,6 +6,7 @@ words give no sex). The words are data (vocabulary/people.yaml); this module
 only finds them. Nothing here imports Rasa: the dialogue calls ``about(text)``
 on every message.
 """
+
 from __future__ import annotations
 
 import functools
@@ -45,8 +46,9 @@ def _relative_regex() -> re.Pattern:
     data = vocab.load("people")
     owners = "|".join(vocab.term_regex(p) for p in sorted(data["possessives"], key=len, reverse=True))
     words = [(w, code) for code, terms in data["relatives"].items() for w in terms]
-    alternatives = "|".join(f"(?P<{code}_{i}>{vocab.term_regex(w)})" for i, (w, code) in enumerate(
-        sorted(words, key=lambda p: -len(p[0]))))
+    alternatives = "|".join(
+        f"(?P<{code}_{i}>{vocab.term_regex(w)})" for i, (w, code) in enumerate(sorted(words, key=lambda p: -len(p[0])))
+    )
     return re.compile(rf"(?:{owners})\s+(?:{alternatives})", re.I)
 
 
@@ -66,9 +68,13 @@ def someone_else(text: str) -> bool:
 
 
 def pronoun_sex(text: str) -> str | None:
-    """"he" or "she" when the message refers to the patient with a third-person pronoun only of one sex."""
-    found = {code for *_, code in vocab.find_terms(
-        text, [(w, code) for code, words in vocab.load("people")["pronouns"].items() for w in words])}
+    """ "he" or "she" when the message refers to the patient with a third-person pronoun only of one sex."""
+    found = {
+        code
+        for *_, code in vocab.find_terms(
+            text, [(w, code) for code, words in vocab.load("people")["pronouns"].items() for w in words]
+        )
+    }
     return found.pop() if len(found) == 1 else None
 
 

@@ -102,6 +102,7 @@ def parse_tnm(text: str) -> TNM | None:
 
 # --- TNM -> stage group ----------------------------------------------------
 
+
 def _categories(value, known, read_as=None):
     """The table's categories that `value` may stand for.
 
@@ -129,7 +130,8 @@ def _lookup(table_name, tnm):
     table = load()["tables"][table_name]
     read_as = table.get("read_as", {})
     cells = itertools.product(
-        _categories(tnm.t, table["t"], read_as), _categories(tnm.n, table["n"], read_as),
+        _categories(tnm.t, table["t"], read_as),
+        _categories(tnm.n, table["n"], read_as),
         _categories(tnm.m, table["m"], read_as),
     )
     return frozenset(table["cells"][cell] for cell in cells if cell in table["cells"])
@@ -203,6 +205,7 @@ def _ajcc7_p16_table(tnm: TNM) -> str:
 
 # --- stage group in words --------------------------------------------------
 
+
 def _alternation(items):
     """A regex alternation of `items`, longest first, so "stage group" wins
     over "stage" and "III" over "I". Chinese words as the readers see them
@@ -226,7 +229,9 @@ def _stage_patterns():
             rf"(?<!\w)(?:{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
             re.IGNORECASE,
         ),
-        re.compile(rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}(?=\s*(?:or\b|/|[.!?]*\s*$))", re.IGNORECASE),
+        re.compile(
+            rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}(?=\s*(?:or\b|/|[.!?]*\s*$))", re.IGNORECASE
+        ),
         re.compile(rf"^\s*(?:['’]|(?:{_alternation(words['pronoun_followers'])})\b)", re.IGNORECASE),
         # A second stage offered as an alternative right after the first: "3 or 4", "III/IV".
         re.compile(rf"\s*(?:or|/)\s*(?:{_alternation(words['prefixes'])}\s*)?{stage}", re.IGNORECASE),
@@ -241,7 +246,8 @@ def _suffixed_pattern():
     number = _alternation(w for entry in words["numbers"] for w in entry["words"])
     return re.compile(
         rf"(?<![\w.])(?:第\s*)?(?P<number>{number})(?:-?(?P<joined>[a-z]))?(?P<spaced>)\s*(?:{_alternation(words.get('suffixes', []))})(?!\w)",
-        re.IGNORECASE)
+        re.IGNORECASE,
+    )
 
 
 def vague_stage(text: str):
@@ -259,7 +265,7 @@ def _is_stage(match, text, pronoun):
     before = text[: match.start()].split()
     if before and before[-1].lower() in load()["stage_words"]["not_after"]:
         return False
-    return not (match["number"].lower() == "i" and pronoun.match(text[match.end("number"):]))
+    return not (match["number"].lower() == "i" and pronoun.match(text[match.end("number") :]))
 
 
 def parse_stage(text: str) -> frozenset[str] | None:
@@ -287,7 +293,7 @@ def parse_stage(text: str) -> frozenset[str] | None:
         extra = _groups(more)
         groups = None if extra is None else groups | extra
         match = more
-    if is_whole_answer and text[match.end():].strip(" .!?"):
+    if is_whole_answer and text[match.end() :].strip(" .!?"):
         return None  # "3 or so people" is not a stage answer
     return groups
 

@@ -21,6 +21,7 @@ deterministic for a seed, and ``generate(n, seed)`` is a prefix of
 
 Command line: ``python -m knowledge.synthetic N DB_PATH [--seed S]``.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,8 +40,20 @@ TITLE_PREFIX = "[SYNTHETIC] "
 # Relative weights of the other kinds of cancer (roughly their share of oncology trials).
 # A kind of cancer missing here (added to sites.yaml later) gets weight 3.
 _TYPE_WEIGHTS = {
-    "lung": 15, "breast": 14, "haematological": 14, "colorectal": 8, "prostate": 7, "gynaecological": 7,
-    "skin": 6, "brain": 5, "pancreas": 5, "other": 5, "liver": 4, "kidney": 4, "bladder": 4, "stomach": 4,
+    "lung": 15,
+    "breast": 14,
+    "haematological": 14,
+    "colorectal": 8,
+    "prostate": 7,
+    "gynaecological": 7,
+    "skin": 6,
+    "brain": 5,
+    "pancreas": 5,
+    "other": 5,
+    "liver": 4,
+    "kidney": 4,
+    "bladder": 4,
+    "stomach": 4,
     "esophagus": 3,
 }
 
@@ -54,11 +67,22 @@ _CONDITIONS = {
     "thyroid": "Thyroid Cancer",
     "salivary_gland": "Salivary Gland Carcinoma",
     "nasal_cavity_paranasal_sinuses": "Sinonasal Carcinoma",
-    "lung": "Non-small Cell Lung Cancer", "breast": "Breast Cancer", "colorectal": "Colorectal Cancer",
-    "prostate": "Prostate Cancer", "skin": "Melanoma", "esophagus": "Esophageal Cancer", "stomach": "Gastric Cancer",
-    "pancreas": "Pancreatic Cancer", "liver": "Hepatocellular Carcinoma", "kidney": "Renal Cell Carcinoma",
-    "bladder": "Urothelial Carcinoma", "cervix": "Cervical Cancer", "ovary": "Ovarian Cancer",
-    "brain": "Glioblastoma", "blood": "Lymphoma", "other": "Solid Tumor",
+    "lung": "Non-small Cell Lung Cancer",
+    "breast": "Breast Cancer",
+    "colorectal": "Colorectal Cancer",
+    "prostate": "Prostate Cancer",
+    "skin": "Melanoma",
+    "esophagus": "Esophageal Cancer",
+    "stomach": "Gastric Cancer",
+    "pancreas": "Pancreatic Cancer",
+    "liver": "Hepatocellular Carcinoma",
+    "kidney": "Renal Cell Carcinoma",
+    "bladder": "Urothelial Carcinoma",
+    "cervix": "Cervical Cancer",
+    "ovary": "Ovarian Cancer",
+    "brain": "Glioblastoma",
+    "blood": "Lymphoma",
+    "other": "Solid Tumor",
 }
 
 # Real cities with their coordinates (the facilities are made up).
@@ -87,7 +111,10 @@ _CITIES = [
 ]
 
 _STUDY_TEAM = [
-    ("labs", "Adequate bone marrow function: absolute neutrophil count ≥ 1,500/μL, platelets ≥ 100,000/μL, hemoglobin ≥ 9 g/dL."),
+    (
+        "labs",
+        "Adequate bone marrow function: absolute neutrophil count ≥ 1,500/μL, platelets ≥ 100,000/μL, hemoglobin ≥ 9 g/dL.",
+    ),
     ("labs", "Adequate renal function: serum creatinine ≤ 1.5 × ULN or creatinine clearance ≥ 50 mL/min."),
     ("labs", "Adequate liver function: total bilirubin ≤ 1.5 × ULN; AST and ALT ≤ 2.5 × ULN."),
     ("labs", "INR or prothrombin time ≤ 1.5 × ULN unless receiving anticoagulant therapy."),
@@ -107,8 +134,20 @@ _STUDY_TEAM = [
     ("medical history", "Major surgery within 4 weeks before the first dose of study treatment."),
 ]
 
-_DRUGS = ["Pembrolizumab", "Nivolumab", "Toripalimab", "Camrelizumab", "Tislelizumab", "Durvalumab", "Cetuximab",
-          "Cisplatin", "Docetaxel", "Nab-paclitaxel", "an Investigational Agent", "Adaptive Radiotherapy"]
+_DRUGS = [
+    "Pembrolizumab",
+    "Nivolumab",
+    "Toripalimab",
+    "Camrelizumab",
+    "Tislelizumab",
+    "Durvalumab",
+    "Cetuximab",
+    "Cisplatin",
+    "Docetaxel",
+    "Nab-paclitaxel",
+    "an Investigational Agent",
+    "Adaptive Radiotherapy",
+]
 _DESIGNS = ["Neoadjuvant", "Adjuvant", "Induction", "Maintenance", "De-escalated", "Dose-escalation", "Randomised"]
 _PHASES = ["PHASE1", "PHASE1/PHASE2", "PHASE2", "PHASE2", "PHASE2", "PHASE2/PHASE3", "PHASE3", "PHASE3", "NA"]
 _STATUSES = ["RECRUITING"] * 6 + ["NOT_YET_RECRUITING"] * 2 + ["ACTIVE_NOT_RECRUITING", "ENROLLING_BY_INVITATION"]
@@ -136,7 +175,7 @@ def _sites_of(cancer_type: str) -> list[str]:
 def _stage_range(rng: random.Random) -> list[str]:
     start = rng.choice([1, 1, 2, 3, 3, 3, 4, 6])
     end = min(len(_STAGES) - 1, start + rng.choice([0, 1, 1, 2, 2, 3]))
-    return list(_STAGES[start:end + 1])
+    return list(_STAGES[start : end + 1])
 
 
 def _stage_words(stages: list[str]) -> str:
@@ -163,12 +202,19 @@ def _head_and_neck_sites(rng: random.Random, c: _Criteria) -> list[str]:
     roll = rng.random()
     if roll < 0.2:
         allowed = [s for s in _sites_of("head_and_neck") if s != "nasopharynx"]
-        c.add("site", "tumor_site", "inclusion",
-              "Histologically confirmed squamous cell carcinoma of the head and neck, excluding nasopharyngeal carcinoma.",
-              not_in=["nasopharynx"], **({"review_if": ["salivary_gland", "unknown_primary"]} if rng.random() < 0.4 else {}))
+        c.add(
+            "site",
+            "tumor_site",
+            "inclusion",
+            "Histologically confirmed squamous cell carcinoma of the head and neck, excluding nasopharyngeal carcinoma.",
+            not_in=["nasopharynx"],
+            **({"review_if": ["salivary_gland", "unknown_primary"]} if rng.random() < 0.4 else {}),
+        )
         return allowed
     if roll < 0.35:
-        c.add("site", "tumor_site", "inclusion", "Histologically confirmed nasopharyngeal carcinoma.", in_=["nasopharynx"])
+        c.add(
+            "site", "tumor_site", "inclusion", "Histologically confirmed nasopharyngeal carcinoma.", in_=["nasopharynx"]
+        )
         return ["nasopharynx"]
     if roll < 0.42:
         allowed = [rng.choice(["thyroid", "salivary_gland", "nasal_cavity_paranasal_sinuses", "unknown_primary"])]
@@ -181,8 +227,14 @@ def _head_and_neck_sites(rng: random.Random, c: _Criteria) -> list[str]:
     extra = {}
     if len(allowed) > 1 and rng.random() < 0.2:
         extra["review_if"] = [allowed[-1]]
-    c.add("site", "tumor_site", "inclusion", f"Histologically or cytologically confirmed carcinoma of the {words}.",
-          in_=allowed, **extra)
+    c.add(
+        "site",
+        "tumor_site",
+        "inclusion",
+        f"Histologically or cytologically confirmed carcinoma of the {words}.",
+        in_=allowed,
+        **extra,
+    )
     return allowed
 
 
@@ -191,18 +243,40 @@ def _stage_criteria(rng: random.Random, c: _Criteria, cancer_type: str, sites: l
     if cancer_type == "head_and_neck" and "oropharynx" in sites and len(sites) > 1 and rng.random() < 0.35:
         # As real trials do: another stage range for p16-positive oropharyngeal cancer (AJCC 8 downstages it).
         p16_stages = [s for s in stages if s in ("I", "II", "III")] or ["III"]
-        c.add("stage", "stage", "inclusion", f"AJCC 8th edition clinical stage {_stage_words(stages)}.",
-              in_=stages, when={"tumor_site": {"not_in": ["oropharynx"]}})
-        c.add("stage_oropharynx_p16_negative", "stage", "inclusion",
-              f"Stage {_stage_words(stages)} for p16-negative oropharyngeal carcinoma.",
-              in_=stages, when={"tumor_site": ["oropharynx"], "p16": ["negative"]})
-        c.add("stage_oropharynx_p16_positive", "stage", "inclusion",
-              f"Stage {_stage_words(p16_stages)} for p16-positive oropharyngeal carcinoma.",
-              in_=p16_stages, when={"tumor_site": ["oropharynx"], "p16": ["positive"]})
+        c.add(
+            "stage",
+            "stage",
+            "inclusion",
+            f"AJCC 8th edition clinical stage {_stage_words(stages)}.",
+            in_=stages,
+            when={"tumor_site": {"not_in": ["oropharynx"]}},
+        )
+        c.add(
+            "stage_oropharynx_p16_negative",
+            "stage",
+            "inclusion",
+            f"Stage {_stage_words(stages)} for p16-negative oropharyngeal carcinoma.",
+            in_=stages,
+            when={"tumor_site": ["oropharynx"], "p16": ["negative"]},
+        )
+        c.add(
+            "stage_oropharynx_p16_positive",
+            "stage",
+            "inclusion",
+            f"Stage {_stage_words(p16_stages)} for p16-positive oropharyngeal carcinoma.",
+            in_=p16_stages,
+            when={"tumor_site": ["oropharynx"], "p16": ["positive"]},
+        )
         return
     extra = {"review_if": [stages[-1]]} if len(stages) > 1 and rng.random() < 0.1 else {}
-    c.add("stage", "stage", "inclusion", f"Clinical stage {_stage_words(stages)} disease (AJCC 8th edition).",
-          in_=stages, **extra)
+    c.add(
+        "stage",
+        "stage",
+        "inclusion",
+        f"Clinical stage {_stage_words(stages)} disease (AJCC 8th edition).",
+        in_=stages,
+        **extra,
+    )
 
 
 def _treatment_criteria(rng: random.Random, c: _Criteria) -> None:
@@ -212,43 +286,87 @@ def _treatment_criteria(rng: random.Random, c: _Criteria) -> None:
             excluded = ["chemotherapy", "chemoradiotherapy", "radiotherapy", "anti_pd1", "anti_pdl1"]
             if rng.random() < 0.5:
                 excluded.append("surgery")
-            c.add("treatment_naive", "prior_treatment", "exclusion",
-                  "Prior systemic therapy or radiotherapy for the current cancer.", excludes_any=excluded)
+            c.add(
+                "treatment_naive",
+                "prior_treatment",
+                "exclusion",
+                "Prior systemic therapy or radiotherapy for the current cancer.",
+                excludes_any=excluded,
+            )
         elif pattern == "post_io":
-            c.add("prior_immunotherapy", "prior_treatment", "inclusion",
-                  "Received prior anti-PD-1 or anti-PD-L1 immune checkpoint inhibitor therapy.",
-                  requires_any=_IO, review_if=["immunotherapy_unspecified"])
+            c.add(
+                "prior_immunotherapy",
+                "prior_treatment",
+                "inclusion",
+                "Received prior anti-PD-1 or anti-PD-L1 immune checkpoint inhibitor therapy.",
+                requires_any=_IO,
+                review_if=["immunotherapy_unspecified"],
+            )
             if rng.random() < 0.6:
                 cycles = rng.choice([2, 4, 6, 8])
-                c.add("immunotherapy_cycles", "immunotherapy_cycles", "inclusion",
-                      f"No more than {cycles} cycles of immunotherapy.", max=cycles)
+                c.add(
+                    "immunotherapy_cycles",
+                    "immunotherapy_cycles",
+                    "inclusion",
+                    f"No more than {cycles} cycles of immunotherapy.",
+                    max=cycles,
+                )
             if rng.random() < 0.7:
                 responses = rng.choice([["CR", "PR"], ["CR", "PR", "SD"], ["PD"], ["SD", "PD"]])
-                c.add("immunotherapy_response", "immunotherapy_response", "inclusion",
-                      f"Best response to immunotherapy of {' or '.join(responses)} per RECIST 1.1.", in_=responses)
+                c.add(
+                    "immunotherapy_response",
+                    "immunotherapy_response",
+                    "inclusion",
+                    f"Best response to immunotherapy of {' or '.join(responses)} per RECIST 1.1.",
+                    in_=responses,
+                )
         elif pattern == "no_io":
-            c.add("no_prior_immunotherapy", "prior_treatment", "exclusion",
-                  "Prior treatment with an anti-PD-1, anti-PD-L1 or other immune checkpoint inhibitor.", excludes_any=_IO)
+            c.add(
+                "no_prior_immunotherapy",
+                "prior_treatment",
+                "exclusion",
+                "Prior treatment with an anti-PD-1, anti-PD-L1 or other immune checkpoint inhibitor.",
+                excludes_any=_IO,
+            )
         elif pattern == "combination":
-            c.add("no_prior_io_with_chemo", "prior_treatment", "exclusion",
-                  "Previously received PD-1/PD-L1 inhibitors combined with chemotherapy.",
-                  excludes_combination=[["anti_pd1", "anti_pdl1"], ["chemotherapy"]],
-                  **({"review_if": ["anti_pdl1"]} if rng.random() < 0.3 else {}))
+            c.add(
+                "no_prior_io_with_chemo",
+                "prior_treatment",
+                "exclusion",
+                "Previously received PD-1/PD-L1 inhibitors combined with chemotherapy.",
+                excludes_combination=[["anti_pd1", "anti_pdl1"], ["chemotherapy"]],
+                **({"review_if": ["anti_pdl1"]} if rng.random() < 0.3 else {}),
+            )
         elif pattern == "pretreated":
-            c.add("prior_platinum", "prior_treatment", "inclusion",
-                  "Disease progression after platinum-based chemotherapy or chemoradiotherapy.",
-                  requires_any=["chemotherapy", "chemoradiotherapy"])
+            c.add(
+                "prior_platinum",
+                "prior_treatment",
+                "inclusion",
+                "Disease progression after platinum-based chemotherapy or chemoradiotherapy.",
+                requires_any=["chemotherapy", "chemoradiotherapy"],
+            )
         else:
-            c.add("no_prior_radiotherapy", "prior_treatment", "exclusion",
-                  "Prior radiotherapy to the treatment area.", excludes_any=["radiotherapy", "chemoradiotherapy"])
+            c.add(
+                "no_prior_radiotherapy",
+                "prior_treatment",
+                "exclusion",
+                "Prior radiotherapy to the treatment area.",
+                excludes_any=["radiotherapy", "chemoradiotherapy"],
+            )
 
 
 def _criteria(rng: random.Random, cancer_type: str) -> list[dict]:
     c = _Criteria()
     low = rng.choice([18] * 12 + [12, 16, 40])
     high = rng.choice([None, None, None, 65, 70, 75, 75, 80])
-    c.add("age", "age", "inclusion", f"Age {low} to {high} years." if high else f"Age ≥ {low} years.",
-          min=low, **({"max": high} if high else {}))
+    c.add(
+        "age",
+        "age",
+        "inclusion",
+        f"Age {low} to {high} years." if high else f"Age ≥ {low} years.",
+        min=low,
+        **({"max": high} if high else {}),
+    )
     if cancer_type == "head_and_neck":
         sites = _head_and_neck_sites(rng, c)
     else:
@@ -265,50 +383,133 @@ def _criteria(rng: random.Random, cancer_type: str) -> list[dict]:
     optional: list[tuple] = []
     if cancer_type == "head_and_neck":
         if sites == ["nasopharynx"]:
-            optional.append(("histology", "histology", "inclusion", "Non-keratinizing or undifferentiated nasopharyngeal carcinoma.",
-                             {"in_": ["nasopharyngeal_carcinoma"]}))
+            optional.append(
+                (
+                    "histology",
+                    "histology",
+                    "inclusion",
+                    "Non-keratinizing or undifferentiated nasopharyngeal carcinoma.",
+                    {"in_": ["nasopharyngeal_carcinoma"]},
+                )
+            )
         elif sites == ["salivary_gland"]:
-            optional.append(("histology", "histology", "inclusion", "Histologically confirmed salivary gland carcinoma.",
-                             {"in_": ["salivary_carcinoma"]}))
+            optional.append(
+                (
+                    "histology",
+                    "histology",
+                    "inclusion",
+                    "Histologically confirmed salivary gland carcinoma.",
+                    {"in_": ["salivary_carcinoma"]},
+                )
+            )
         elif rng.random() < 0.7:
-            optional.append(("histology", "histology", "inclusion", "Histologically confirmed squamous cell carcinoma.",
-                             {"in_": ["squamous_cell_carcinoma"]}))
+            optional.append(
+                (
+                    "histology",
+                    "histology",
+                    "inclusion",
+                    "Histologically confirmed squamous cell carcinoma.",
+                    {"in_": ["squamous_cell_carcinoma"]},
+                )
+            )
         if sites == ["oropharynx"] and rng.random() < 0.6:
             p16 = rng.choice(["positive", "negative"])
-            optional.append(("p16", "p16", "inclusion", f"p16-{p16} (HPV-{'related' if p16 == 'positive' else 'unrelated'}) disease.",
-                             {"in_": [p16]}))
+            optional.append(
+                (
+                    "p16",
+                    "p16",
+                    "inclusion",
+                    f"p16-{p16} (HPV-{'related' if p16 == 'positive' else 'unrelated'}) disease.",
+                    {"in_": [p16]},
+                )
+            )
         elif "oropharynx" in sites and rng.random() < 0.2:
-            optional.append(("p16_oropharynx", "p16", "inclusion", "Oropharyngeal primaries must be p16-negative.",
-                             {"in_": ["negative"], "when": {"tumor_site": ["oropharynx"]}}))
+            optional.append(
+                (
+                    "p16_oropharynx",
+                    "p16",
+                    "inclusion",
+                    "Oropharyngeal primaries must be p16-negative.",
+                    {"in_": ["negative"], "when": {"tumor_site": ["oropharynx"]}},
+                )
+            )
         if rng.random() < 0.12:
-            optional.append(("differentiation", "differentiation", "inclusion", "Poorly differentiated carcinoma.",
-                             {"in_": ["poor"], "review_if": ["undifferentiated"]}))
+            optional.append(
+                (
+                    "differentiation",
+                    "differentiation",
+                    "inclusion",
+                    "Poorly differentiated carcinoma.",
+                    {"in_": ["poor"], "review_if": ["undifferentiated"]},
+                )
+            )
     elif rng.random() < 0.3:
         histology = rng.choice(["adenocarcinoma", "squamous_cell_carcinoma", "other"])
-        optional.append(("histology", "histology", "inclusion", f"Histologically confirmed {histology.replace('_', ' ')}.",
-                         {"in_": [histology]}))
+        optional.append(
+            (
+                "histology",
+                "histology",
+                "inclusion",
+                f"Histologically confirmed {histology.replace('_', ' ')}.",
+                {"in_": [histology]},
+            )
+        )
     if rng.random() < 0.05:
-        optional.append(("pathologic_response", "pathologic_response", "inclusion",
-                         "Pathological complete or major response after neoadjuvant therapy.", {"in_": ["pCR", "MPR"]}))
+        optional.append(
+            (
+                "pathologic_response",
+                "pathologic_response",
+                "inclusion",
+                "Pathological complete or major response after neoadjuvant therapy.",
+                {"in_": ["pCR", "MPR"]},
+            )
+        )
     if rng.random() < 0.2:
         value = rng.choice(["yes", "no"])
-        optional.append(("resectable", "resectable", "inclusion",
-                         "Resectable disease as assessed by the surgical team." if value == "yes" else "Unresectable disease.",
-                         {"in_": [value]}))
+        optional.append(
+            (
+                "resectable",
+                "resectable",
+                "inclusion",
+                "Resectable disease as assessed by the surgical team." if value == "yes" else "Unresectable disease.",
+                {"in_": [value]},
+            )
+        )
     if rng.random() < 0.05:
-        optional.append(("resectable_review", "resectable", "inclusion",
-                         "Disease amenable to curative-intent local therapy.", {"needs_review": True}))
+        optional.append(
+            (
+                "resectable_review",
+                "resectable",
+                "inclusion",
+                "Disease amenable to curative-intent local therapy.",
+                {"needs_review": True},
+            )
+        )
     if rng.random() < 0.4:
         value = rng.choice(["yes", "no"])
-        optional.append(("recurrent", "recurrent", "inclusion" if value == "yes" else "exclusion",
-                         "Recurrent or metastatic disease not amenable to local therapy." if value == "yes" else "Recurrent disease.",
-                         {"in_": [value]}))
+        optional.append(
+            (
+                "recurrent",
+                "recurrent",
+                "inclusion" if value == "yes" else "exclusion",
+                "Recurrent or metastatic disease not amenable to local therapy."
+                if value == "yes"
+                else "Recurrent disease.",
+                {"in_": [value]},
+            )
+        )
     if rng.random() < 0.7:
         optional.append(("not_pregnant", "pregnant", "exclusion", "Pregnant or breastfeeding women.", {"in_": ["no"]}))
     if rng.random() < 0.6:
-        optional.append(("no_other_cancer", "other_cancer_5y", "exclusion",
-                         "Another malignancy within 5 years, except adequately treated non-melanoma skin cancer or carcinoma in situ.",
-                         {"in_": ["no"], **({"review_if": ["yes"]} if rng.random() < 0.5 else {})}))
+        optional.append(
+            (
+                "no_other_cancer",
+                "other_cancer_5y",
+                "exclusion",
+                "Another malignancy within 5 years, except adequately treated non-melanoma skin cancer or carcinoma in situ.",
+                {"in_": ["no"], **({"review_if": ["yes"]} if rng.random() < 0.5 else {})},
+            )
+        )
     sex = {"breast": "female", "gynaecological": "female", "prostate": "male"}.get(cancer_type)
     if sex and rng.random() < 0.9:
         optional.append(("sex", "sex", "inclusion", f"{sex.capitalize()} patients.", {"in_": [sex]}))
@@ -347,16 +548,24 @@ def _record(rng: random.Random, index: int, seed: int) -> dict:
     drug, design = rng.choice(_DRUGS), rng.choice(_DESIGNS)
     locations = []
     for city, province, country, lat, lon in rng.sample(_CITIES, rng.randint(1, 5)):
-        loc = {"facility": f"{city} Cancer Centre (synthetic)", "city": city, "country": country,
-               "status": "RECRUITING", "lat": lat, "lon": lon}
+        loc = {
+            "facility": f"{city} Cancer Centre (synthetic)",
+            "city": city,
+            "country": country,
+            "status": "RECRUITING",
+            "lat": lat,
+            "lon": lon,
+        }
         if province:
             loc["province"] = province
         locations.append(loc)
     record = {
         "nct_id": nct_id,
         "title": f"{TITLE_PREFIX}{design} {drug} in {condition} (synthetic study {index + 1})",
-        "summary": (f"Generated for benchmarks, not a real study. A made-up {design.lower()} study of {drug} "
-                    f"in people with {condition.lower()}, shaped like a real registry record."),
+        "summary": (
+            f"Generated for benchmarks, not a real study. A made-up {design.lower()} study of {drug} "
+            f"in people with {condition.lower()}, shaped like a real registry record."
+        ),
         "phase": rng.choice(_PHASES),
         "status": rng.choice(_STATUSES),
         "sponsor": f"Synthetic Oncology Group {rng.randint(1, 400)}",
@@ -405,7 +614,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     report = build(args.n, args.db_path, seed=args.seed, progress=not args.no_progress and sys.stderr.isatty())
-    print(f"built {report.path}: {report.trials} synthetic trials, {report.criteria} criteria, {report.locations} locations")
+    print(
+        f"built {report.path}: {report.trials} synthetic trials, {report.criteria} criteria, {report.locations} locations"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ vocabulary/treatments.yaml. Nothing here imports Rasa.
     derive(history).fields   # prior_treatment [chemotherapy, anti_pd1], cycles 3, response PR
     describe(history)        # "pembrolizumab with chemotherapy, 3 cycles, shrank; surgery planned"
 """
+
 from __future__ import annotations
 
 import functools
@@ -190,11 +191,14 @@ def _regexes() -> dict[str, re.Pattern]:
         "coordinators": re.compile(rf"^(?:\s|{_symbols_or_words(cues['coordinators'])})*$", re.I),
         # "3 cycles", "2-3 cycles", "6 more cycles", "three rounds"
         "count": re.compile(
-            rf"\b(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I),
+            rf"\b(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I
+        ),
         "count_after": re.compile(rf"\b(?:{unit})\s*(?:x|×|:)\s*(?P<a>\d{{1,2}})\b", re.I),  # "cycles x 3"
         "times_after": re.compile(r"(?:\bx|×)\s*(?P<a>\d{1,2})\b", re.I),  # "Keytruda x4"
         "times_before": re.compile(r"\b(?P<a>\d{1,2})\s*(?:x|×)(?=\s)", re.I),  # "3x pembrolizumab"
-        "ordinal": re.compile(rf"(?<!\w)(?P<o>{ordinal})\s+(?:\w+\s+)?(?:{unit})", re.I),  # "my 4th cycle", "第 4 个 周 期"
+        "ordinal": re.compile(
+            rf"(?<!\w)(?P<o>{ordinal})\s+(?:\w+\s+)?(?:{unit})", re.I
+        ),  # "my 4th cycle", "第 4 个 周 期"
         "more": re.compile(rf"\b(?P<a>{number})\s+(?:more|further|additional)\b", re.I),  # "then 2 more"
         "number": re.compile(rf"(?<![\w.\-/])(?P<a>\d{{1,3}}|{spoken})(?![\w./]|-\w)", re.I),
         "not_count_before": re.compile(rf"^\s*(?:{_symbols_or_words(cues['not_counts_before'])})", re.I),
@@ -209,8 +213,10 @@ def _regexes() -> dict[str, re.Pattern]:
 
 def _symbols_or_words(terms: Iterable[str]) -> str:
     """An alternation where words match whole words and symbols ("+", "/") match anywhere."""
-    parts = [re.escape(t) if not re.search(r"\w", t) else vocab.term_regex(t)
-             for t in sorted(set(terms), key=len, reverse=True)]
+    parts = [
+        re.escape(t) if not re.search(r"\w", t) else vocab.term_regex(t)
+        for t in sorted(set(terms), key=len, reverse=True)
+    ]
     return "|".join(parts)
 
 
@@ -306,16 +312,24 @@ def read(text: str | None) -> History | None:
     none_terms = [*vocab.load("treatments")["none_terms"], *vocab.no_treatment_terms()]
     # A "none" word right before a treatment denies that treatment only ("没有放疗"): not "no treatment".
     neutral = [(t, "neutral") for t in vocab.load("answers").get("neutral") or []]  # "有没有" is a question
-    none_said = any(value == "none" and not any(m.start >= end and not text[end:m.start].strip() for m in mentions)
-                    for _, end, _, value in vocab.find_terms(text, [(t, "none") for t in none_terms] + neutral)) and not any(
-        line.given for line in lines)
+    none_said = any(
+        value == "none" and not any(m.start >= end and not text[end : m.start].strip() for m in mentions)
+        for _, end, _, value in vocab.find_terms(text, [(t, "none") for t in none_terms] + neutral)
+    ) and not any(line.given for line in lines)
     unknown = not lines and normalize.is_unknown(text)
     counts_said = any(_regexes()[k].search(text) for k in ("count", "count_after", "times_after", "ordinal", "vague"))
     responses_said = any(True for _ in vocab.find_terms(text, vocab.response_terms()))
     if not (lines or none_said or unknown or recurrence or path or counts_said or responses_said):
         return None
-    return History(tuple(lines), none=none_said, unknown=unknown, recurrence=recurrence,
-                   pathologic_responses=path, stray_numbers=_stray_numbers(text, mentions, chunks), text=text)
+    return History(
+        tuple(lines),
+        none=none_said,
+        unknown=unknown,
+        recurrence=recurrence,
+        pathologic_responses=path,
+        stray_numbers=_stray_numbers(text, mentions, chunks),
+        text=text,
+    )
 
 
 def _mentions(text: str) -> list[_Mention]:
@@ -339,13 +353,26 @@ def _typo_mentions(text: str, taken: list[tuple[int, int]]) -> list[_Mention]:
         word = match.group().lower()
         if word in _known_words() or any(match.start() < e and s < match.end() for s, e in taken):
             continue
-        close = [name for name in vocab.drugs() if len(name) >= policy["min_length"]
-                 and name[:policy["same_start"]] == word[:policy["same_start"]]
-                 and vocab.edits(word, name, policy["max_edits"]) <= policy["max_edits"]]
+        close = [
+            name
+            for name in vocab.drugs()
+            if len(name) >= policy["min_length"]
+            and name[: policy["same_start"]] == word[: policy["same_start"]]
+            and vocab.edits(word, name, policy["max_edits"]) <= policy["max_edits"]
+        ]
         if len(close) == 1:
             name = close[0]
-            out.append(_Mention(match.start(), match.end(), match.group(), "drug", vocab.drugs()[name]["category"],
-                                drug=name, typo=(match.group(), name)))
+            out.append(
+                _Mention(
+                    match.start(),
+                    match.end(),
+                    match.group(),
+                    "drug",
+                    vocab.drugs()[name]["category"],
+                    drug=name,
+                    typo=(match.group(), name),
+                )
+            )
     return out
 
 
@@ -379,7 +406,7 @@ def _groups(text: str, mentions: list[_Mention]) -> list[list[_Mention]]:
     groups: list[list[_Mention]] = []
     for m in mentions:
         previous = groups[-1][-1] if groups else None
-        if previous and previous.chunk == m.chunk and _regexes()["coordinators"].match(text[previous.end:m.start]):
+        if previous and previous.chunk == m.chunk and _regexes()["coordinators"].match(text[previous.end : m.start]):
             groups[-1].append(m)
         else:
             groups.append([m])
@@ -479,22 +506,48 @@ def _lines(text: str, mentions: list[_Mention], chunks: list[tuple[int, int]]) -
     line_of: dict[int, int] = {}
     key_of_last = None
     for m in mentions:
-        key = (m.chunk, _status(m), m.target, _intent(m) == "diagnostic", m.kind == "procedure",
-               m.category == "surgery" or (m.kind == "procedure" and m.start))
-        elaborates = (lines and m.kind == "drug" and key[1:] == key_of_last[1:]
-                      and re.match(r"\s*(?:it|that|this|which|they)\s+(?:was|were|is|are)\b",
-                                   text[chunks[m.chunk][0]:m.start], re.I))
+        key = (
+            m.chunk,
+            _status(m),
+            m.target,
+            _intent(m) == "diagnostic",
+            m.kind == "procedure",
+            m.category == "surgery" or (m.kind == "procedure" and m.start),
+        )
+        elaborates = (
+            lines
+            and m.kind == "drug"
+            and key[1:] == key_of_last[1:]
+            and re.match(
+                r"\s*(?:it|that|this|which|they)\s+(?:was|were|is|are)\b", text[chunks[m.chunk][0] : m.start], re.I
+            )
+        )
         if lines and (key == key_of_last or elaborates):
             line = lines[-1]
-            intent = line.intent if _intent(m) is None or line.intent == _intent(m) else (
-                _intent(m) if line.intent is None else "unclear")
-            lines[-1] = replace(line, agents=line.agents + _agents(m), intent=intent,
-                                words=text[starts[-1]:m.end].strip(),
-                                corrections=line.corrections + ((m.typo,) if m.typo else ()))
+            intent = (
+                line.intent
+                if _intent(m) is None or line.intent == _intent(m)
+                else (_intent(m) if line.intent is None else "unclear")
+            )
+            lines[-1] = replace(
+                line,
+                agents=line.agents + _agents(m),
+                intent=intent,
+                words=text[starts[-1] : m.end].strip(),
+                corrections=line.corrections + ((m.typo,) if m.typo else ()),
+            )
         else:
-            lines.append(Line(agents=_agents(m), status=key[1], intent=_intent(m), target=m.target,
-                              words=m.words, corrections=(m.typo,) if m.typo else (),
-                              procedure=m.words if m.kind == "procedure" else None))
+            lines.append(
+                Line(
+                    agents=_agents(m),
+                    status=key[1],
+                    intent=_intent(m),
+                    target=m.target,
+                    words=m.words,
+                    corrections=(m.typo,) if m.typo else (),
+                    procedure=m.words if m.kind == "procedure" else None,
+                )
+            )
             starts.append(m.start)
             key_of_last = key
         line_of[id(m)] = len(lines) - 1
@@ -511,15 +564,15 @@ def _agents(m: _Mention) -> tuple[tuple[str, str | None], ...]:
 def _count_phrases(text: str, chunk: tuple[int, int]) -> list[tuple[int, int, Count]]:
     """Counts of cycles said in one line of the answer: (start, end, Count without scope)."""
     rx = _regexes()
-    piece = text[chunk[0]:chunk[1]]
+    piece = text[chunk[0] : chunk[1]]
     found: list[tuple[int, int, Count]] = []
 
     def add(m: re.Match, value) -> None:
         start, end = chunk[0] + m.start(), chunk[0] + m.end()
         if any(start < e and s < end for s, e, _ in found):
             return
-        after = text[end:end + 14]
-        total = bool(rx["total"].search(text[max(chunk[0], start - 12):start]) or rx["total"].match(after.strip()))
+        after = text[end : end + 14]
+        total = bool(rx["total"].search(text[max(chunk[0], start - 12) : start]) or rx["total"].match(after.strip()))
         more = bool(re.search(r"\b(?:more|further|additional)\b", text[start:end], re.I))
         found.append((start, end, Count(value, (), text[start:end], total, more)))
 
@@ -549,14 +602,20 @@ def _stray_numbers(text: str, mentions: list[_Mention], chunks: list[tuple[int, 
     for m in rx["number"].finditer(text):
         if any(m.start() < e and s < m.end() for s, e in placed):
             continue
-        if rx["not_count_before"].match(text[m.end():]) or rx["not_count_after"].search(text[:m.start()]):
+        if rx["not_count_before"].match(text[m.end() :]) or rx["not_count_after"].search(text[: m.start()]):
             continue
         stray.append(m.group())
     return tuple(stray)
 
 
-def _attach_counts(text: str, mentions: list[_Mention], lines: list[Line], line_of: dict[int, int],
-                   chunks: list[tuple[int, int]], clauses: list[tuple[int, int]]) -> list[Line]:
+def _attach_counts(
+    text: str,
+    mentions: list[_Mention],
+    lines: list[Line],
+    line_of: dict[int, int],
+    chunks: list[tuple[int, int]],
+    clauses: list[tuple[int, int]],
+) -> list[Line]:
     """A count goes to the agents right next to it ("pembrolizumab 4 cycles", "3 cycles of
     cisplatin and pembrolizumab": the agents given together with them too), else to the
     whole line of its clause, else to the last line received before it."""
@@ -568,9 +627,9 @@ def _attach_counts(text: str, mentions: list[_Mention], lines: list[Line], line_
             before = [m for m in mentions if m.chunk == index and m.end <= start]
             after = [m for m in mentions if m.chunk == index and m.start >= end]
             scope: list[_Mention] | None = None
-            if before and re.fullmatch(r"\s*(?:for|x|×|:|-)?\s*", text[before[-1].end:start], re.I):
+            if before and re.fullmatch(r"\s*(?:for|x|×|:|-)?\s*", text[before[-1].end : start], re.I):
                 scope = group_of[id(before[-1])]
-            elif after and re.fullmatch(r"\s*(?:of|with)?\s*", text[end:after[0].start], re.I):
+            elif after and re.fullmatch(r"\s*(?:of|with)?\s*", text[end : after[0].start], re.I):
                 scope = group_of[id(after[0])]
             if scope:
                 target = line_of[id(scope[0])]
@@ -591,14 +650,15 @@ def _last_given_line(lines: list[Line], line_of: dict[int, int], mentions: list[
     return candidates[-1] if candidates else None
 
 
-def _attach_responses(text: str, mentions: list[_Mention], lines: list[Line], line_of: dict[int, int],
-                      clauses: list[tuple[int, int]]) -> list[Line]:
+def _attach_responses(
+    text: str, mentions: list[_Mention], lines: list[Line], line_of: dict[int, int], clauses: list[tuple[int, int]]
+) -> list[Line]:
     """A response word goes to the line of its clause, else to the last line received before it.
     A denied one ("it didn't get smaller") marks that line's response unclear."""
     rx = _regexes()
     lines = list(lines)
     for start, end, _, code in vocab.find_terms(text, vocab.response_terms()):
-        if rx["not_response_near"].search(text[max(0, start - 12):end + 12]):
+        if rx["not_response_near"].search(text[max(0, start - 12) : end + 12]):
             continue  # "reduced dose" is no response
         if any(m.start < end and start < m.end for m in mentions):
             continue  # the "PD" of "PD-1 inhibitor" is no progression
@@ -630,7 +690,7 @@ def recurrence_mentions(text: str) -> list[tuple[int, int, str]]:
 
 
 def _recurrence(text: str) -> tuple[str, ...]:
-    """"yes" for each time the answer says the cancer came back, "no" where it denies it."""
+    """ "yes" for each time the answer says the cancer came back, "no" where it denies it."""
     return tuple(value for *_, value in recurrence_mentions(text))
 
 
@@ -723,8 +783,9 @@ def _io_count(line: Line, first: bool) -> tuple[int | tuple[int, int] | None, st
         base = {more.pop(0)}
     if base:
         value = _add([base.pop(), *more])
-        combined = any(bool(set(line.categories) & OTHER_SYSTEMIC) and (not c.of or set(c.of) - IMMUNOTHERAPY)
-                       for c in relevant)
+        combined = any(
+            bool(set(line.categories) & OTHER_SYSTEMIC) and (not c.of or set(c.of) - IMMUNOTHERAPY) for c in relevant
+        )
         return value, None, combined
     if line.counts:
         return None, "cycles_of_combined_line", False
@@ -741,7 +802,10 @@ def _add(counts: list) -> int | tuple[int, int]:
 def _derive_cycles(immuno: list[Line], given: list[Line], out: Derived) -> None:
     totals = [line for line in given if any(c.total for c in line.counts)]
     if totals and len(given) > 1:  # "8 cycles in total" over chemotherapy and immunotherapy
-        out.unsettled["immunotherapy_cycles"], out.about["immunotherapy_cycles"] = "total_of_several_lines", totals[0].words
+        out.unsettled["immunotherapy_cycles"], out.about["immunotherapy_cycles"] = (
+            "total_of_several_lines",
+            totals[0].words,
+        )
         return
     counts, combined = [], False
     for index, line in enumerate(immuno):
@@ -765,7 +829,8 @@ def _derive_cycles(immuno: list[Line], given: list[Line], out: Derived) -> None:
     if combined:
         out.notes["immunotherapy_cycles"] = (
             "said of a line that gave the immunotherapy with another drug: the immunotherapy was "
-            "given in every cycle of it, so the count is the immunotherapy's")
+            "given in every cycle of it, so the count is the immunotherapy's"
+        )
 
 
 def _derive_response(last: Line, given: list[Line], out: Derived) -> None:
@@ -775,7 +840,7 @@ def _derive_response(last: Line, given: list[Line], out: Derived) -> None:
         out.unsettled["immunotherapy_response"], out.about["immunotherapy_response"] = "several_responses", last.words
     elif last.responses:
         out.fields["immunotherapy_response"] = last.responses[0]
-    elif any(line.responses for line in given[given.index(last) + 1:]):
+    elif any(line.responses for line in given[given.index(last) + 1 :]):
         out.unsettled["immunotherapy_response"] = "response_after_other_treatment"
         out.about["immunotherapy_response"] = last.words
 
@@ -817,8 +882,9 @@ def _describe_line(line: Line, language: str, words: dict) -> str:
     names = []
     for category, drug in line.agents:  # in the order said
         if category in categories and (drug or not any(c == category and d for c, d in line.agents)):
-            names.append(vocab.drug_label(drug, language) if drug else
-                         vocab.text(treatments[category], "short", language))
+            names.append(
+                vocab.drug_label(drug, language) if drug else vocab.text(treatments[category], "short", language)
+            )
     names = list(dict.fromkeys(names))
     said = [vocab.unspace(line.procedure)] if line.procedure else []
     said.append(words["with"].join(names)) if names else None

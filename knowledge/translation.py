@@ -8,6 +8,7 @@ trials a result shows. A translation is never the registry's own words: whoever 
 one marks it 译文 and shows the trial's English beside it (actions/results.py,
 web/static/render.js).
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -29,13 +30,20 @@ def for_trials(nct_ids: Iterable[str], db: sqlite3.Connection | str | Path | Non
     try:
         rows = conn.execute(
             f"SELECT nct_id, key, text_zh, source, translated_by, reviewed, reviewer FROM translations "
-            f"WHERE nct_id IN ({marks})", ids).fetchall()
+            f"WHERE nct_id IN ({marks})",
+            ids,
+        ).fetchall()
     except sqlite3.OperationalError:  # an older database: no translations table
         return {}
     out: dict[str, dict] = {}
     for row in rows:
-        text = {"text_zh": row["text_zh"], "source": row["source"], "translated_by": row["translated_by"],
-                "reviewed": bool(row["reviewed"]), "reviewer": row["reviewer"]}
+        text = {
+            "text_zh": row["text_zh"],
+            "source": row["source"],
+            "translated_by": row["translated_by"],
+            "reviewed": bool(row["reviewed"]),
+            "reviewer": row["reviewer"],
+        }
         trial = out.setdefault(row["nct_id"], {"criteria": {}})
         if row["key"] in ("title", "summary"):
             trial[row["key"]] = text

@@ -10,6 +10,7 @@ of a field is bit ``1 << n``. A patient whose value is uncertain (``stage 4``:
 IVA, IVB or IVC) carries several bits; an unknown value carries all of them.
 That is why value lists may only ever be appended to.
 """
+
 from __future__ import annotations
 
 import functools
@@ -241,8 +242,15 @@ def ecog_terms() -> list[tuple[str, int]]:
     return [
         (term, grade["grade"])
         for grade in load("ecog")["grades"]
-        for term in [grade["patient"], grade.get("carer"), grade["clinical"], grade.get("patient_zh"),
-                     grade.get("carer_zh"), grade.get("clinical_zh"), *grade["terms"]]
+        for term in [
+            grade["patient"],
+            grade.get("carer"),
+            grade["clinical"],
+            grade.get("patient_zh"),
+            grade.get("carer_zh"),
+            grade.get("clinical_zh"),
+            *grade["terms"],
+        ]
         if term
     ]
 
@@ -254,8 +262,12 @@ def karnofsky_grades(score: int) -> frozenset[int]:
     two empirical ones), and the engine carries that uncertainty instead of
     choosing a table. Empty for a score no table covers (0, above 100).
     """
-    return frozenset(band["ecog"] for table in load("ecog")["karnofsky_tables"] for band in table["bands"]
-                     if band["min"] <= score <= band["max"])
+    return frozenset(
+        band["ecog"]
+        for table in load("ecog")["karnofsky_tables"]
+        for band in table["bands"]
+        if band["min"] <= score <= band["max"]
+    )
 
 
 def sex_in_passing_terms() -> list[tuple[str, str]]:
@@ -287,17 +299,39 @@ CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK_CHAR = re.compile(f"[{CJK}]")
 # Characters ``prepare`` changes: Chinese characters, full-width forms, ideographic punctuation,
 # Roman numeral signs, subscript and superscript digits.
-_TOUCHED = re.compile(f"[{CJK}\u3000-\u3003\u300c-\u300f\u3010\u3011\u2160-\u217b\u2070-\u2079\u2080-\u2089"
-                      "\u00b2\u00b3\u00b9\u2018\u2019\u201c\u201d\u2014\u2026\uff01-\uff5e]")
-_ONE_TO_ONE = {**{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
-               "\u3000": " ", "\u3001": ",", "\u3002": ".", "\u3003": '"', "\u300c": '"', "\u300d": '"',
-               "\u300e": '"', "\u300f": '"', "\u3010": "(", "\u3011": ")", "\u2018": "'", "\u2019": "'",
-               "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2026": ".",
-               **{chr(0x2080 + d): str(d) for d in range(10)}, **{chr(0x2070 + d): str(d) for d in range(10)},
-               "\u00b9": "1", "\u00b2": "2", "\u00b3": "3"}
+_TOUCHED = re.compile(
+    f"[{CJK}\u3000-\u3003\u300c-\u300f\u3010\u3011\u2160-\u217b\u2070-\u2079\u2080-\u2089"
+    "\u00b2\u00b3\u00b9\u2018\u2019\u201c\u201d\u2014\u2026\uff01-\uff5e]"
+)
+_ONE_TO_ONE = {
+    **{chr(c): chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F)},
+    "\u3000": " ",
+    "\u3001": ",",
+    "\u3002": ".",
+    "\u3003": '"',
+    "\u300c": '"',
+    "\u300d": '"',
+    "\u300e": '"',
+    "\u300f": '"',
+    "\u3010": "(",
+    "\u3011": ")",
+    "\u2018": "'",
+    "\u2019": "'",
+    "\u201c": '"',
+    "\u201d": '"',
+    "\u2014": "-",
+    "\u2026": ".",
+    **{chr(0x2080 + d): str(d) for d in range(10)},
+    **{chr(0x2070 + d): str(d) for d in range(10)},
+    "\u00b9": "1",
+    "\u00b2": "2",
+    "\u00b3": "3",
+}
 _ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
-_ROMAN_SIGNS = {**{chr(0x2160 + i): r for i, r in enumerate(_ROMAN)},
-                **{chr(0x2170 + i): r.lower() for i, r in enumerate(_ROMAN)}}
+_ROMAN_SIGNS = {
+    **{chr(0x2160 + i): r for i, r in enumerate(_ROMAN)},
+    **{chr(0x2170 + i): r.lower() for i, r in enumerate(_ROMAN)},
+}
 
 
 def has_cjk(text: str) -> bool:
@@ -347,12 +381,18 @@ def _numeral_runs(text: str) -> list[tuple[int, int, str]]:
     out = []
     for m in re.finditer(f"[{re.escape(chars)}]+", text):
         run, start, end = m.group(), m.start(), m.end()
-        after, before = text[end:end + 3].lstrip(), text[:start].rstrip()
+        after, before = text[end : end + 3].lstrip(), text[:start].rstrip()
         counted = any(after.startswith(c) for c in counters) and not any(
-            after.startswith(c) for c in table.get("not_counters", []))
+            after.startswith(c) for c in table.get("not_counters", [])
+        )
         if any(u in run for u in table["units"]):
-            if run == "十" and after[:1] == "分" and not re.search(r"[0-9A-Za-z]\s*$", before) and \
-                    len(after) > 1 and has_cjk(after[1:2]):
+            if (
+                run == "十"
+                and after[:1] == "分"
+                and not re.search(r"[0-9A-Za-z]\s*$", before)
+                and len(after) > 1
+                and has_cjk(after[1:2])
+            ):
                 continue  # "十分" = very
             value = _zh_value(run)
             if value is not None:
@@ -361,7 +401,8 @@ def _numeral_runs(text: str) -> list[tuple[int, int, str]]:
         if len(run) == 1 and before[-1:] in table.get("not_after", ()):
             continue  # "上一个", "下一次", "这一期": which one, not how many
         if text.startswith(table.get("article", "\0"), start) and not any(
-                text.startswith(c, start) for c in table.get("article_counts", ())):
+            text.startswith(c, start) for c in table.get("article_counts", ())
+        ):
             continue  # "一个病人": "a", not one
         if len(run) == 1 and (counted or before.endswith("第") or not text.strip(run + " .,!?。，！？")):
             out.append((start, end, str(table["digits"][run])))
@@ -405,8 +446,7 @@ def prepared(text: str) -> Prepared:
     numbered += expanded[cut:]
     out: list[tuple[str, int, int]] = []
     for c, s, e in numbered:
-        if out and not c.isspace() and not out[-1][0].isspace() and (
-                _CJK_CHAR.match(c) or _CJK_CHAR.match(out[-1][0])):
+        if out and not c.isspace() and not out[-1][0].isspace() and (_CJK_CHAR.match(c) or _CJK_CHAR.match(out[-1][0])):
             out.append((" ", s, s))
         out.append((c, s, e))
     return Prepared("".join(c for c, _, _ in out), tuple(s for _, s, _ in out), tuple(e for _, _, e in out))

@@ -6,6 +6,7 @@ the action server runs with the repository root as its working directory, so
 this package is found there. ``guard`` adds what rasa_sdk lacks: a bearer token
 on the action endpoints and an error handler that never echoes the tracker.
 """
+
 from __future__ import annotations
 
 import pluggy

@@ -19,6 +19,7 @@ every answer the patient gave. This plugin, attached through rasa_sdk's
   ``/webhook`` call waits that long before running, to show what a slow action
   does to a conversation. Unset, it costs nothing.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,7 +54,8 @@ def configured_token() -> str | None:
         return None
     raise MissingToken(
         f"{TOKEN_ENV} is not set: the action server does not start without a token "
-        f"(`python -m bot run` generates one; set {INSECURE_ENV}=1 only for local experiments)")
+        f"(`python -m bot run` generates one; set {INSECURE_ENV}=1 only for local experiments)"
+    )
 
 
 def authorised(header: str | None, token: str) -> bool | None:
@@ -77,8 +79,9 @@ def _add_token_check(app: Sanic, token: str) -> None:
             return None
         verdict = authorised(request.headers.get("Authorization"), token)
         if verdict is None:
-            return response.json({"error": "authentication required"}, status=401,
-                                 headers={"WWW-Authenticate": "Bearer"})
+            return response.json(
+                {"error": "authentication required"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+            )
         if not verdict:
             return response.json({"error": "forbidden"}, status=403)
         return None

@@ -17,6 +17,7 @@ Storage: SQLite (``var/records.db``, or ``TRIALBOT_RECORDS_DB``), WAL mode so
 the action server can write while a coordinator exports, in a 0700 folder with
 the file 0600, because these are health data.
 """
+
 from __future__ import annotations
 
 import csv
@@ -107,7 +108,7 @@ def normalise_reference(ref: str) -> str:
     """Accept what a person types: lower case, spaces, missing dashes."""
     chars = "".join(c for c in ref.upper() if c.isalnum())
     if chars.startswith(REF_PREFIX):
-        chars = chars[len(REF_PREFIX):]
+        chars = chars[len(REF_PREFIX) :]
     return f"{REF_PREFIX}-{chars[:4]}-{chars[4:]}" if len(chars) == 8 else ref.strip().upper()
 
 
@@ -121,9 +122,19 @@ def connect(path: str | Path | None = None) -> sqlite_utils.Database:
     table = db.table(TABLE)
     if not table.exists():
         table.create(
-            {"ref": str, "created_at": str, "updated_at": str, "mode": str, "profile": str, "verdicts": str,
-             "kb_build_id": str, "conversation": str},
-            pk="ref", not_null={"created_at", "mode", "profile", "verdicts"}, if_not_exists=True,
+            {
+                "ref": str,
+                "created_at": str,
+                "updated_at": str,
+                "mode": str,
+                "profile": str,
+                "verdicts": str,
+                "kb_build_id": str,
+                "conversation": str,
+            },
+            pk="ref",
+            not_null={"created_at", "mode", "profile", "verdicts"},
+            if_not_exists=True,
         )
         table.create_index(["created_at"], if_not_exists=True)
         table.create_index(["conversation"], if_not_exists=True)
@@ -213,8 +224,15 @@ def save(
         db.close()
 
 
-def _update(ref: str, profile: Mapping[str, Any], verdicts: Mapping[str, Mapping[str, Any]], mode: str,
-            sender_id: str, kb_build_id: str | None, path: str | Path | None) -> str | None:
+def _update(
+    ref: str,
+    profile: Mapping[str, Any],
+    verdicts: Mapping[str, Mapping[str, Any]],
+    mode: str,
+    sender_id: str,
+    kb_build_id: str | None,
+    path: str | Path | None,
+) -> str | None:
     """Update record ``ref`` if this conversation owns it; its reference, or None."""
     db = connect(path)
     try:
@@ -222,9 +240,16 @@ def _update(ref: str, profile: Mapping[str, Any], verdicts: Mapping[str, Mapping
             cursor = db.conn.execute(
                 f"UPDATE {TABLE} SET profile = ?, verdicts = ?, mode = ?, kb_build_id = ?, updated_at = ? "
                 "WHERE ref = ? AND conversation = ?",
-                [json.dumps(dict(profile), sort_keys=True),
-                 json.dumps({k: dict(v) for k, v in verdicts.items()}, sort_keys=True),
-                 mode, kb_build_id, _iso(_now()), normalise_reference(ref), conversation_key(sender_id, path)])
+                [
+                    json.dumps(dict(profile), sort_keys=True),
+                    json.dumps({k: dict(v) for k, v in verdicts.items()}, sort_keys=True),
+                    mode,
+                    kb_build_id,
+                    _iso(_now()),
+                    normalise_reference(ref),
+                    conversation_key(sender_id, path),
+                ],
+            )
         return normalise_reference(ref) if cursor.rowcount else None
     finally:
         db.close()
@@ -260,8 +285,12 @@ def export(since: datetime | str | None = None, path: str | Path | None = None) 
         where, params = "created_at >= ?", [str(since)]
     db = connect(path)
     try:
-        for row in db[TABLE].rows_where(where, params, order_by="created_at, ref",
-                                        select="ref, created_at, updated_at, mode, kb_build_id, profile, verdicts"):
+        for row in db[TABLE].rows_where(
+            where,
+            params,
+            order_by="created_at, ref",
+            select="ref, created_at, updated_at, mode, kb_build_id, profile, verdicts",
+        ):
             yield _decode(row)
     finally:
         db.close()
@@ -307,6 +336,7 @@ def purge(older_than_days: float, path: str | Path | None = None, now: datetime 
 
 # --- export formats -------------------------------------------------------------------
 
+
 def _cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value)
@@ -346,11 +376,17 @@ def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["ref", "created_at", "updated_at", "mode", "kb_build_id", *fields, *trials])
     for r in rows:
-        writer.writerow([
-            r["ref"], r["created_at"], r.get("updated_at") or "", r["mode"], r.get("kb_build_id") or "",
-            *(_cell(r["profile"].get(f)) for f in fields),
-            *(_trial_cell(r["verdicts"][t]) if t in r["verdicts"] else "" for t in trials),
-        ])
+        writer.writerow(
+            [
+                r["ref"],
+                r["created_at"],
+                r.get("updated_at") or "",
+                r["mode"],
+                r.get("kb_build_id") or "",
+                *(_cell(r["profile"].get(f)) for f in fields),
+                *(_trial_cell(r["verdicts"][t]) if t in r["verdicts"] else "" for t in trials),
+            ]
+        )
     return out.getvalue()
 
 

@@ -3,6 +3,7 @@
 Tests never touch knowledge/trials.db, so they can run while the assistant is
 up and cannot be fooled by a stale database.
 """
+
 from __future__ import annotations
 
 import os

@@ -7,6 +7,7 @@ target, printing the scores so the CI log records them either way.
 
     python -m tests.nlu_scores results/nlu --min-intent-f1 0.95 --min-entity-f1 0.95
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,11 @@ def weighted_f1(report_file: Path) -> float:
 def worst_labels(report_file: Path, n: int = 5) -> list[tuple[str, float]]:
     """The labels with the lowest F1, to say where a failing score comes from."""
     report = json.loads(report_file.read_text(encoding="utf-8"))
-    labels = [(name, float(v["f1-score"])) for name, v in report.items()
-              if isinstance(v, dict) and "f1-score" in v and not name.endswith("avg")]
+    labels = [
+        (name, float(v["f1-score"]))
+        for name, v in report.items()
+        if isinstance(v, dict) and "f1-score" in v and not name.endswith("avg")
+    ]
     return sorted(labels, key=lambda item: item[1])[:n]
 
 

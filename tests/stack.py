@@ -4,6 +4,7 @@ The stack is what `make run` starts: the action server and the Rasa server on
 127.0.0.1, on free ports, with a fresh API token. Tests reach it over the REST
 channel as a user would and read the tracker through the token-protected API.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,9 +75,12 @@ class Stack:
     def api(self, method: str, path: str, body=None) -> tuple[int, str]:
         """A call to Rasa's HTTP API with the stack's token."""
         sep = "&" if "?" in path else "?"
-        request = urllib.request.Request(f"http://127.0.0.1:{self.rasa_port}{path}{sep}token={self.token}",
-                                         data=None if body is None else json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"}, method=method)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.rasa_port}{path}{sep}token={self.token}",
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method=method,
+        )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, response.read().decode()
@@ -116,15 +120,27 @@ def start_stack(log: Path, timeout: float = 300, unset: tuple[str, ...] = (), **
     rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
     token = "test-token-" + os.urandom(8).hex()
     # Conversations and records of a test stack live beside its log, never in the repo's var/.
-    environment = {**os.environ, "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
-                   "WEB_PORT": str(web_port), "TRIALBOT_API_TOKEN": token,
-                   "TRIALBOT_CONVERSATIONS_DB": str(log.parent / "conversations.db"),
-                   "TRIALBOT_RECORDS_DB": str(log.parent / "records.db"), **env}
+    environment = {
+        **os.environ,
+        "RASA_PORT": str(rasa_port),
+        "ACTIONS_PORT": str(actions_port),
+        "WEB_PORT": str(web_port),
+        "TRIALBOT_API_TOKEN": token,
+        "TRIALBOT_CONVERSATIONS_DB": str(log.parent / "conversations.db"),
+        "TRIALBOT_RECORDS_DB": str(log.parent / "records.db"),
+        **env,
+    }
     for name in unset:
         environment.pop(name, None)
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "bot", "run"], cwd=ROOT, env=environment,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=ROOT,
+            env=environment,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout
     while READY not in log.read_text(errors="replace"):
         if process.poll() is not None or time.monotonic() > deadline:

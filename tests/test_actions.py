@@ -1,5 +1,6 @@
 """The real action code, driven with rasa_sdk's Tracker and CollectingDispatcher
 over a knowledge base built from the real trial records."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,9 +23,19 @@ DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").rea
 
 CONSENTED = {"consent": True, "role": "patient"}
 IDEAL_B = {
-    **CONSENTED, "age": 58, "tumor_site": "oropharynx", "stage": ["III"], "ecog": 1, "prior_treatment": ["anti_pd1"],
-    "p16": "positive", "histology": "squamous_cell_carcinoma", "immunotherapy_cycles": 3, "immunotherapy_response": "PR",
-    "recurrent": "no", "pregnant": "no", "other_cancer_5y": "no",
+    **CONSENTED,
+    "age": 58,
+    "tumor_site": "oropharynx",
+    "stage": ["III"],
+    "ecog": 1,
+    "prior_treatment": ["anti_pd1"],
+    "p16": "positive",
+    "histology": "squamous_cell_carcinoma",
+    "immunotherapy_cycles": 3,
+    "immunotherapy_response": "PR",
+    "recurrent": "no",
+    "pregnant": "no",
+    "other_cancer_5y": "no",
 }
 _ids = itertools.count()
 
@@ -35,19 +46,38 @@ def knowledge_base(full_db, monkeypatch):
     monkeypatch.setattr(db, "DB_PATH", full_db)
 
 
-def tracker(slots: dict[str, Any], text: str = "", intent: str = "inform", entities=None, requested=None,
-            active_loop: str | None = "prescreening_form", confidence: float = 1.0) -> Tracker:
+def tracker(
+    slots: dict[str, Any],
+    text: str = "",
+    intent: str = "inform",
+    entities=None,
+    requested=None,
+    active_loop: str | None = "prescreening_form",
+    confidence: float = 1.0,
+) -> Tracker:
     all_slots = {name: None for name in DOMAIN["slots"]}
     all_slots.update({"role": "patient", "answered": []})
     all_slots.update(slots)
     all_slots["requested_slot"] = requested
-    latest = {"text": text, "intent": {"name": intent, "confidence": confidence}, "entities": entities or [],
-              "message_id": f"m{next(_ids)}"}
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence},
+        "entities": entities or [],
+        "message_id": f"m{next(_ids)}",
+    }
     events = [{"event": "slot", "name": k, "value": v} for k, v in slots.items()] + [
         {"event": "user", "text": text, "parse_data": latest}
     ]
-    return Tracker("test-user", all_slots, latest, events, False, None,
-                   {"name": active_loop} if active_loop else {}, "action_listen")
+    return Tracker(
+        "test-user",
+        all_slots,
+        latest,
+        events,
+        False,
+        None,
+        {"name": active_loop} if active_loop else {},
+        "action_listen",
+    )
 
 
 def run(action, t: Tracker):
@@ -63,7 +93,9 @@ def slot_events(events) -> dict[str, Any]:
 
 def answer(slots: dict, text: str, requested: str | None, intent: str = "inform", entities=None, **kwargs):
     """One user turn through the form validation action: (messages, every slot after the turn)."""
-    messages, events, before = run(ValidatePrescreeningForm(), tracker(slots, text, intent, entities, requested, **kwargs))
+    messages, events, before = run(
+        ValidatePrescreeningForm(), tracker(slots, text, intent, entities, requested, **kwargs)
+    )
     return messages, {**before, **slot_events(events)}
 
 
@@ -89,7 +121,7 @@ def starts_form(events) -> bool:
 
 
 def asked(messages) -> list[str]:
-    return [r[len("utter_question_"):] for r in responses(messages) if r.startswith("utter_question_")]
+    return [r[len("utter_question_") :] for r in responses(messages) if r.startswith("utter_question_")]
 
 
 # --- the form: every turn ends with a question, or the result -------------------------------------
@@ -154,8 +186,10 @@ def test_consent_asked_three_times_without_an_answer_is_declined_kindly():
 def test_histology_with_its_grade_in_one_answer_is_taken_not_asked_forever():
     """Issue 9, case 1: "squamous cell carcinoma, poorly differentiated" at the histology question."""
     base = {**IDEAL_B, "histology": None, "differentiation": None}
-    entities = [{"entity": "histology", "value": "squamous_cell_carcinoma", "start": 0, "end": 23},
-                {"entity": "differentiation", "value": "poor", "start": 25, "end": 46}]
+    entities = [
+        {"entity": "histology", "value": "squamous_cell_carcinoma", "start": 0, "end": 23},
+        {"entity": "differentiation", "value": "poor", "start": 25, "end": 46},
+    ]
     _, slots = answer(base, "squamous cell carcinoma, poorly differentiated", "histology", entities=entities)
     assert slots["histology"] == "squamous_cell_carcinoma" and slots["differentiation"] == "poor"
     assert slots["requested_slot"] != "histology"
@@ -164,10 +198,17 @@ def test_histology_with_its_grade_in_one_answer_is_taken_not_asked_forever():
     assert slots["histology"] == "squamous_cell_carcinoma"
 
 
-@pytest.mark.parametrize("text,location", [
-    ("anywhere in China is fine", "anywhere"), ("I can travel", "anywhere"), ("Guangdong", "Guangdong"),
-    ("near Shanghai please", "Shanghai"), ("I'd rather not say", "unknown"), ("China", "China"),
-])
+@pytest.mark.parametrize(
+    "text,location",
+    [
+        ("anywhere in China is fine", "anywhere"),
+        ("I can travel", "anywhere"),
+        ("Guangdong", "Guangdong"),
+        ("near Shanghai please", "Shanghai"),
+        ("I'd rather not say", "unknown"),
+        ("China", "China"),
+    ],
+)
 def test_location_free_text_is_an_answer_whatever_the_intent(text, location):
     """Issue 9, case 2: "anywhere in China is fine" was read as out of scope, for ever."""
     everything = {**IDEAL_B, "differentiation": "poor", "resectable": "yes", "pathologic_response": "MPR"}
@@ -188,7 +229,9 @@ def test_minor_is_answered_kindly_and_the_screening_ends_with_a_result():
     assert "utter_minor" in responses(messages) and "utter_no_trial_fits" in responses(messages)
 
 
-@pytest.mark.parametrize("text,code", [("voice box", "larynx"), ("my tonsil", "oropharynx"), ("pyriform sinus", "hypopharynx")])
+@pytest.mark.parametrize(
+    "text,code", [("voice box", "larynx"), ("my tonsil", "oropharynx"), ("pyriform sinus", "hypopharynx")]
+)
 def test_site_in_lay_words(text, code):
     _, slots = answer({**CONSENTED, "age": 58}, text, "tumor_site")
     assert slots["tumor_site"] == code and slots["requested_slot"] == "stage"
@@ -220,15 +263,18 @@ def test_nasopharyngeal_carcinoma_stops_the_questions_gently(seeds_db, monkeypat
     assert "utter_no_trial_fits" in responses(messages)
 
 
-@pytest.mark.parametrize("text,stage", [("3", ["III"]), ("stage IVa", ["IVA"]), ("4", ["IVA", "IVB", "IVC"]),
-                                        ("T3N1M0", ["III"])])
+@pytest.mark.parametrize(
+    "text,stage", [("3", ["III"]), ("stage IVa", ["IVA"]), ("4", ["IVA", "IVB", "IVC"]), ("T3N1M0", ["III"])]
+)
 def test_stage_answers(text, stage):
     _, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx"}, text, "stage")
     assert slots["stage"] == stage and slots["requested_slot"] == "ecog"
 
 
 def test_dont_know_stage_is_unknown_with_a_hint():
-    messages, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx"}, "I don't know", "stage", intent="dont_know")
+    messages, slots = answer(
+        {**CONSENTED, "age": 58, "tumor_site": "larynx"}, "I don't know", "stage", intent="dont_know"
+    )
     assert slots["stage"] == "unknown" and "utter_stage_hint" in responses(messages)
 
 
@@ -240,23 +286,39 @@ def test_tnm_in_the_oropharynx_is_restaged_when_p16_becomes_known():
     assert slots["p16"] == "negative" and slots["stage"] == ["III"]
 
 
-@pytest.mark.parametrize("text,value", [("ECOG 1", 1), ("KPS 80", 1), ("I can do light housework", 1),
-                                        ('/inform{"ecog": "0"}', 0), ("not sure", "unknown"),
-                                        ("he had to stop working but still showers and dresses himself", 2),
-                                        ("she spends most of the day in bed", 3)])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("ECOG 1", 1),
+        ("KPS 80", 1),
+        ("I can do light housework", 1),
+        ('/inform{"ecog": "0"}', 0),
+        ("not sure", "unknown"),
+        ("he had to stop working but still showers and dresses himself", 2),
+        ("she spends most of the day in bed", 3),
+    ],
+)
 def test_ecog_answers(text, value):
     entities = [{"entity": "ecog", "value": "0"}] if text.startswith("/") else []
     intent = "dont_know" if text == "not sure" else "chitchat"  # a lay answer need not be read as inform
-    _, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}, text, "ecog", intent, entities)
+    _, slots = answer(
+        {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}, text, "ecog", intent, entities
+    )
     assert slots["ecog"] == value
 
 
 def test_a_lay_performance_description_is_said_back_as_a_grade():
     """Issue 9, case 8: say which grade was understood, so the person can correct it."""
-    messages, slots = answer({**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]},
-                             "I still work part time but get tired easily", "ecog", intent="out_of_scope")
+    messages, slots = answer(
+        {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]},
+        "I still work part time but get tired easily",
+        "ecog",
+        intent="out_of_scope",
+    )
     assert slots["ecog"] == 1
-    assert "ECOG 1" in said(messages, "utter_understood_ecog") and "light work" in said(messages, "utter_understood_ecog")
+    assert "ECOG 1" in said(messages, "utter_understood_ecog") and "light work" in said(
+        messages, "utter_understood_ecog"
+    )
 
 
 def test_the_nurse_consoles_question_comes_last_with_its_buttons():
@@ -287,19 +349,25 @@ def test_prior_treatment_fills_cycles_and_response_too():
 
 
 def test_several_answers_in_one_message_fill_every_slot_they_contain():
-    entities = [{"entity": "age", "value": "61"}, {"entity": "stage", "value": "IVA"},
-                {"entity": "tumor_site", "value": "hypopharynx"}]
+    entities = [
+        {"entity": "age", "value": "61"},
+        {"entity": "stage", "value": "IVA"},
+        {"entity": "tumor_site", "value": "hypopharynx"},
+    ]
     messages, slots = answer(CONSENTED, "I'm 61 with stage 4a cancer of the hypopharynx", "age", entities=entities)
     assert (slots["age"], slots["tumor_site"], slots["stage"]) == (61, "hypopharynx", ["IVA"])
     assert slots["requested_slot"] == "ecog" and asked(messages) == ["ecog"]
 
 
 def test_answers_before_consent_are_kept_and_consent_is_asked():
-    entities = [{"entity": "tumor_site", "value": "larynx", "start": 11, "end": 27},
-                {"entity": "stage", "value": "IVA", "start": 29, "end": 37},
-                {"entity": "age", "value": "66", "start": 45, "end": 47}]
-    messages, slots = answer({}, "my dad has laryngeal cancer, stage 4a, he is 66", None, entities=entities,
-                             active_loop=None)
+    entities = [
+        {"entity": "tumor_site", "value": "larynx", "start": 11, "end": 27},
+        {"entity": "stage", "value": "IVA", "start": 29, "end": 37},
+        {"entity": "age", "value": "66", "start": 45, "end": 47},
+    ]
+    messages, slots = answer(
+        {}, "my dad has laryngeal cancer, stage 4a, he is 66", None, entities=entities, active_loop=None
+    )
     assert (slots["age"], slots["tumor_site"], slots["stage"]) == (66, "larynx", ["IVA"])
     assert slots["requested_slot"] == "consent" and asked(messages) == ["consent"]
     assert slots["carer"] is True and slots["pronoun"] == "he" and "about him" in said(messages, "utter_carer_noted")
@@ -310,8 +378,11 @@ def test_answers_before_consent_are_kept_and_consent_is_asked():
 def test_a_relative_is_asked_about_him_from_then_on():
     """Issue 9, case 7: the questions go on about the patient, not the person typing."""
     _, slots = answer({**CONSENTED, "carer": True, "subject": "he", "pronoun": "he"}, "66", "age")
-    carer_variant = next(v for v in DOMAIN["responses"]["utter_question_tumor_site"]
-                         if {"type": "slot", "name": "carer", "value": True} in v.get("condition", []))
+    carer_variant = next(
+        v
+        for v in DOMAIN["responses"]["utter_question_tumor_site"]
+        if {"type": "slot", "name": "carer", "value": True} in v.get("condition", [])
+    )
     assert "{possessive} cancer" in carer_variant["text"]
     for name, variants in DOMAIN["responses"].items():
         if name.startswith("utter_question_") and not name.endswith("_choice"):
@@ -321,19 +392,36 @@ def test_a_relative_is_asked_about_him_from_then_on():
 
 def test_a_correction_mid_form_replaces_the_slot_and_says_so():
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
-    messages, slots = answer(base, "sorry, I'm actually 16", "ecog", intent="correct",
-                             entities=[{"entity": "age", "value": "16"}])
+    messages, slots = answer(
+        base, "sorry, I'm actually 16", "ecog", intent="correct", entities=[{"entity": "age", "value": "16"}]
+    )
     assert slots["age"] == 16 and slots["ecog"] is None
     assert "58" in said(messages, "utter_updated") and "16" in said(messages, "utter_updated")
     assert "utter_hint_ecog" not in responses(messages)
 
 
 def test_follow_ups_are_asked_only_when_they_can_change_a_verdict():
-    core = {**CONSENTED, "age": 58, "tumor_site": "oropharynx", "stage": ["IVA"], "ecog": 1, "prior_treatment": ["anti_pd1"]}
+    core = {
+        **CONSENTED,
+        "age": 58,
+        "tumor_site": "oropharynx",
+        "stage": ["IVA"],
+        "ecog": 1,
+        "prior_treatment": ["anti_pd1"],
+    }
     _, slots = answer(core, "", None)
-    assert slots["requested_slot"] in ("p16", "histology", "immunotherapy_response", "immunotherapy_cycles",
-                                       "differentiation", "recurrent", "other_cancer_5y", "pregnant", "resectable",
-                                       "pathologic_response")
+    assert slots["requested_slot"] in (
+        "p16",
+        "histology",
+        "immunotherapy_response",
+        "immunotherapy_cycles",
+        "differentiation",
+        "recurrent",
+        "other_cancer_5y",
+        "pregnant",
+        "resectable",
+        "pathologic_response",
+    )
     _, slots = answer({**core, "age": 90, "histology": "other"}, "", None)
     assert slots["requested_slot"] is None
 
@@ -346,11 +434,14 @@ def test_location_is_asked_when_several_trials_may_fit_and_then_the_form_ends():
     assert slots["location"] == "Beijing" and slots["requested_slot"] is None
 
 
-@pytest.mark.parametrize("intent,text,response", [
-    ("ask_what_is_ecog", "what does ECOG mean?", "utter_explain_ecog"),
-    ("ask_why_needed", "why do you need this?", "utter_why_needed"),
-    ("bot_challenge", "are you a bot?", "utter_iamabot"),
-])
+@pytest.mark.parametrize(
+    "intent,text,response",
+    [
+        ("ask_what_is_ecog", "what does ECOG mean?", "utter_explain_ecog"),
+        ("ask_why_needed", "why do you need this?", "utter_why_needed"),
+        ("bot_challenge", "are you a bot?", "utter_iamabot"),
+    ],
+)
 def test_questions_during_the_form_are_answered_and_the_question_comes_back(intent, text, response):
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
     messages, slots = answer(base, text, "ecog", intent=intent)
@@ -376,8 +467,12 @@ def test_skip_marks_the_question_unknown():
 
 
 def test_correction_without_a_value_asks_that_question_again():
-    messages, after = answer({**IDEAL_B, "answered": ["age", "tumor_site", "stage"]}, "I made a mistake in my age",
-                             "location", intent="correct")
+    messages, after = answer(
+        {**IDEAL_B, "answered": ["age", "tumor_site", "stage"]},
+        "I made a mistake in my age",
+        "location",
+        intent="correct",
+    )
     assert after["age"] is None and asked(messages) == ["age"]
 
 
@@ -402,9 +497,16 @@ def converse(slots: dict, text: str, intent: str, entities=None):
     return messages, events
 
 
-@pytest.mark.parametrize("intent,text", [("nlu_fallback", "hello, can you help me find a study?"),
-                                         ("affirm", "yes please go ahead"), ("out_of_scope", "hi there"),
-                                         ("ask_what_is_this", "what is this?"), ("inform", "I'm 61")])
+@pytest.mark.parametrize(
+    "intent,text",
+    [
+        ("nlu_fallback", "hello, can you help me find a study?"),
+        ("affirm", "yes please go ahead"),
+        ("out_of_scope", "hi there"),
+        ("ask_what_is_this", "what is this?"),
+        ("inform", "I'm 61"),
+    ],
+)
 def test_any_first_message_leads_into_the_screening(intent, text):
     """Issue 9, case 3: an opening that is not a greeting was a wall."""
     messages, events = converse({}, text, intent)
@@ -438,7 +540,11 @@ def test_trial_details_and_why_not_after_the_result():
     done = {**IDEAL_B, "result_profile": {k: v for k, v in IDEAL_B.items() if k not in ("consent", "role")}}
     messages, _ = converse(done, "tell me more about NCT07320690", "ask_trial_details")
     text = messages[0]["text"]
-    assert "De-Escalation Surgery" in text and "Shanghai" in text and "https://clinicaltrials.gov/study/NCT07320690" in text
+    assert (
+        "De-Escalation Surgery" in text
+        and "Shanghai" in text
+        and "https://clinicaltrials.gov/study/NCT07320690" in text
+    )
     assert responses(messages) == ["utter_after_result"]
     profile = {**done["result_profile"], "prior_treatment": ["anti_pd1", "chemotherapy"]}
     messages, _ = converse({**done, "result_profile": profile}, "why not NCT06100497?", "ask_why_not")
@@ -486,8 +592,11 @@ def test_a_late_answer_says_what_changed_and_updates_the_same_record(tmp_path, m
     _, first, after, messages = result(IDEAL_B)
     ref = after["record_ref"]
     assert ref and "utter_record_saved" in responses(messages)
-    later = {**IDEAL_B, **{k: after[k] for k in ("result_profile", "result_verdicts", "record_ref", "result_location")},
-             "recurrent": "yes"}
+    later = {
+        **IDEAL_B,
+        **{k: after[k] for k in ("result_profile", "result_verdicts", "record_ref", "result_location")},
+        "recurrent": "yes",
+    }
     _, second, again, messages = result(later)
     assert again["record_ref"] == ref and "utter_record_updated" in responses(messages)
     changed = said(messages, "utter_result_updated")
@@ -495,8 +604,12 @@ def test_a_late_answer_says_what_changed_and_updates_the_same_record(tmp_path, m
     assert len(list(records.export())) == 1
     assert records.get(ref)["profile"]["recurrent"] == "yes"
     # The same answers again: no new result, no new record, and the way on is offered.
-    messages, events, _ = run(ActionMatchTrials(), tracker({**later, **{k: again[k] for k in (
-        "result_profile", "result_verdicts", "record_ref", "result_location")}}))
+    messages, events, _ = run(
+        ActionMatchTrials(),
+        tracker(
+            {**later, **{k: again[k] for k in ("result_profile", "result_verdicts", "record_ref", "result_location")}}
+        ),
+    )
     assert responses(messages) == ["utter_result_unchanged", "utter_after_result"]
     assert len(list(records.export())) == 1
 
@@ -522,8 +635,9 @@ def test_a_result_with_more_trials_than_it_explains_still_lists_every_verdict(mo
     _, full, _, _ = result(IDEAL_B)
     monkeypatch.setattr(results, "EXPLAINED_IN_FULL", 2)
     summary, payload, _, _ = result(IDEAL_B)
-    assert [(m["nct_id"], m["verdict"]) for m in payload["matches"]] == \
-        [(m["nct_id"], m["verdict"]) for m in full["matches"]]
+    assert [(m["nct_id"], m["verdict"]) for m in payload["matches"]] == [
+        (m["nct_id"], m["verdict"]) for m in full["matches"]
+    ]
     brief = [m for m in payload["matches"] if not m["explained"]]
     assert len(brief) == len(full["matches"]) - 2 and all(m["not_met"] == [] for m in brief)
     assert "Likely fits" in summary and "NCT07320690" in summary
@@ -560,8 +674,9 @@ def test_the_action_server_registers_every_domain_action():
 
 def test_a_volunteered_answer_arrives_as_its_code_and_is_accepted():
     base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"]}
-    messages, slots = answer(base, "it was poorly differentiated", "ecog",
-                             entities=[{"entity": "differentiation", "value": "poor"}])
+    messages, slots = answer(
+        base, "it was poorly differentiated", "ecog", entities=[{"entity": "differentiation", "value": "poor"}]
+    )
     assert slots["differentiation"] == "poor"
     assert "poor" in said(messages, "utter_noted")
 
@@ -574,17 +689,23 @@ TREATMENT_Q = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"],
 
 def test_planned_treatment_is_not_treatment_received():
     """Issue 9, case 5: "surgery is planned next" made NCT07320690 "does not fit"."""
-    messages, slots = answer(TREATMENT_Q, "I had three cycles of pembrolizumab with chemotherapy and the tumour shrank "
-                                          "a lot; surgery is planned next", "prior_treatment")
+    messages, slots = answer(
+        TREATMENT_Q,
+        "I had three cycles of pembrolizumab with chemotherapy and the tumour shrank a lot; surgery is planned next",
+        "prior_treatment",
+    )
     assert slots["prior_treatment"] == ["chemotherapy", "anti_pd1"]
     assert slots["immunotherapy_cycles"] == 3 and slots["immunotherapy_response"] == "PR"
     assert "surgery planned" in said(messages, "utter_treatment_noted")
 
 
-@pytest.mark.parametrize("text,cycles", [
-    ("TPF 3 cycles, then pembrolizumab 8 cycles, partial response", 8),
-    ("cisplatin and pembrolizumab for 2 cycles, then pembrolizumab alone for 6 more cycles", 8),
-])
+@pytest.mark.parametrize(
+    "text,cycles",
+    [
+        ("TPF 3 cycles, then pembrolizumab 8 cycles, partial response", 8),
+        ("cisplatin and pembrolizumab for 2 cycles, then pembrolizumab alone for 6 more cycles", 8),
+    ],
+)
 def test_cycles_are_the_immunotherapys_not_the_first_number(text, cycles):
     _, slots = answer(TREATMENT_Q, text, "prior_treatment")
     assert slots["immunotherapy_cycles"] == cycles
@@ -602,18 +723,26 @@ def test_only_planned_treatment_asks_what_was_given():
 
 
 def test_a_late_treatment_answer_adds_to_the_history_told_before():
-    base = {**TREATMENT_Q, "prior_treatment": ["anti_pd1"], "treatment_text": "pembrolizumab 3 cycles, it shrank",
-            "immunotherapy_cycles": 3, "immunotherapy_response": "PR"}
+    base = {
+        **TREATMENT_Q,
+        "prior_treatment": ["anti_pd1"],
+        "treatment_text": "pembrolizumab 3 cycles, it shrank",
+        "immunotherapy_cycles": 3,
+        "immunotherapy_response": "PR",
+    }
     text = "he had chemo and radiation 2 years ago, now it came back"
-    entities = [{"entity": "treatment", "value": "chemoradiotherapy", "start": 7, "end": 26},
-                {"entity": "recurrence", "value": "yes", "start": 48, "end": 57}]
+    entities = [
+        {"entity": "treatment", "value": "chemoradiotherapy", "start": 7, "end": 26},
+        {"entity": "recurrence", "value": "yes", "start": 48, "end": 57},
+    ]
     _, slots = answer(base, text, "pregnant", entities=entities)
     assert set(slots["prior_treatment"]) >= {"anti_pd1", "chemoradiotherapy"} and slots["recurrent"] == "yes"
     assert slots["immunotherapy_cycles"] == 3
 
 
-@pytest.mark.parametrize("text,cycles", [("3", 3), ("4 or 5", [4, 5]), ("6 cycles of pembro", 6),
-                                         ("6 of pembro, 3 of TPF", None)])  # two numbers the reader cannot place: asked
+@pytest.mark.parametrize(
+    "text,cycles", [("3", 3), ("4 or 5", [4, 5]), ("6 cycles of pembro", 6), ("6 of pembro, 3 of TPF", None)]
+)  # two numbers the reader cannot place: asked
 def test_the_cycles_question_reads_counts_and_ranges(text, cycles):
     _, slots = answer({**TREATMENT_Q, "prior_treatment": ["chemotherapy", "anti_pd1"]}, text, "immunotherapy_cycles")
     assert slots["immunotherapy_cycles"] == cycles
@@ -648,14 +777,21 @@ def test_a_remark_with_one_in_it_is_no_age():
 
 def test_a_treatment_answer_nlu_reads_as_skip_is_still_read_not_skipped():
     text = "surgery is booked for next week"
-    messages, slots = answer(TREATMENT_Q, text, "prior_treatment", intent="skip", confidence=0.76,
-                             entities=[{"entity": "treatment", "value": "surgery", "start": 0, "end": 7}])
+    messages, slots = answer(
+        TREATMENT_Q,
+        text,
+        "prior_treatment",
+        intent="skip",
+        confidence=0.76,
+        entities=[{"entity": "treatment", "value": "surgery", "start": 0, "end": 7}],
+    )
     assert slots["prior_treatment"] is None and "utter_treatment_only_planned" in responses(messages)
     assert "utter_skipped" not in responses(messages)
 
 
-@pytest.mark.parametrize("text,intent", [("I'm asking for my dad", "start_screening"),
-                                         ("I'm here for my aunt", "i_am_nurse")])
+@pytest.mark.parametrize(
+    "text,intent", [("I'm asking for my dad", "start_screening"), ("I'm here for my aunt", "i_am_nurse")]
+)
 def test_a_relative_named_in_the_first_message_is_asked_about_and_is_no_nurse(text, intent):
     messages, events = converse({}, text, intent)
     slots = slot_events(events)
@@ -665,18 +801,27 @@ def test_a_relative_named_in_the_first_message_is_asked_about_and_is_no_nurse(te
 
 def test_other_answers_numbers_are_no_treatment_numbers():
     text = "I'm 61, ECOG 2, had pembro x3"
-    entities = [{"entity": "age", "value": "61", "start": 4, "end": 6},
-                {"entity": "ecog", "value": "2", "start": 8, "end": 14},
-                {"entity": "drug", "value": "pembrolizumab", "start": 20, "end": 26},
-                {"entity": "cycles", "value": "3", "start": 27, "end": 29}]
+    entities = [
+        {"entity": "age", "value": "61", "start": 4, "end": 6},
+        {"entity": "ecog", "value": "2", "start": 8, "end": 14},
+        {"entity": "drug", "value": "pembrolizumab", "start": 20, "end": 26},
+        {"entity": "cycles", "value": "3", "start": 27, "end": 29},
+    ]
     _, slots = answer({**CONSENTED, "tumor_site": "larynx", "stage": ["III"]}, text, "age", entities=entities)
     assert slots["age"] == 61 and slots["prior_treatment"] == ["anti_pd1"] and slots["immunotherapy_cycles"] == 3
 
 
 @pytest.mark.parametrize("text", ["nope", "no, it didn't say", "they never told us"])
 def test_no_grade_in_the_report_is_an_unknown_grade_not_a_loop(text):
-    base = {**CONSENTED, "age": 58, "tumor_site": "larynx", "stage": ["III"], "ecog": 1, "prior_treatment": [],
-            "histology": "squamous_cell_carcinoma"}
+    base = {
+        **CONSENTED,
+        "age": 58,
+        "tumor_site": "larynx",
+        "stage": ["III"],
+        "ecog": 1,
+        "prior_treatment": [],
+        "histology": "squamous_cell_carcinoma",
+    }
     messages, slots = answer(base, text, "differentiation")
     assert slots["differentiation"] == "unknown" and slots["requested_slot"] != "differentiation", texts(messages)
 

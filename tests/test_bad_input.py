@@ -5,6 +5,7 @@ Each case is sent at the tumour-site question of its own conversation (age
 already answered), then the test checks every form slot is empty or canonical,
 that the age given before is still there, and that "larynx" is then accepted.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,7 @@ BAD_MESSAGES = {
     "empty": "",
     "blank": "   \n\t ",
     "ten-thousand-chars": "my tumour is in the " + "very " * 2000 + "end",
-    "emoji-only": "\U0001F600\U0001F64F\U0001F3FD\U0001F525\u2764\ufe0f",
+    "emoji-only": "\U0001f600\U0001f64f\U0001f3fd\U0001f525\u2764\ufe0f",
     "chinese": "我今年六十一岁，得了喉癌",
     "spanish": "tengo un tumor en la garganta, no sé dónde exactamente",
     "sql": "1' OR '1'='1'; DROP TABLE trials; --",
@@ -91,23 +92,28 @@ def test_duplicate_sends_of_the_same_answer(stack):
     assert stack.tracker(sender)["slots"]["tumor_site"] == "larynx"
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b"{not json", "application/json"),
-    (b"sender=a&message=hello", "application/x-www-form-urlencoded"),
-    (b"hello", "text/plain"),
-    (b"", "application/json"),
-    (b"[]", "application/json"),
-    (b"null", "application/json"),
-    (b'{"sender": "bad-json"}', "application/json"),
-    (b'{"message": "hello"}', "application/json"),
-    (b'{"sender": ["x"], "message": "hello"}', "application/json"),
-    (b'{"sender": "bad-json", "message": 42}', "application/json"),
-    (b'{"sender": "bad-json", "message": "hi", "metadata": [1]}', "application/json"),
-    (b'{"sender": "bad-json", "message": "hi", "metadata": ' + b'{"a":' * 5000 + b"1" + b"}" * 5001,
-     "application/json"),
-    (b'{"sender": "bad-json", "message": "hi"}', "text/plain"),
-    ("{\"sender\": \"bad-json\", \"message\": \"\udcff\"}".encode("utf-8", "surrogatepass"), "application/json"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"{not json", "application/json"),
+        (b"sender=a&message=hello", "application/x-www-form-urlencoded"),
+        (b"hello", "text/plain"),
+        (b"", "application/json"),
+        (b"[]", "application/json"),
+        (b"null", "application/json"),
+        (b'{"sender": "bad-json"}', "application/json"),
+        (b'{"message": "hello"}', "application/json"),
+        (b'{"sender": ["x"], "message": "hello"}', "application/json"),
+        (b'{"sender": "bad-json", "message": 42}', "application/json"),
+        (b'{"sender": "bad-json", "message": "hi", "metadata": [1]}', "application/json"),
+        (
+            b'{"sender": "bad-json", "message": "hi", "metadata": ' + b'{"a":' * 5000 + b"1" + b"}" * 5001,
+            "application/json",
+        ),
+        (b'{"sender": "bad-json", "message": "hi"}', "text/plain"),
+        ('{"sender": "bad-json", "message": "\udcff"}'.encode("utf-8", "surrogatepass"), "application/json"),
+    ],
+)
 def test_malformed_bodies_get_a_client_error_and_the_stack_keeps_answering(stack, body, content_type):
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
     status, _, text = request(url, raw=body, headers={"Content-Type": content_type}, method="POST")

@@ -4,6 +4,7 @@ Runs Datasette from .venv-browse (installed by `make browse-setup`, pinned by
 requirements-browse.lock) exactly as the Makefile does, but on a knowledge base
 built into a temp folder (tests never touch knowledge/trials.db) and a free port.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,14 @@ pytestmark = [
 
 def makefile_command(db: Path, port: int) -> list[str]:
     """The `make browse` recipe with this test's database and port (make -n prints it)."""
-    out = subprocess.run(["make", "-n", "browse", f"KB={db}", f"BROWSE_PORT={port}"],
-                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.replace("\\\n", " ").splitlines() if "datasette serve" in l)
+    out = subprocess.run(
+        ["make", "-n", "browse", f"KB={db}", f"BROWSE_PORT={port}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    line = next(x for x in out.replace("\\\n", " ").splitlines() if "datasette serve" in x)
     return line.split()
 
 
@@ -90,8 +96,13 @@ def test_tables_are_browsable(browse):
 
 def fts(db: Path, table: str, key: str, words: str) -> set:
     with sqlite3.connect(db) as conn:
-        return {r[0] for r in conn.execute(
-            f"SELECT t.{key} FROM {table} t JOIN {table}_fts f ON f.rowid = t.rowid WHERE {table}_fts MATCH ?", [words])}
+        return {
+            r[0]
+            for r in conn.execute(
+                f"SELECT t.{key} FROM {table} t JOIN {table}_fts f ON f.rowid = t.rowid WHERE {table}_fts MATCH ?",
+                [words],
+            )
+        }
 
 
 def test_full_text_search_on_trials_and_criteria(browse, full_db):

@@ -8,6 +8,7 @@ for the seed-trial patient are the engine's for exactly these answers
 (checked with `python -m knowledge match`, and again below against the
 engine). Screenshots of each final screen go to test-artifacts/.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ from tests.stack import MODEL, ROOT, start_stack
 CHROMIUM = Path("/usr/bin/chromium")
 WIDGET = ROOT / "web" / "node_modules" / "rasa-webchat" / "lib" / "index.js"
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 REPLY_TIMEOUT = 8  # seconds the page waits before offering a retry (TRIALBOT_REPLY_TIMEOUT)
 
 pytestmark = [
@@ -42,9 +49,19 @@ pytestmark = [
 # The seed-trial patient: 61, hypopharynx, stage IVA, ECOG 1, untreated, squamous, resectable,
 # poorly differentiated, no other cancer, not pregnant. The engine says (knowledge match):
 EXPECTED = {"NCT06100497": "eligible", "NCT07320690": "ineligible"}
-ANSWERS_FOR_ENGINE = dict(age="61", site="hypopharynx", stage="IVA", ecog="1", prior="none",
-                          histology="squamous cell carcinoma", resectable="yes",
-                          differentiation="poorly differentiated", other_cancer="no", pregnant="no", sex="male")
+ANSWERS_FOR_ENGINE = dict(
+    age="61",
+    site="hypopharynx",
+    stage="IVA",
+    ecog="1",
+    prior="none",
+    histology="squamous cell carcinoma",
+    resectable="yes",
+    differentiation="poorly differentiated",
+    other_cancer="no",
+    pregnant="no",
+    sex="male",
+)
 
 
 @pytest.fixture(scope="module")
@@ -147,11 +164,15 @@ ANSWERS = [
     (r"What stage|Stage \(AJCC|Stage at diagnosis", lambda page, ecog: type_answer(page, "stage IVA")),
     (r"day to day|ECOG performance", lambda page, ecog: click_reply(page, ecog)),
     (r"What treatment|Prior treatment", lambda page, ecog: click_or_type(page, "None yet", "none")),
-    (r"squamous cell carcinoma\?|Histology", lambda page, ecog: click_or_type(
-        page, "Yes, squamous cell carcinoma", "squamous cell carcinoma")),
+    (
+        r"squamous cell carcinoma\?|Histology",
+        lambda page, ecog: click_or_type(page, "Yes, squamous cell carcinoma", "squamous cell carcinoma"),
+    ),
     (r"removed with surgery|Resectable", lambda page, ecog: click_or_type(page, "Yes", "yes")),
-    (r"differentiated the tumour|Differentiation", lambda page, ecog: click_or_type(
-        page, "Poorly", "poorly differentiated")),
+    (
+        r"differentiated the tumour|Differentiation",
+        lambda page, ecog: click_or_type(page, "Poorly", "poorly differentiated"),
+    ),
     (r"other cancer|Other malignancy", lambda page, ecog: click_or_type(page, "No", "no")),
     (r"(?i)pregnant", lambda page, ecog: click_or_type(page, "No", "no")),
     (r"woman or a man|^Sex\?", lambda page, ecog: click_or_type(page, "Male", "male")),
@@ -225,8 +246,10 @@ def test_patient_page_screening_ends_in_result_cards(stack, page):
     assert "Likely fits (the study team still confirms)" in page.locator("#chat").inner_text()  # the text summary too
     assert re.search(r"reference is HN-[A-Z0-9-]+", page.locator("#chat").inner_text())
     # Every card the engine explains, with the engine's verdict.
-    shown = {c.get_attribute("data-nct"): c.get_attribute("data-verdict")
-             for c in page.locator(".trial-results").last.locator(".trial-card").all()}
+    shown = {
+        c.get_attribute("data-nct"): c.get_attribute("data-verdict")
+        for c in page.locator(".trial-results").last.locator(".trial-card").all()
+    }
     assert shown == engine_verdicts()
 
     # Kept in session storage only (shared computers), never local storage.
@@ -247,7 +270,8 @@ def test_a_trial_listed_without_reasons_says_how_to_ask_for_them(stack, page, fu
     assert [m["explained"] for m in matches][:2] == [True, False]
     page.goto(stack.page_url)
     wait_for_bot_turn(page, 0)
-    cards = page.evaluate("""(matches) => {
+    cards = page.evaluate(
+        """(matches) => {
       const Message = window.TrialbotRender.component({role: "patient"});
       const tree = Message({custom: {type: "trial_matches", profile: {}, matches: matches}});
       const text = (node) => node == null || typeof node === "boolean" ? "" :
@@ -261,7 +285,9 @@ def test_a_trial_listed_without_reasons_says_how_to_ask_for_them(stack, page, fu
         else if (node.props) walk(node.props.children);
       })(tree);
       return found;
-    }""", matches)
+    }""",
+        matches,
+    )
     assert [nct for nct, _ in cards] == [m["nct_id"] for m in matches]
     first, second = cards[0][1], cards[1][1]
     assert "What fits" in first and "why not " + matches[0]["nct_id"] not in first
@@ -325,11 +351,15 @@ def test_markup_typed_or_echoed_is_shown_as_text(stack, page):
     # The bot echoes a slot in a response: set it to markup through the API and send it to this page.
     session_id = json.loads(page.evaluate("sessionStorage.getItem('chat_session')"))["session_id"]
     conversation = "socketio:" + session_id  # socket.io conversations have their own namespace
-    status, _ = stack.api("POST", f"/conversations/{conversation}/tracker/events",
-                          {"event": "slot", "name": "nct_id", "value": hostile + " [link](javascript:window.__xss=3)"})
+    status, _ = stack.api(
+        "POST",
+        f"/conversations/{conversation}/tracker/events",
+        {"event": "slot", "name": "nct_id", "value": hostile + " [link](javascript:window.__xss=3)"},
+    )
     assert status == 200
-    status, _ = stack.api("POST", f"/conversations/{conversation}/execute?output_channel=latest",
-                          {"name": "utter_unknown_trial"})
+    status, _ = stack.api(
+        "POST", f"/conversations/{conversation}/execute?output_channel=latest", {"name": "utter_unknown_trial"}
+    )
     assert status == 200
     page.locator(".rw-response", has_text="I don't have a trial").wait_for(timeout=15000)
     page.wait_for_timeout(500)
@@ -401,8 +431,9 @@ def test_widget_controls_are_labelled_and_reachable_by_keyboard(stack, page):
 
 def polling_handshake(stack, origin: str | None) -> tuple[int, dict]:
     headers = {"Origin": origin} if origin else {}
-    request = urllib.request.Request(f"http://127.0.0.1:{stack.rasa_port}/socket.io/?EIO=4&transport=polling",
-                                     headers=headers)
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{stack.rasa_port}/socket.io/?EIO=4&transport=polling", headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers)
@@ -454,11 +485,14 @@ def test_a_reload_carries_the_conversation_on_and_a_copy_of_the_tab_does_not(sta
     copied = session_storage(page)
     other = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
-        other.add_init_script("""((items) => {
+        other.add_init_script(
+            """((items) => {
           if (sessionStorage.getItem("test_copied") !== null) return;
           for (const [key, value] of Object.entries(items)) sessionStorage.setItem(key, value);
           sessionStorage.setItem("test_copied", "1");
-        })(%s)""" % json.dumps(copied))
+        })(%s)"""
+            % json.dumps(copied)
+        )
         copy = other.new_page()
         copy.goto(stack.page_url)
         copy.locator("#chat-status", has_text="open in another tab").wait_for(timeout=60000)
@@ -559,7 +593,9 @@ def test_the_page_switched_to_chinese_screens_in_chinese_and_shows_chinese_cards
     fits = card(page, "NCT06100497")
     assert fits.locator(".badge").inner_text() == "可能符合"
     title = fits.locator(".trial-title").inner_text()
-    assert "局部晚期" in title and "译文" in title and "Poorly Differentiated" in title  # the English beside the translation
+    assert (
+        "局部晚期" in title and "译文" in title and "Poorly Differentiated" in title
+    )  # the English beside the translation
     no_fit = card(page, "NCT07320690")
     assert no_fit.locator(".badge").inner_text() == "不符合"
     reasons = no_fit.locator(".reasons-not-met").inner_text()

@@ -1,4 +1,5 @@
 """The knowledge-base builder: atomic, checked, read-only for readers."""
+
 from __future__ import annotations
 
 import hashlib
@@ -38,13 +39,27 @@ def test_built_database_has_tables_indexes_fts_and_version(workspace):
     conn = db.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"trials", "criteria", "rules", "locations", "vocabulary", "parse_report", "meta", "trials_fts", "criteria_fts"} <= tables
+    assert {
+        "trials",
+        "criteria",
+        "rules",
+        "locations",
+        "vocabulary",
+        "parse_report",
+        "meta",
+        "trials_fts",
+        "criteria_fts",
+    } <= tables
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "idx_criteria_cancer_type_prescreen_nct_id_rule_id" in indexes
     assert conn.execute("SELECT count(*) FROM trials").fetchone()[0] == 2
-    hits = {r[0] for r in conn.execute(
-        "SELECT trials.nct_id FROM trials_fts JOIN trials ON trials.rowid = trials_fts.rowid "
-        "WHERE trials_fts MATCH 'nasopharyngeal'")}
+    hits = {
+        r[0]
+        for r in conn.execute(
+            "SELECT trials.nct_id FROM trials_fts JOIN trials ON trials.rowid = trials_fts.rowid "
+            "WHERE trials_fts MATCH 'nasopharyngeal'"
+        )
+    }
     assert hits == set(SEED_IDS)
     # Porter stemming: "differentiated" finds "poorly differentiated".
     assert conn.execute("SELECT count(*) FROM criteria_fts WHERE criteria_fts MATCH 'differentiate'").fetchone()[0] > 0
@@ -56,7 +71,9 @@ def test_built_database_has_tables_indexes_fts_and_version(workspace):
 def test_every_criterion_keeps_the_trials_own_words(workspace):
     _, path = workspace
     conn = db.connect(path)
-    texts = [r[0] for r in conn.execute("SELECT text FROM criteria WHERE nct_id = 'NCT07320690' AND origin = 'reviewed'")]
+    texts = [
+        r[0] for r in conn.execute("SELECT text FROM criteria WHERE nct_id = 'NCT07320690' AND origin = 'reviewed'")
+    ]
     page = Path(__file__).resolve().parents[1] / "knowledge" / "trials" / "NCT07320690.yaml"
     eligibility = yaml.safe_load(page.read_text(encoding="utf-8"))["eligibility_text"]
     # Every quoted text (other than the registry age line) appears verbatim in the eligibility text.
@@ -86,26 +103,52 @@ def test_other_schema_version_is_refused(workspace):
         db.connect(path)
 
 
-@pytest.mark.parametrize("change,field,message", [
-    (lambda r: r["criteria"][1].update({"in": ["orophrynx"]}), "criteria[1].in", "'orophrynx' is not a known tumor_site"),
-    (lambda r: r["criteria"][0].update({"min": 80}), "criteria[0].min", "min 80 is above max 75"),
-    (lambda r: r["criteria"][6].update({"max": "one"}), "criteria[6].max", "'one' is not of type 'number'"),
-    (lambda r: r.pop("title"), "(record)", "'title' is a required property"),
-    (lambda r: r["criteria"][1].update({"requires_any": ["surgery"]}), "criteria[1].requires_any",
-     "'requires_any' does not apply to category field tumor_site"),
-    (lambda r: r["criteria"][1].update({"not_in": ["nasopharynx"]}), "criteria[1]", "one rule per criterion"),
-    (lambda r: r["criteria"][3].update({"when": {"tumour_site": ["oropharynx"]}}), "criteria[3].when", "not a profile field"),
-    (lambda r: r.update({"nct_id": "NCT07320691"}), "nct_id", "does not match the file name"),
-    # A conditional review (issue 10, case 13) must widen the rule, on one known field and value.
-    (lambda r: r["criteria"][6].update({"review_if": {"max": 0}}), "criteria[6].review_if", "must widen"),
-    (lambda r: r["criteria"][6].update({"review_if": [2]}), "criteria[6].review_if", "a number field reviews a range"),
-    (lambda r: r["criteria"][6].update({"review_if": {"max": 2, "when": {"ecog_source": ["patient"], "sex": ["male"]}}}),
-     "criteria[6].review_if.when", "names one field"),
-    (lambda r: r["criteria"][6].update({"review_if": {"max": 2, "when": {"ecog_source": ["nurse"]}}}),
-     "criteria[6].review_if.when.ecog_source", "'nurse' is not a known ecog_source"),
-    (lambda r: r["criteria"][5].update({"review_if": {"max": 2}}), "criteria[5].review_if", "reviews codes"),
-    (lambda r: r["criteria"][3].update({"timing": "at lunch"}), "criteria[3].timing", "is not one of"),
-])
+@pytest.mark.parametrize(
+    "change,field,message",
+    [
+        (
+            lambda r: r["criteria"][1].update({"in": ["orophrynx"]}),
+            "criteria[1].in",
+            "'orophrynx' is not a known tumor_site",
+        ),
+        (lambda r: r["criteria"][0].update({"min": 80}), "criteria[0].min", "min 80 is above max 75"),
+        (lambda r: r["criteria"][6].update({"max": "one"}), "criteria[6].max", "'one' is not of type 'number'"),
+        (lambda r: r.pop("title"), "(record)", "'title' is a required property"),
+        (
+            lambda r: r["criteria"][1].update({"requires_any": ["surgery"]}),
+            "criteria[1].requires_any",
+            "'requires_any' does not apply to category field tumor_site",
+        ),
+        (lambda r: r["criteria"][1].update({"not_in": ["nasopharynx"]}), "criteria[1]", "one rule per criterion"),
+        (
+            lambda r: r["criteria"][3].update({"when": {"tumour_site": ["oropharynx"]}}),
+            "criteria[3].when",
+            "not a profile field",
+        ),
+        (lambda r: r.update({"nct_id": "NCT07320691"}), "nct_id", "does not match the file name"),
+        # A conditional review (issue 10, case 13) must widen the rule, on one known field and value.
+        (lambda r: r["criteria"][6].update({"review_if": {"max": 0}}), "criteria[6].review_if", "must widen"),
+        (
+            lambda r: r["criteria"][6].update({"review_if": [2]}),
+            "criteria[6].review_if",
+            "a number field reviews a range",
+        ),
+        (
+            lambda r: r["criteria"][6].update(
+                {"review_if": {"max": 2, "when": {"ecog_source": ["patient"], "sex": ["male"]}}}
+            ),
+            "criteria[6].review_if.when",
+            "names one field",
+        ),
+        (
+            lambda r: r["criteria"][6].update({"review_if": {"max": 2, "when": {"ecog_source": ["nurse"]}}}),
+            "criteria[6].review_if.when.ecog_source",
+            "'nurse' is not a known ecog_source",
+        ),
+        (lambda r: r["criteria"][5].update({"review_if": {"max": 2}}), "criteria[5].review_if", "reviews codes"),
+        (lambda r: r["criteria"][3].update({"timing": "at lunch"}), "criteria[3].timing", "is not one of"),
+    ],
+)
 def test_bad_record_fails_with_file_field_and_reason_and_keeps_the_old_database(workspace, change, field, message):
     trials, path = workspace
     before = digest(path)
@@ -128,7 +171,9 @@ def test_every_bad_record_is_reported_at_once(workspace):
     with pytest.raises(build.BuildError) as err:
         build.build(dirs=[trials], db_path=path, compare_parser=False)
     assert [(e.source, e.field) for e in err.value.errors] == [
-        ("NCT06100497.yaml", "line 2"), ("NCT07320690.yaml", "criteria[0].field")]
+        ("NCT06100497.yaml", "line 2"),
+        ("NCT07320690.yaml", "criteria[0].field"),
+    ]
     assert "the previous database is untouched" in str(err.value)
 
 
@@ -175,8 +220,7 @@ def test_readers_follow_a_rebuild_and_never_see_half_a_database(workspace, tmp_p
 
 def test_partial_and_unreviewed_records_get_a_review_criterion(full_db, tmp_path):
     conn = db.connect(full_db)
-    derived = dict(conn.execute(
-        "SELECT nct_id, text FROM criteria WHERE criterion_id = 'full_criteria'").fetchall())
+    derived = dict(conn.execute("SELECT nct_id, text FROM criteria WHERE criterion_id = 'full_criteria'").fetchall())
     assert set(derived) == {"NCT05854823", "NCT06323369", "NCT06345287", "NCT05343325", "NCT07090707"}
     assert all(t.startswith("Only part of this trial's eligibility criteria is known") for t in derived.values())
 

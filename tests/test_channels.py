@@ -7,6 +7,7 @@ tests/test_browser.py; these cover the pieces alone, fast. The channel's
 session handling is driven here through its own handlers with a stand-in for
 the socket.io server that records what would be sent to which socket.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,17 @@ import urllib.request
 import pytest
 
 from bot import web
-from bot.server.channels import (CONVERSATION_PREFIX, SessionIds, SessionTable, TrialbotSocketIO, clean_metadata,
-                          conversation_key, page_origins, quietly, session_of)
+from bot.server.channels import (
+    CONVERSATION_PREFIX,
+    SessionIds,
+    SessionTable,
+    TrialbotSocketIO,
+    clean_metadata,
+    conversation_key,
+    page_origins,
+    quietly,
+    session_of,
+)
 
 
 def test_issued_session_ids_check_out():
@@ -30,9 +40,18 @@ def test_issued_session_ids_check_out():
     assert all(ids.is_valid(i) and len(i) == 64 for i in issued)
 
 
-@pytest.mark.parametrize("candidate", [
-    None, "", "abc", 12, "0" * 64, "g" * 64, "é" * 64,
-])
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        None,
+        "",
+        "abc",
+        12,
+        "0" * 64,
+        "g" * 64,
+        "é" * 64,
+    ],
+)
 def test_ids_we_did_not_issue_are_refused(candidate):
     assert not SessionIds().is_valid(candidate)
 
@@ -205,8 +224,10 @@ def test_a_second_socket_with_a_live_sessions_id_gets_a_new_conversation_and_non
     c.say("sock-b", a["session_id"], "T2N0M0", {"resume": a["resume"]})
     c.say("sock-a", a["session_id"], "ECOG 1", {"resume": a["resume"]})
     c.say("sock-b", b["session_id"], "hello")
-    assert c.heard == [(conversation_key(a["session_id"]), "ECOG 1", {}),
-                       (conversation_key(b["session_id"]), "hello", {})]
+    assert c.heard == [
+        (conversation_key(a["session_id"]), "ECOG 1", {}),
+        (conversation_key(b["session_id"]), "hello", {}),
+    ]
     assert c.replies("sock-a") == ["reply to ECOG 1"]
     assert c.replies("sock-b") == ["reply to hello"] and c.replies("sock-c") == []
     assert stolen["session_id"] not in (a["session_id"], b["session_id"])
@@ -220,8 +241,10 @@ def test_a_reloaded_tab_carries_on_with_its_resume_secret():
     again = c.request("sock-a2", a["session_id"])
     assert again == {"session_id": a["session_id"]}  # the same conversation, and no secret sent again
     c.say("sock-a2", a["session_id"], "yes", {"resume": a["resume"], "role": "nurse"})
-    assert [h[:2] for h in c.heard] == [(conversation_key(a["session_id"]), "hello"),
-                                        (conversation_key(a["session_id"]), "yes")]
+    assert [h[:2] for h in c.heard] == [
+        (conversation_key(a["session_id"]), "hello"),
+        (conversation_key(a["session_id"]), "yes"),
+    ]
     assert c.heard[-1][2] == {"role": "nurse"}  # the secret never reaches the tracker
     assert c.replies("sock-a2") == ["reply to yes"]
     assert c.channel.sessions.holder(a["session_id"]) == "sock-a2"
@@ -272,14 +295,21 @@ def test_replies_go_to_the_holder_of_the_conversation_or_nowhere():
     c.leave("sock-a")
     asyncio.run(output.send_text_message(conversation_key(a["session_id"]), "nobody holds it"))
     assert [(e, d, to) for e, d, to in c.sio.sent if e == "bot_uttered"] == [
-        ("bot_uttered", {"text": "to the tab"}, "sock-a")]
+        ("bot_uttered", {"text": "to the tab"}, "sock-a")
+    ]
 
 
 def test_messages_on_an_unconfirmed_or_malformed_footing_are_dropped():
     c = Channel()
     a = c.request("sock-a", None)
-    for data in (None, "hello", ["hello"], {"message": "hi"}, {"message": 12, "session_id": a["session_id"]},
-                 {"message": "hi", "session_id": a["session_id"] + "0"}):
+    for data in (
+        None,
+        "hello",
+        ["hello"],
+        {"message": "hi"},
+        {"message": 12, "session_id": a["session_id"]},
+        {"message": "hi", "session_id": a["session_id"] + "0"},
+    ):
         asyncio.run(c.channel._handle_message("sock-a", data, c._bot))
     asyncio.run(c.channel._handle_message("sock-unknown", {"message": "hi", "session_id": a["session_id"]}, c._bot))
     assert c.heard == []
@@ -361,10 +391,18 @@ def test_the_widget_bundle_is_served_from_the_project(page_server):
     assert body == web.WIDGET_BUNDLE.read_bytes()
 
 
-@pytest.mark.parametrize("path", [
-    "/static/../../bot/web.py", "/static/%2e%2e/%2e%2e/credentials.yml", "/../credentials.yml",
-    "/web/index.html", "/node_modules/rasa-webchat/package.json", "/static/", "/vendor/",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/static/../../bot/web.py",
+        "/static/%2e%2e/%2e%2e/credentials.yml",
+        "/../credentials.yml",
+        "/web/index.html",
+        "/node_modules/rasa-webchat/package.json",
+        "/static/",
+        "/vendor/",
+    ],
+)
 def test_nothing_outside_the_route_table_is_served(page_server, path):
     base, _ = page_server
     status, _, _ = get(base + path)

@@ -1,4 +1,5 @@
 """`python -m knowledge`: each command does what its API function does."""
+
 from __future__ import annotations
 
 import json
@@ -32,15 +33,37 @@ def test_build_then_show(tmp_path):
 
 
 def test_match_json_is_the_engine_result_for_the_normalised_answers(seeds_db):
-    code, out = run("match", "--db", seeds_db, "--json", "--age", "fifty-eight", "--site", "tonsil",
-                    "--p16", "positive", "--stage", "III", "--ecog", "KPS 80",
-                    "--prior", "Keytruda x3, partial response")
+    code, out = run(
+        "match",
+        "--db",
+        seeds_db,
+        "--json",
+        "--age",
+        "fifty-eight",
+        "--site",
+        "tonsil",
+        "--p16",
+        "positive",
+        "--stage",
+        "III",
+        "--ecog",
+        "KPS 80",
+        "--prior",
+        "Keytruda x3, partial response",
+    )
     assert code == 0
     payload = json.loads(out)
     assert payload["type"] == "trial_matches"
-    assert payload["profile"] == {"age": 58, "tumor_site": ["oropharynx"], "p16": "positive", "stage": ["III"],
-                                  "ecog": 1, "prior_treatment": ["anti_pd1"], "immunotherapy_cycles": 3,
-                                  "immunotherapy_response": "PR"}
+    assert payload["profile"] == {
+        "age": 58,
+        "tumor_site": ["oropharynx"],
+        "p16": "positive",
+        "stage": ["III"],
+        "ecog": 1,
+        "prior_treatment": ["anti_pd1"],
+        "immunotherapy_cycles": 3,
+        "immunotherapy_response": "PR",
+    }
     expected = [m.to_dict() for m in engine.match(payload["profile"], db=seeds_db)]
     assert payload["matches"] == expected
 

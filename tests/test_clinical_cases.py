@@ -6,6 +6,7 @@ head-and-neck scope, exactly as the chat does; the expected verdicts were
 written from the seed pages' words. A failure names the case, the verdict and
 the criteria, so a reviewer can tell a regression from a changed reading.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,8 +47,9 @@ def test_the_table_is_big_enough_and_well_formed():
 def test_clinical_case(case, seeds_db):
     results = {m.nct_id: m for m in engine.match(profile_of(case), db=seeds_db, scope=SCOPE)}
     got = {nct: results[nct].verdict for nct in SEEDS}
-    detail = {nct: [(c.id, c.status) for c in results[nct].criteria if c.status not in ("met", "study_team")]
-              for nct in SEEDS}
+    detail = {
+        nct: [(c.id, c.status) for c in results[nct].criteria if c.status not in ("met", "study_team")] for nct in SEEDS
+    }
     assert got == case["expect"], f"{case['id']}: {case['reason']}\n{detail}"
     for nct, pinned in (case.get("statuses") or {}).items():
         statuses = {c.id: c.status for c in results[nct].criteria}

@@ -6,6 +6,7 @@ Entities are checked on Rasa ``Message`` objects run through the real
 Every entity annotation in data/nlu.yml and tests/nlu/held_out.yml must be what
 the component produces (span and value), so data and component cannot drift apart.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,10 @@ import pytest
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from rasa.engine.graph import ExecutionContext  # noqa: E402
-from rasa.engine.graph import GraphSchema  # noqa: E402
+from rasa.engine.graph import (
+    ExecutionContext,  # noqa: E402
+    GraphSchema,  # noqa: E402
+)
 from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer  # noqa: E402
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader  # noqa: E402
 from rasa.shared.nlu.training_data.message import Message  # noqa: E402
@@ -31,8 +34,12 @@ from bot.nlu.components import ClinicalEntityExtractor, ClinicalEntityFeaturizer
 from knowledge import normalize, vocab  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-NLU_FILES = [REPO / "data" / "nlu.yml", REPO / "tests" / "nlu" / "held_out.yml",
-             REPO / "data" / "nlu_zh.yml", REPO / "tests" / "nlu" / "held_out_zh.yml"]
+NLU_FILES = [
+    REPO / "data" / "nlu.yml",
+    REPO / "tests" / "nlu" / "held_out.yml",
+    REPO / "data" / "nlu_zh.yml",
+    REPO / "tests" / "nlu" / "held_out_zh.yml",
+]
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -120,30 +127,77 @@ DOC_EXAMPLES = [
 
 # Several answers at once (patients and nurses).
 MULTI_ANSWER = [
-    ("I'm 61 with stage 4a cancer of the hypopharynx",
-     [("age", "61", "61"), ("stage", "IVA", "stage 4a"), ("tumor_site", "hypopharynx", "hypopharynx")]),
-    ("61M, hypopharynx SCC cT3N2bM0, ECOG 1, treatment-naive",
-     [("age", "61", "61M"), ("tumor_site", "hypopharynx", "hypopharynx"),
-      ("histology", "squamous_cell_carcinoma", "SCC"), ("tnm", "cT3N2bM0", "cT3N2bM0"),
-      ("ecog", "1", "ECOG 1"), ("treatment", "none", "treatment-naive")]),
-    ("65 year old male, larynx, T3N0M0, ECOG 0, no prior therapy",
-     [("age", "65", "65 year old"), ("sex", "male", "male"), ("tumor_site", "larynx", "larynx"), ("tnm", "T3N0M0", "T3N0M0"),
-      ("ecog", "0", "ECOG 0"), ("treatment", "none", "no prior therapy")]),
-    ("pembrolizumab and cisplatin for 3 cycles, it shrank",
-     [("drug", "pembrolizumab", "pembrolizumab"), ("drug", "cisplatin", "cisplatin"), ("cycles", "3", "3 cycles"),
-      ("response", "PR", "shrank")]),
-    ("67 y/o male, oropharynx p16+, T2N2M0, KPS 90",
-     [("age", "67", "67 y/o"), ("sex", "male", "male"), ("tumor_site", "oropharynx", "oropharynx"), ("p16", "positive", "p16+"),
-      ("tnm", "T2N2M0", "T2N2M0"), ("ecog", "0-1", "KPS 90")]),
-    ("it hasn't come back since the operation", [("recurrence", "no", "come back"), ("treatment", "surgery", "operation")]),
+    (
+        "I'm 61 with stage 4a cancer of the hypopharynx",
+        [("age", "61", "61"), ("stage", "IVA", "stage 4a"), ("tumor_site", "hypopharynx", "hypopharynx")],
+    ),
+    (
+        "61M, hypopharynx SCC cT3N2bM0, ECOG 1, treatment-naive",
+        [
+            ("age", "61", "61M"),
+            ("tumor_site", "hypopharynx", "hypopharynx"),
+            ("histology", "squamous_cell_carcinoma", "SCC"),
+            ("tnm", "cT3N2bM0", "cT3N2bM0"),
+            ("ecog", "1", "ECOG 1"),
+            ("treatment", "none", "treatment-naive"),
+        ],
+    ),
+    (
+        "65 year old male, larynx, T3N0M0, ECOG 0, no prior therapy",
+        [
+            ("age", "65", "65 year old"),
+            ("sex", "male", "male"),
+            ("tumor_site", "larynx", "larynx"),
+            ("tnm", "T3N0M0", "T3N0M0"),
+            ("ecog", "0", "ECOG 0"),
+            ("treatment", "none", "no prior therapy"),
+        ],
+    ),
+    (
+        "pembrolizumab and cisplatin for 3 cycles, it shrank",
+        [
+            ("drug", "pembrolizumab", "pembrolizumab"),
+            ("drug", "cisplatin", "cisplatin"),
+            ("cycles", "3", "3 cycles"),
+            ("response", "PR", "shrank"),
+        ],
+    ),
+    (
+        "67 y/o male, oropharynx p16+, T2N2M0, KPS 90",
+        [
+            ("age", "67", "67 y/o"),
+            ("sex", "male", "male"),
+            ("tumor_site", "oropharynx", "oropharynx"),
+            ("p16", "positive", "p16+"),
+            ("tnm", "T2N2M0", "T2N2M0"),
+            ("ecog", "0-1", "KPS 90"),
+        ],
+    ),
+    (
+        "it hasn't come back since the operation",
+        [("recurrence", "no", "come back"), ("treatment", "surgery", "operation")],
+    ),
     ("I'll come back another time", []),
-    ("she's 64, nasopharyngeal carcinoma, had gemcitabine and cisplatin x3, partial response",
-     [("age", "64", "64"), ("tumor_site", "nasopharynx", "nasopharyngeal carcinoma"),
-      ("drug", "gemcitabine", "gemcitabine"), ("drug", "cisplatin", "cisplatin"), ("cycles", "3", "x3"),
-      ("response", "PR", "partial response")]),
-    ("Tevimbra and chemo for four cycles, stable disease",
-     [("drug", "tislelizumab", "Tevimbra"), ("treatment", "chemotherapy", "chemo"), ("cycles", "4", "four cycles"),
-      ("response", "SD", "stable disease")]),
+    (
+        "she's 64, nasopharyngeal carcinoma, had gemcitabine and cisplatin x3, partial response",
+        [
+            ("age", "64", "64"),
+            ("tumor_site", "nasopharynx", "nasopharyngeal carcinoma"),
+            ("drug", "gemcitabine", "gemcitabine"),
+            ("drug", "cisplatin", "cisplatin"),
+            ("cycles", "3", "x3"),
+            ("response", "PR", "partial response"),
+        ],
+    ),
+    (
+        "Tevimbra and chemo for four cycles, stable disease",
+        [
+            ("drug", "tislelizumab", "Tevimbra"),
+            ("treatment", "chemotherapy", "chemo"),
+            ("cycles", "4", "four cycles"),
+            ("response", "SD", "stable disease"),
+        ],
+    ),
 ]
 
 
@@ -155,18 +209,21 @@ def test_documented_examples(run, text, expected):
 # --- values never seen in the training data ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("Tevimbra", ("drug", "tislelizumab", "Tevimbra")),
-    ("sintilimab", ("drug", "sintilimab", "sintilimab")),
-    ("Libtayo", ("drug", "cemiplimab", "Libtayo")),
-    ("retromolar trigone", ("tumor_site", "oral_cavity", "retromolar trigone")),
-    ("vallecula", ("tumor_site", "oropharynx", "vallecula")),
-    ("ypT2N1M0", ("tnm", "ypT2N1M0", "ypT2N1M0")),
-    ("T4bN3M1", ("tnm", "T4bN3M1", "T4bN3M1")),
-    ("stage IVc", ("stage", "IVC", "stage IVc")),
-    ("I'm seventy-one", ("age", "71", "seventy-one")),
-    ("Zubrod 1", ("ecog", "1", "Zubrod 1")),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("Tevimbra", ("drug", "tislelizumab", "Tevimbra")),
+        ("sintilimab", ("drug", "sintilimab", "sintilimab")),
+        ("Libtayo", ("drug", "cemiplimab", "Libtayo")),
+        ("retromolar trigone", ("tumor_site", "oral_cavity", "retromolar trigone")),
+        ("vallecula", ("tumor_site", "oropharynx", "vallecula")),
+        ("ypT2N1M0", ("tnm", "ypT2N1M0", "ypT2N1M0")),
+        ("T4bN3M1", ("tnm", "T4bN3M1", "T4bN3M1")),
+        ("stage IVc", ("stage", "IVC", "stage IVc")),
+        ("I'm seventy-one", ("age", "71", "seventy-one")),
+        ("Zubrod 1", ("ecog", "1", "Zubrod 1")),
+    ],
+)
 def test_values_never_in_training_data(run, text, expected):
     assert text.lower() not in (REPO / "data" / "nlu.yml").read_text(encoding="utf-8").lower()
     assert pairs(run(text)) == [expected]
@@ -183,8 +240,9 @@ def test_longest_site_wins(run):
     assert pairs(run("back of my tongue")) == [("tumor_site", "oropharynx", "back of my tongue")]
 
 
-@pytest.mark.parametrize("text,code", [("breast cancer", "breast"), ("I have lung cancer", "lung"),
-                                       ("prostate cancer", "prostate")])
+@pytest.mark.parametrize(
+    "text,code", [("breast cancer", "breast"), ("I have lung cancer", "lung"), ("prostate cancer", "prostate")]
+)
 def test_out_of_scope_cancer_is_tagged_with_its_code(run, text, code):
     (entity,) = run(text)
     assert (entity["entity"], entity["value"]) == ("tumor_site", code)
@@ -194,27 +252,35 @@ def test_out_of_scope_cancer_is_tagged_with_its_code(run, text, code):
 # --- numbers ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("1", [("number", "1", "1")]),
-    ("0", [("number", "0", "0")]),
-    ("58", [("number", "58", "58")]),
-    ("fifty-eight", [("number", "58", "fifty-eight")]),
-    ("0-1", [("number", "0-1", "0-1")]),
-    ("4", [("number", "4", "4")]),  # a bare four: stage, ECOG or cycles, the form decides
-    ("this one please", []),
-    ("no one told me", []),
-    ("58 years old", [("age", "58", "58 years old")]),
-    ("diagnosed 2 years ago", [("number", "2", "2")]),
-    ("smoked for 30 years", [("number", "30", "30")]),
-    ("I'm 2 weeks post op", [("number", "2", "2")]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1", [("number", "1", "1")]),
+        ("0", [("number", "0", "0")]),
+        ("58", [("number", "58", "58")]),
+        ("fifty-eight", [("number", "58", "fifty-eight")]),
+        ("0-1", [("number", "0-1", "0-1")]),
+        ("4", [("number", "4", "4")]),  # a bare four: stage, ECOG or cycles, the form decides
+        ("this one please", []),
+        ("no one told me", []),
+        ("58 years old", [("age", "58", "58 years old")]),
+        ("diagnosed 2 years ago", [("number", "2", "2")]),
+        ("smoked for 30 years", [("number", "30", "30")]),
+        ("I'm 2 weeks post op", [("number", "2", "2")]),
+    ],
+)
 def test_bare_numbers_only_where_nothing_else_claims_them(run, text, expected):
     assert pairs(run(text)) == expected
 
 
-@pytest.mark.parametrize("text,value", [("tell me about nct07320690", "NCT07320690"),
-                                        ("why not NCT 06100497", "NCT06100497"),
-                                        ("Nct05343325?", "NCT05343325")])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("tell me about nct07320690", "NCT07320690"),
+        ("why not NCT 06100497", "NCT06100497"),
+        ("Nct05343325?", "NCT05343325"),
+    ],
+)
 def test_nct_ids_any_case(run, text, value):
     (entity,) = run(text)
     assert (entity["entity"], entity["value"]) == ("nct_id", value)
@@ -236,10 +302,24 @@ def test_entities_have_the_rasa_shape_and_are_appended(tokenizer, extractor):
     entities = message.get("entities")
     assert entities[0] == existing
     assert entities[1:] == [
-        {"entity": "age", "start": 4, "end": 6, "value": "58", "text": "58", "confidence_entity": 1.0,
-         "extractor": "ClinicalEntityExtractor"},
-        {"entity": "tumor_site", "start": 8, "end": 17, "value": "larynx", "text": "voice box",
-         "confidence_entity": 1.0, "extractor": "ClinicalEntityExtractor"},
+        {
+            "entity": "age",
+            "start": 4,
+            "end": 6,
+            "value": "58",
+            "text": "58",
+            "confidence_entity": 1.0,
+            "extractor": "ClinicalEntityExtractor",
+        },
+        {
+            "entity": "tumor_site",
+            "start": 8,
+            "end": 17,
+            "value": "larynx",
+            "text": "voice box",
+            "confidence_entity": 1.0,
+            "extractor": "ClinicalEntityExtractor",
+        },
     ]
 
 
@@ -250,7 +330,7 @@ def test_no_overlapping_entities_and_spans_are_the_typed_words(run):
     for a, b in zip(entities, entities[1:]):
         assert a["end"] <= b["start"]
     for e in entities:
-        assert text[e["start"]:e["end"]] == e["text"]
+        assert text[e["start"] : e["end"]] == e["text"]
     assert ("ecog", "0-1", "KPS 85") in pairs(entities)
 
 
@@ -263,12 +343,29 @@ def test_intent_shortcut_messages_are_left_to_the_regex_message_handler(run):
     assert run('/inform{"ecog": "1"}') == []
 
 
-@pytest.mark.parametrize("text", [
-    "", " ", "\n\n", "😀🙂👍 stage 4 😀", "我61岁，喉癌", "Ich bin 61 Jahre alt",
-    "<script>alert('stage 4')</script><b>ECOG 1</b>", "'; DROP TABLE patients; -- ", "SELECT * FROM trials WHERE age > 18",
-    "x" * 10_000, "😀" * 10_000, "1 " * 5_000, "one " * 3_000, "stage " * 2_000, "{}[]()<>\\/%$#@!^&*",
-    "\x00\x01\x02", "🏳️‍🌈" * 500, "ECOG" * 3_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\n\n",
+        "😀🙂👍 stage 4 😀",
+        "我61岁，喉癌",
+        "Ich bin 61 Jahre alt",
+        "<script>alert('stage 4')</script><b>ECOG 1</b>",
+        "'; DROP TABLE patients; -- ",
+        "SELECT * FROM trials WHERE age > 18",
+        "x" * 10_000,
+        "😀" * 10_000,
+        "1 " * 5_000,
+        "one " * 3_000,
+        "stage " * 2_000,
+        "{}[]()<>\\/%$#@!^&*",
+        "\x00\x01\x02",
+        "🏳️‍🌈" * 500,
+        "ECOG" * 3_000,
+    ],
+)
 def test_odd_input_never_raises_and_reads_only_the_first_characters(run, text):
     """A pasted letter cannot slow the bot: only MAX_CHARS are read (how fast is a benchmark's
     job, not a timed test's: see docs/performance.md)."""
@@ -313,7 +410,10 @@ def test_cache_fingerprint_covers_code_and_vocabulary():
 
 def test_config_lists_the_components():
     config = (REPO / "config.yml").read_text(encoding="utf-8")
-    assert re.search(r"- name: bot\.nlu\.components\.MixedTokenizer\s*\n(?:\s*#.*\n)*\s*- name: bot\.nlu\.components\.ClinicalEntityExtractor", config)
+    assert re.search(
+        r"- name: bot\.nlu\.components\.MixedTokenizer\s*\n(?:\s*#.*\n)*\s*- name: bot\.nlu\.components\.ClinicalEntityExtractor",
+        config,
+    )
     assert "bot.nlu.components.ClinicalEntityFeaturizer" in config
     assert re.search(r"entity_recognition:\s*false", config)
 
@@ -329,14 +429,17 @@ def test_site_values_are_what_normalize_returns():
         assert [f.value for f in components.extract(term)] == ["|".join(codes)], term
 
 
-@pytest.mark.parametrize("kind,terms,read", [
-    ("drug", vocab.drug_terms, lambda t: normalize.treatment(t).drugs[0]),
-    ("treatment", vocab.treatment_terms, lambda t: sorted(normalize.treatment(t).categories)),
-    ("response", vocab.response_terms, normalize.response),
-    ("p16", vocab.p16_terms, normalize.p16),
-    ("differentiation", vocab.differentiation_terms, normalize.differentiation),
-    ("ecog", vocab.ecog_terms, lambda t: str(normalize.ecog(t).value)),
-])
+@pytest.mark.parametrize(
+    "kind,terms,read",
+    [
+        ("drug", vocab.drug_terms, lambda t: normalize.treatment(t).drugs[0]),
+        ("treatment", vocab.treatment_terms, lambda t: sorted(normalize.treatment(t).categories)),
+        ("response", vocab.response_terms, normalize.response),
+        ("p16", vocab.p16_terms, normalize.p16),
+        ("differentiation", vocab.differentiation_terms, normalize.differentiation),
+        ("ecog", vocab.ecog_terms, lambda t: str(normalize.ecog(t).value)),
+    ],
+)
 def test_vocabulary_values_are_what_normalize_returns(kind, terms, read):
     for term, code in terms():
         found = [f for f in components.extract(term) if f.entity == kind]
@@ -387,7 +490,9 @@ def test_held_out_examples_are_not_training_examples(train_file, held_out_file):
     def norm(text):
         return re.sub(r"[^\w]+", " ", text.lower()).strip()
 
-    train = {norm(ex.get("text")) for ex in _read(NLU_FILES[0]).training_examples + _read(NLU_FILES[2]).training_examples}
+    train = {
+        norm(ex.get("text")) for ex in _read(NLU_FILES[0]).training_examples + _read(NLU_FILES[2]).training_examples
+    }
     held_out = [ex.get("text") for ex in _read(NLU_FILES[held_out_file]).training_examples]
     assert 150 <= len(held_out) <= 300
     assert not [t for t in held_out if norm(t) in train]

@@ -6,6 +6,7 @@ name them again because they must. These tests tie every one of those places to
 fields.yaml, so adding or renaming a field fails here until every reader follows,
 and the domain's words about Karnofsky scores cannot drift from ecog.yaml.
 """
+
 from __future__ import annotations
 
 import re

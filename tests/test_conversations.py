@@ -12,6 +12,7 @@ the bot sends its ``trial_matches`` result. Each screening then asserts:
   not accept is allowed only where the scenario says so);
 - what the scenario is about (nurse wording, stopping early, a correction...).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -74,8 +75,13 @@ SCENARIOS = [
     Scenario(
         "patient, hypopharynx IVA, ECOG by button, no treatment yet",
         ["hello"],
-        {"age": "I'm 61", "tumor_site": "hypopharynx", "stage": "stage 4a",
-         "ecog": '/inform{"ecog": "1"}', "prior_treatment": "no treatment yet"},
+        {
+            "age": "I'm 61",
+            "tumor_site": "hypopharynx",
+            "stage": "stage 4a",
+            "ecog": '/inform{"ecog": "1"}',
+            "prior_treatment": "no treatment yet",
+        },
         # A: 61 >= 18, hypopharynx listed, IVA in III-IVB, ECOG 1 <= 1, poorly differentiated SCC,
         #    no PD-1 with chemo, no other cancer: every pre-screening criterion met.
         # B: "Received neoadjuvant immunotherapy" is required and none was given.
@@ -85,9 +91,15 @@ SCENARIOS = [
     Scenario(
         "patient, larynx T3N1M0 after pembrolizumab with a partial response",
         ["can you find me a trial?"],
-        {"age": "58", "tumor_site": "the voice box", "stage": "T3N1M0", "ecog": "ECOG 0",
-         "prior_treatment": "pembrolizumab and cisplatin, 3 cycles",
-         "immunotherapy_response": "partial response", "immunotherapy_cycles": "3 cycles"},
+        {
+            "age": "58",
+            "tumor_site": "the voice box",
+            "stage": "T3N1M0",
+            "ecog": "ECOG 0",
+            "prior_treatment": "pembrolizumab and cisplatin, 3 cycles",
+            "immunotherapy_response": "partial response",
+            "immunotherapy_cycles": "3 cycles",
+        },
         # A: "previously received PD-1/L1 combined chemotherapy drugs" excludes.
         # B: larynx T3N1M0 is stage III; PD-1 inhibitor for 3 (<= 6) cycles with a PR;
         #    no curative surgery or radiotherapy; not recurrent.
@@ -114,15 +126,20 @@ SCENARIOS = [
     Scenario(
         "a 16-year-old is answered kindly and still gets a result",
         ["hello"],
-        {"age": "I'm 16", "tumor_site": "tonsil", "stage": "stage 3", "ecog": "ECOG 0",
-         "prior_treatment": "none"},
+        {"age": "I'm 16", "tumor_site": "tonsil", "stage": "stage 3", "ecog": "ECOG 0", "prior_treatment": "none"},
         {SEED_A: "ineligible", SEED_B: "ineligible"},  # both: "Age >= 18"
         replies=["for adults"],
     ),
     Scenario(
         "an impossible age is refused and asked again, then the screening goes on",
         ["hello"],
-        {"age": ["250", "I'm 61"], "tumor_site": "larynx", "stage": "stage 4b", "ecog": "ECOG 2", "prior_treatment": "none"},
+        {
+            "age": ["250", "I'm 61"],
+            "tumor_site": "larynx",
+            "stage": "stage 4b",
+            "ecog": "ECOG 2",
+            "prior_treatment": "none",
+        },
         # A patient's own ECOG 2 against "ECOG 0-1" is for the study team to assess (issue 10, case
         # 13): A stays open. B: no immunotherapy was received, so it does not fit.
         {SEED_A: "uncertain", SEED_B: "ineligible"},
@@ -132,8 +149,13 @@ SCENARIOS = [
     Scenario(
         "don't-know answers stay unknown: nothing is called eligible",
         ["hello"],
-        {"age": "64", "tumor_site": "hypopharynx", "stage": "I don't know", "ecog": "/dont_know",
-         "prior_treatment": "none"},
+        {
+            "age": "64",
+            "tumor_site": "hypopharynx",
+            "stage": "I don't know",
+            "ecog": "/dont_know",
+            "prior_treatment": "none",
+        },
         # A: stage and ECOG unknown -> cannot be eligible, nothing fails. B: no immunotherapy.
         {SEED_A: "uncertain", SEED_B: "ineligible"},
         replies=["pathology report"],
@@ -148,8 +170,13 @@ SCENARIOS = [
     Scenario(
         "a correction at a later question replaces the age and re-checks it",
         ["hello"],
-        {"age": "61", "tumor_site": "larynx", "stage": "stage 3",
-         "ecog": ["sorry, I'm actually 80", "ECOG 1"], "prior_treatment": "none"},
+        {
+            "age": "61",
+            "tumor_site": "larynx",
+            "stage": "stage 3",
+            "ecog": ["sorry, I'm actually 80", "ECOG 1"],
+            "prior_treatment": "none",
+        },
         # The age becomes 80: B's "18-75 years" fails; A has no upper age limit.
         {SEED_B: "ineligible"},
         reask={"ecog"},
@@ -157,9 +184,16 @@ SCENARIOS = [
     Scenario(
         "nurse (role in the message metadata), clinical shorthand, TNM and KPS",
         ["hello"],
-        {"age": "70", "tumor_site": "oropharynx", "p16": "p16 negative", "stage": "cT4a N2b M0",
-         "ecog": "KPS 80", "prior_treatment": "nivolumab x2, PR",
-         "immunotherapy_response": "PR", "immunotherapy_cycles": "2"},
+        {
+            "age": "70",
+            "tumor_site": "oropharynx",
+            "p16": "p16 negative",
+            "stage": "cT4a N2b M0",
+            "ecog": "KPS 80",
+            "prior_treatment": "nivolumab x2, PR",
+            "immunotherapy_response": "PR",
+            "immunotherapy_cycles": "2",
+        },
         # p16-negative oropharynx cT4a N2b M0 = IVA. A: poorly differentiated SCC, PD-1 alone (no chemo)
         # does not exclude, ECOG 1 -> eligible. B: IVA allowed for p16-negative oropharynx, nivolumab
         # 2 cycles with PR, no curative treatment, not recurrent -> eligible.
@@ -194,8 +228,14 @@ def _said(replies: list[dict]) -> list[str]:
 
 
 def _result(replies: list[dict]) -> dict | None:
-    return next((r["custom"] for r in replies if isinstance(r.get("custom"), dict)
-                 and r["custom"].get("type") == "trial_matches"), None)
+    return next(
+        (
+            r["custom"]
+            for r in replies
+            if isinstance(r.get("custom"), dict) and r["custom"].get("type") == "trial_matches"
+        ),
+        None,
+    )
 
 
 def _questions(tracker: dict) -> list[str]:
@@ -204,7 +244,7 @@ def _questions(tracker: dict) -> list[str]:
     for event in tracker["events"]:
         action = (event.get("metadata") or {}).get("utter_action") or ""
         if event.get("event") == "bot" and action.startswith("utter_question_"):
-            asked.append(action[len("utter_question_"):].removesuffix("_choice"))
+            asked.append(action[len("utter_question_") :].removesuffix("_choice"))
     return asked
 
 
@@ -286,7 +326,9 @@ def test_after_the_result_why_not_quotes_the_trial_and_details_say_how_to_take_p
     sender = "e2e-after-result"
     play(stack, SCENARIOS[0], sender)
     why_not = " ".join(_texts(stack.say(sender, f"why not {SEED_B}?")))
-    assert "own words" in why_not and "immune checkpoint" in why_not.lower()  # B's "Received preoperative immune checkpoint..."
+    assert (
+        "own words" in why_not and "immune checkpoint" in why_not.lower()
+    )  # B's "Received preoperative immune checkpoint..."
     details = " ".join(_texts(stack.say(sender, f"tell me more about {SEED_B}")))
     assert "How to take part" in details and "clinicaltrials.gov" in details.lower()
     assert "study team" in details
@@ -306,8 +348,7 @@ def test_a_correction_after_the_result_re_screens_with_the_new_answer(stack):
 
 
 def test_skipping_the_city_ends_the_screening_with_sites_unsorted(stack):
-    scenario = Scenario("skip city", ["hello"], {**SCENARIOS[0].answers, "location": "/skip"},
-                        SCENARIOS[0].verdicts)
+    scenario = Scenario("skip city", ["hello"], {**SCENARIOS[0].answers, "location": "/skip"}, SCENARIOS[0].verdicts)
     result, questions, _, _ = play(stack, scenario, "e2e-skip-city")
     assert questions.count("location") == 1
     assert all(site["distance_km"] is None for m in result["matches"] for site in m["sites"])
@@ -368,8 +409,14 @@ def test_the_terminal_chat_script_presses_buttons_by_number(stack):
     from tests.stack import ROOT
 
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
-    out = subprocess.run([sys.executable, "-m", "bot.chat", "--url", url], input="hello\n1\n58\n/quit\n",
-                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "bot.chat", "--url", url],
+        input="hello\n1\n58\n/quit\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-500:]
     assert "[1] I agree" in out.stdout  # the consent buttons, numbered
     assert "How old are you?" in out.stdout  # pressing 1 sent /affirm

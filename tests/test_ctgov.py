@@ -1,4 +1,5 @@
 """The ClinicalTrials.gov API v2 importer, on a real registry record and small made-up studies."""
+
 from __future__ import annotations
 
 import copy
@@ -35,24 +36,34 @@ def renamed(study: dict, nct: str) -> dict:
 
 def small_study(nct: str = "NCT00000001", **eligibility) -> dict:
     """A minimal head-and-neck study, with the eligibility module given."""
-    return {"protocolSection": {
-        "identificationModule": {"nctId": nct, "briefTitle": "Toripalimab before surgery in oral cavity cancer"},
-        "statusModule": {"overallStatus": "RECRUITING"},
-        "sponsorCollaboratorsModule": {"leadSponsor": {"name": "A Hospital"}},
-        "descriptionModule": {"briefSummary": "A study."},
-        "conditionsModule": {"conditions": ["Oral Cavity Squamous Cell Carcinoma"]},
-        "designModule": {"phases": ["PHASE2", "PHASE3"], "enrollmentInfo": {"count": 40}},
-        "eligibilityModule": eligibility,
-        "contactsLocationsModule": {
-            "centralContacts": [{"name": "Dr A", "role": "CONTACT", "phone": "123", "phoneExt": "9", "email": "a@b.org"}],
-            "locations": [
-                {"facility": "Hospital One", "city": "Beijing", "state": "Beijing Municipality", "country": "China",
-                 "status": "RECRUITING", "geoPoint": {"lat": 39.9, "lon": 116.4}},
-                {"facility": "No City Clinic", "country": "China"},
-                {"city": "Shanghai", "country": "China"},
-            ],
-        },
-    }}
+    return {
+        "protocolSection": {
+            "identificationModule": {"nctId": nct, "briefTitle": "Toripalimab before surgery in oral cavity cancer"},
+            "statusModule": {"overallStatus": "RECRUITING"},
+            "sponsorCollaboratorsModule": {"leadSponsor": {"name": "A Hospital"}},
+            "descriptionModule": {"briefSummary": "A study."},
+            "conditionsModule": {"conditions": ["Oral Cavity Squamous Cell Carcinoma"]},
+            "designModule": {"phases": ["PHASE2", "PHASE3"], "enrollmentInfo": {"count": 40}},
+            "eligibilityModule": eligibility,
+            "contactsLocationsModule": {
+                "centralContacts": [
+                    {"name": "Dr A", "role": "CONTACT", "phone": "123", "phoneExt": "9", "email": "a@b.org"}
+                ],
+                "locations": [
+                    {
+                        "facility": "Hospital One",
+                        "city": "Beijing",
+                        "state": "Beijing Municipality",
+                        "country": "China",
+                        "status": "RECRUITING",
+                        "geoPoint": {"lat": 39.9, "lon": 116.4},
+                    },
+                    {"facility": "No City Clinic", "country": "China"},
+                    {"city": "Shanghai", "country": "China"},
+                ],
+            },
+        }
+    }
 
 
 # --- the real record ------------------------------------------------------------------------------
@@ -68,7 +79,10 @@ def test_real_record_registry_facts(real_record):
     assert real_record["sponsor"] == "Alliance Foundation Trials, LLC."
     assert real_record["url"] == "https://clinicaltrials.gov/study/NCT02513394"
     assert real_record["cancer_type"] == "breast"
-    assert real_record["review"] == {"status": "unreviewed", "sources": ["ClinicalTrials.gov API v2 record NCT02513394"]}
+    assert real_record["review"] == {
+        "status": "unreviewed",
+        "sources": ["ClinicalTrials.gov API v2 record NCT02513394"],
+    }
     assert real_record["contacts"] == "See ClinicalTrials.gov"  # the record has no central contacts
     records.check_record(real_record)
 
@@ -91,32 +105,60 @@ def test_real_record_locations(real_record):
     located = [loc for loc in real_record["locations"] if "lat" in loc and "lon" in loc]
     assert len(located) > 400
     first = real_record["locations"][0]
-    assert first == {"facility": "University of South Alabama Mitchell Cancer Institute", "city": "Mobile",
-                     "province": "Alabama", "country": "United States", "lat": 30.69436, "lon": -88.04305}
+    assert first == {
+        "facility": "University of South Alabama Mitchell Cancer Institute",
+        "city": "Mobile",
+        "province": "Alabama",
+        "country": "United States",
+        "lat": 30.69436,
+        "lon": -88.04305,
+    }
 
 
 # --- made-up studies: structured fields -------------------------------------------------------------
 
 
 def test_small_study_fields():
-    record = ctgov.record_from_study(small_study(minimumAge="6 Months", maximumAge="75 Years", sex="FEMALE",
-                                                 eligibilityCriteria="Inclusion Criteria:\n* ECOG 0-1"))
+    record = ctgov.record_from_study(
+        small_study(
+            minimumAge="6 Months",
+            maximumAge="75 Years",
+            sex="FEMALE",
+            eligibilityCriteria="Inclusion Criteria:\n* ECOG 0-1",
+        )
+    )
     records.check_record(record)
     assert record["phase"] == "PHASE2/PHASE3" and record["enrollment"] == 40
     assert record["cancer_type"] == "head_and_neck"
     assert record["criteria"][:3] == [
-        {"field": "age", "kind": "inclusion", "min": 0.5, "max": 75, "text": "Minimum age: 6 Months; Maximum age: 75 Years"},
+        {
+            "field": "age",
+            "kind": "inclusion",
+            "min": 0.5,
+            "max": 75,
+            "text": "Minimum age: 6 Months; Maximum age: 75 Years",
+        },
         {"field": "sex", "kind": "inclusion", "in": ["female"], "text": "Sex: FEMALE"},
         {"field": "ecog", "kind": "inclusion", "max": 1, "text": "ECOG 0-1"},
     ]
     assert record["contacts"] == [{"name": "Dr A", "role": "CONTACT", "phone": "123 ext. 9", "email": "a@b.org"}]
-    assert record["locations"] == [{"facility": "Hospital One", "city": "Beijing", "province": "Beijing Municipality",
-                                    "country": "China", "status": "RECRUITING", "lat": 39.9, "lon": 116.4}]
+    assert record["locations"] == [
+        {
+            "facility": "Hospital One",
+            "city": "Beijing",
+            "province": "Beijing Municipality",
+            "country": "China",
+            "status": "RECRUITING",
+            "lat": 39.9,
+            "lon": 116.4,
+        }
+    ]
 
 
 def test_structured_age_wins_and_a_different_text_age_is_noted():
-    record = ctgov.record_from_study(small_study(minimumAge="18 Years",
-                                                 eligibilityCriteria="Inclusion Criteria:\n* Aged 18-70 years"))
+    record = ctgov.record_from_study(
+        small_study(minimumAge="18 Years", eligibilityCriteria="Inclusion Criteria:\n* Aged 18-70 years")
+    )
     ages = [c for c in record["criteria"] if c["field"] == "age"]
     assert len(ages) == 1 and ages[0]["min"] == 18 and "max" not in ages[0]
     assert "min 18 max 70" in ages[0]["note"]
@@ -140,19 +182,23 @@ def test_missing_nct_id_is_an_error():
         ctgov.record_from_study({"protocolSection": {"identificationModule": {"briefTitle": "x"}}})
 
 
-@pytest.mark.parametrize("value, years", [("18 Years", 18), ("6 Months", 0.5), ("2 Weeks", 0.04), ("1 Year", 1),
-                                          ("N/A", None), (None, None)])
+@pytest.mark.parametrize(
+    "value, years", [("18 Years", 18), ("6 Months", 0.5), ("2 Weeks", 0.04), ("1 Year", 1), ("N/A", None), (None, None)]
+)
 def test_age_in_years(value, years):
     assert ctgov.age_in_years(value) == years
 
 
-@pytest.mark.parametrize("words, expected", [
-    (["Breast Cancer", "HR+/HER2- breast cancer"], "breast"),
-    (["Head and Neck Squamous Cell Carcinoma"], "head_and_neck"),
-    (["Laryngeal Neoplasms"], "head_and_neck"),
-    (["Solid tumours", "Lung Cancer", "HNSCC"], "head_and_neck"),
-    (["Healthy volunteers"], "other"),
-])
+@pytest.mark.parametrize(
+    "words, expected",
+    [
+        (["Breast Cancer", "HR+/HER2- breast cancer"], "breast"),
+        (["Head and Neck Squamous Cell Carcinoma"], "head_and_neck"),
+        (["Laryngeal Neoplasms"], "head_and_neck"),
+        (["Solid tumours", "Lung Cancer", "HNSCC"], "head_and_neck"),
+        (["Healthy volunteers"], "other"),
+    ],
+)
 def test_classify_cancer_type(words, expected):
     assert ctgov.classify_cancer_type(words) == expected
 
@@ -178,7 +224,9 @@ def test_iter_studies_on_ndjson_and_list(tmp_path, real_study):
     listed = tmp_path / "list.json"
     listed.write_text(json.dumps([real_study, renamed(real_study, "NCT00000022")]))
     assert [s["protocolSection"]["identificationModule"]["nctId"] for s in ctgov.iter_studies(listed)] == [
-        "NCT02513394", "NCT00000022"]
+        "NCT02513394",
+        "NCT00000022",
+    ]
 
 
 def test_iter_studies_page_form(tmp_path):
@@ -196,12 +244,15 @@ def test_malformed_ndjson_line_names_file_and_line(tmp_path):
         next(studies)
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{\"protocolSection\": ", "not valid JSON"),
-    ("[1, 2]", "item 1: expected a study object"),
-    ("{\"studies\": {}}", "\"studies\" must be a list"),
-    ("{\"something\": 1}", "no protocolSection"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"protocolSection": ', "not valid JSON"),
+        ("[1, 2]", "item 1: expected a study object"),
+        ('{"studies": {}}', '"studies" must be a list'),
+        ('{"something": 1}', "no protocolSection"),
+    ],
+)
 def test_malformed_json_file(tmp_path, content, message):
     bad = tmp_path / "bad.json"
     bad.write_text(content)
@@ -215,7 +266,9 @@ def test_malformed_json_file(tmp_path, content, message):
 
 def test_import_studies_writes_loadable_records(tmp_path, real_study):
     source = tmp_path / "in.ndjson"
-    source.write_text(json.dumps(real_study) + "\n" + json.dumps(small_study("NCT00000041", minimumAge="18 Years")) + "\n")
+    source.write_text(
+        json.dumps(real_study) + "\n" + json.dumps(small_study("NCT00000041", minimumAge="18 Years")) + "\n"
+    )
     out = tmp_path / "out" / "imported"
     written = ctgov.import_studies(source, out, progress=False)
     assert [p.name for p in written] == ["NCT02513394.yaml", "NCT00000041.yaml"]
@@ -228,7 +281,9 @@ def test_import_studies_writes_loadable_records(tmp_path, real_study):
 
 def test_import_studies_without_the_real_file(tmp_path):
     source = tmp_path / "one.json"
-    source.write_text(json.dumps(small_study("NCT00000051", eligibilityCriteria="Inclusion Criteria:\n* Age ≥ 18 years")))
+    source.write_text(
+        json.dumps(small_study("NCT00000051", eligibilityCriteria="Inclusion Criteria:\n* Age ≥ 18 years"))
+    )
     [path] = ctgov.import_studies(source, tmp_path / "out", progress=False)
     record = records.load_record(path)
     assert record["criteria"][0] == {"field": "age", "kind": "inclusion", "min": 18, "text": "Age ≥ 18 years"}

@@ -11,6 +11,7 @@ data that a later edit could silently break; each is checked here:
   nurse variants) and its second-time hint, and every response the actions
   name exists.
 """
+
 from __future__ import annotations
 
 import re
@@ -60,8 +61,11 @@ def test_every_response_the_actions_name_exists():
     named = set()
     for path in (ROOT / "actions").glob("*.py"):
         named |= set(re.findall(r'response="(utter_[a-z_0-9]+)"', path.read_text(encoding="utf-8")))
-        named |= {f"{prefix}{slot}" for prefix in re.findall(r'response=f"(utter_[a-z_]+_)\{slot\}"',
-                                                            path.read_text(encoding="utf-8")) for slot in FORM_SLOTS}
+        named |= {
+            f"{prefix}{slot}"
+            for prefix in re.findall(r'response=f"(utter_[a-z_]+_)\{slot\}"', path.read_text(encoding="utf-8"))
+            for slot in FORM_SLOTS
+        }
     missing = {n for n in named if n not in DOMAIN["responses"] and not n.endswith("_choice")}
     assert not missing
     assert "utter_question_tumor_site_choice" in DOMAIN["responses"]
@@ -70,6 +74,12 @@ def test_every_response_the_actions_name_exists():
 def test_replies_that_end_a_turn_outside_a_question_offer_buttons():
     """The replies that can be the last words of a turn without a question (after a result, a
     declined consent, a deletion, a goodbye) each offer buttons: the person always has a next step."""
-    for name in ("utter_after_result", "utter_no_consent", "utter_data_deleted", "utter_goodbye_mid_form",
-                 "utter_goodbye_after_result", "utter_new_screening_offer"):
+    for name in (
+        "utter_after_result",
+        "utter_no_consent",
+        "utter_data_deleted",
+        "utter_goodbye_mid_form",
+        "utter_goodbye_after_result",
+        "utter_new_screening_offer",
+    ):
         assert all(v.get("buttons") for v in DOMAIN["responses"][name]), name

@@ -10,6 +10,7 @@ nasopharyngeal; stage III-IVa (p16-negative oropharynx III-IVa, p16-positive
 oropharynx III only); ECOG 0-1; preoperative anti-PD-1 for no more than six
 cycles with CR or PR; no prior curative surgery or radiotherapy; not recurrent.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -20,14 +21,30 @@ A, B = "NCT06100497", "NCT07320690"
 
 # A patient who fits NCT07320690 on every pre-screening criterion.
 IDEAL_B = dict(
-    age=58, tumor_site="oropharynx", p16="positive", stage="III", ecog=1, histology="squamous_cell_carcinoma",
-    prior_treatment=["anti_pd1"], immunotherapy_cycles=3, immunotherapy_response="PR",
-    recurrent="no", pregnant="no", other_cancer_5y="no",
+    age=58,
+    tumor_site="oropharynx",
+    p16="positive",
+    stage="III",
+    ecog=1,
+    histology="squamous_cell_carcinoma",
+    prior_treatment=["anti_pd1"],
+    immunotherapy_cycles=3,
+    immunotherapy_response="PR",
+    recurrent="no",
+    pregnant="no",
+    other_cancer_5y="no",
 )
 # A patient who fits NCT06100497 on every pre-screening criterion.
 IDEAL_A = dict(
-    age=64, tumor_site="larynx", stage="IVA", ecog=0, histology="squamous_cell_carcinoma",
-    differentiation="poor", prior_treatment=[], pregnant="no", other_cancer_5y="no",
+    age=64,
+    tumor_site="larynx",
+    stage="IVA",
+    ecog=0,
+    histology="squamous_cell_carcinoma",
+    differentiation="poor",
+    prior_treatment=[],
+    pregnant="no",
+    other_cancer_5y="no",
 )
 
 
@@ -45,8 +62,12 @@ def test_ideal_patient_for_nct07320690_is_eligible(seeds_db):
     assert results[B].not_met == [] and results[B].unknown == []
     # Differentiation was not given: NCT06100497 asks for poorly differentiated tumours.
     assert results[A].verdict == "uncertain"
-    assert statuses(results[A], "Patients with locally advanced (III-IVB) poorly differentiated head and neck tumors") \
-        .count("unknown") >= 1
+    assert (
+        statuses(
+            results[A], "Patients with locally advanced (III-IVB) poorly differentiated head and neck tumors"
+        ).count("unknown")
+        >= 1
+    )
 
 
 def test_ideal_patient_for_nct06100497_is_eligible_but_not_for_the_surgery_trial(seeds_db):
@@ -98,8 +119,10 @@ def test_nasopharyngeal_carcinoma_fits_neither_and_nothing_is_left_to_ask(seeds_
     assert engine.next_question(profile, db=seeds_db) is None
 
 
-@pytest.mark.parametrize("age,fits_a,fits_b", [(16, False, False), (17, False, False), (18, True, True),
-                                               (75, True, True), (76, True, False), (90, True, False)])
+@pytest.mark.parametrize(
+    "age,fits_a,fits_b",
+    [(16, False, False), (17, False, False), (18, True, True), (75, True, True), (76, True, False), (90, True, False)],
+)
 def test_age_limits(seeds_db, age, fits_a, fits_b):
     results = by_id(engine.match({"age": age}, db=seeds_db))
     assert (results[A].verdict != "ineligible") is fits_a
@@ -114,12 +137,22 @@ def test_ecog_2_from_a_clinician_fails_both(seeds_db):
     assert "ECOG performance status of 0 or 1." in results[B].not_met
 
 
-@pytest.mark.parametrize("ecog,source,status", [
-    (2, "patient", "needs_review"), (2, "clinician", "not_met"), (2, None, "unknown"),
-    (3, "patient", "not_met"), (4, "patient", "not_met"), (3, "clinician", "not_met"),
-    (1, "patient", "met"), ([1, 2], "patient", "needs_review"), ([1, 2], "clinician", "unknown"),
-    ([2, 3], "patient", "unknown"), ([2, 3], "clinician", "not_met"),
-])
+@pytest.mark.parametrize(
+    "ecog,source,status",
+    [
+        (2, "patient", "needs_review"),
+        (2, "clinician", "not_met"),
+        (2, None, "unknown"),
+        (3, "patient", "not_met"),
+        (4, "patient", "not_met"),
+        (3, "clinician", "not_met"),
+        (1, "patient", "met"),
+        ([1, 2], "patient", "needs_review"),
+        ([1, 2], "clinician", "unknown"),
+        ([2, 3], "patient", "unknown"),
+        ([2, 3], "clinician", "not_met"),
+    ],
+)
 def test_case_13_patient_reported_ecog_2_needs_review_clinician_ecog_2_does_not_fit(seeds_db, ecog, source, status):
     profile = {**IDEAL_B, "ecog": ecog, **({"ecog_source": source} if source else {})}
     for m in engine.match(profile, db=seeds_db):
@@ -156,13 +189,16 @@ def test_prior_curative_surgery_excludes_from_nct07320690(seeds_db):
     assert results[B].not_met == ["No prior curative surgery or radiotherapy for the current tumor."]
 
 
-@pytest.mark.parametrize("field,value,text", [
-    ("immunotherapy_cycles", 7, "for no more than six cycles."),
-    ("immunotherapy_response", "SD", "Achieved complete response (CR) or partial response (PR)"),
-    ("immunotherapy_response", "PD", "Achieved complete response (CR) or partial response (PR)"),
-    ("recurrent", "yes", "Current tumor is recurrent."),
-    ("pregnant", "yes", "Pregnant or breastfeeding women."),
-])
+@pytest.mark.parametrize(
+    "field,value,text",
+    [
+        ("immunotherapy_cycles", 7, "for no more than six cycles."),
+        ("immunotherapy_response", "SD", "Achieved complete response (CR) or partial response (PR)"),
+        ("immunotherapy_response", "PD", "Achieved complete response (CR) or partial response (PR)"),
+        ("recurrent", "yes", "Current tumor is recurrent."),
+        ("pregnant", "yes", "Pregnant or breastfeeding women."),
+    ],
+)
 def test_each_nct07320690_exclusion(seeds_db, field, value, text):
     results = by_id(engine.match({**IDEAL_B, "sex": "female", field: value}, db=seeds_db))
     assert results[B].verdict == "ineligible"
@@ -265,9 +301,20 @@ PARTIAL = {"NCT05854823", "NCT06323369", "NCT06345287", "NCT05343325", "NCT07090
 
 def test_partial_records_are_never_eligible(full_db):
     # A patient fitting everything NCT05343325's known criteria ask.
-    profile = dict(age=55, tumor_site="larynx", stage="IVA", ecog=0, histology="squamous_cell_carcinoma",
-                   prior_treatment=[], resectable="yes", p16="negative", differentiation="poor",
-                   pregnant="no", other_cancer_5y="no", recurrent="no")
+    profile = dict(
+        age=55,
+        tumor_site="larynx",
+        stage="IVA",
+        ecog=0,
+        histology="squamous_cell_carcinoma",
+        prior_treatment=[],
+        resectable="yes",
+        p16="negative",
+        differentiation="poor",
+        pregnant="no",
+        other_cancer_5y="no",
+        recurrent="no",
+    )
     results = by_id(engine.match(profile, db=full_db))
     assert PARTIAL <= results.keys()
     m = results["NCT05343325"]
@@ -334,21 +381,31 @@ def test_case_3_pd1_with_chemoradiotherapy_is_pd1_combined_with_chemotherapy(see
     results = by_id(engine.match({**IDEAL_A, "prior_treatment": ["anti_pd1", "chemoradiotherapy"]}, db=seeds_db))
     assert "Patients who have previously received PD-1/L1 combined chemotherapy drugs;" in results[A].not_met
     # Chemoradiotherapy without a PD-1/L1 drug does not trigger it.
-    assert by_id(engine.match({**IDEAL_A, "prior_treatment": ["chemoradiotherapy"]}, db=seeds_db))[A].verdict == "eligible"
+    assert (
+        by_id(engine.match({**IDEAL_A, "prior_treatment": ["chemoradiotherapy"]}, db=seeds_db))[A].verdict == "eligible"
+    )
 
 
-@pytest.mark.parametrize("stage,ajcc7,status", [
-    ("IVA", ["IVA"], "needs_review"),   # case 4: no AJCC 8 IVA for p16-positive disease
-    ("IVB", ["IVB"], "needs_review"),
-    ("I", ["III", "IVA"], "needs_review"),  # case 9: T2 N1 M0, AJCC 8 I, AJCC 7 III
-    ("I", ["I"], "not_met"),            # T1 N0 M0: stage I in both editions
-    ("I", None, "unknown"),             # a stage I said without a TNM
-    ("III", None, "met"),
-    ("IVC", ["IVC"], "not_met"),
-])
+@pytest.mark.parametrize(
+    "stage,ajcc7,status",
+    [
+        ("IVA", ["IVA"], "needs_review"),  # case 4: no AJCC 8 IVA for p16-positive disease
+        ("IVB", ["IVB"], "needs_review"),
+        ("I", ["III", "IVA"], "needs_review"),  # case 9: T2 N1 M0, AJCC 8 I, AJCC 7 III
+        ("I", ["I"], "not_met"),  # T1 N0 M0: stage I in both editions
+        ("I", None, "unknown"),  # a stage I said without a TNM
+        ("III", None, "met"),
+        ("IVC", ["IVC"], "not_met"),
+    ],
+)
 def test_cases_4_and_9_nct06100497_names_no_edition(seeds_db, stage, ajcc7, status):
-    profile = {**IDEAL_A, "tumor_site": "oropharynx", "p16": "positive", "stage": stage,
-               **({"stage_ajcc7": ajcc7} if ajcc7 else {})}
+    profile = {
+        **IDEAL_A,
+        "tumor_site": "oropharynx",
+        "p16": "positive",
+        "stage": stage,
+        **({"stage_ajcc7": ajcc7} if ajcc7 else {}),
+    }
     m = by_id(engine.match(profile, db=seeds_db))[A]
     [c] = [c for c in m.criteria if c.id == "stage_oropharynx_p16_positive"] or [None]
     assert (c.status if c else "met") == status
@@ -398,8 +455,14 @@ def test_a_title_is_never_quoted_as_a_criterion_and_no_reason_repeats(full_db):
         record = yaml.safe_load(path.read_text(encoding="utf-8"))
         texts = [c["text"] for c in record["criteria"]]
         assert record["title"] not in texts, path.name
-    profile = {"age": 60, "tumor_site": "larynx", "stage": ["III"], "ecog": 0, "prior_treatment": [],
-               "histology": "other"}
+    profile = {
+        "age": 60,
+        "tumor_site": "larynx",
+        "stage": ["III"],
+        "ecog": 0,
+        "prior_treatment": [],
+        "histology": "other",
+    }
     for m in engine.match(profile, db=full_db):
         for reasons in (m.met, m.not_met, m.unknown, m.study_team):
             assert len(reasons) == len(set(reasons)), (m.nct_id, reasons)

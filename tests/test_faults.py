@@ -4,6 +4,7 @@ running conversations, and a slow action against Rasa's lock lifetime.
 (A Rasa server restarted mid-form resumes from the tracker store:
 tests/test_tracker_store.py.)
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +42,11 @@ def test_every_registered_action_catches_its_own_errors():
 
     executor = ActionExecutor()
     executor.register_package("actions")
-    ours = {name: run for name, run in executor.actions.items()
-            if type(getattr(run, "__self__", None)).__module__.startswith("actions.")}
+    ours = {
+        name: run
+        for name, run in executor.actions.items()
+        if type(getattr(run, "__self__", None)).__module__.startswith("actions.")
+    }
     assert len(ours) >= 6, sorted(ours)
     for name, run in ours.items():
         assert getattr(run, "guarded", False), f"{name}.run is not wrapped by actions.safety.guarded"
@@ -62,12 +66,22 @@ def test_a_failing_form_validation_keeps_the_form_on_its_question():
             tracker.slots["tumor_site"] = "hypopharynx"  # half-made work must not leak out
             raise RuntimeError("pyriform sinus")
 
-    tracker = Tracker("s", {"age": 61, "tumor_site": None, "requested_slot": "tumor_site"},
-                      {"text": "pyriform sinus"}, [], False, None, {"name": "prescreening_form"}, "action_listen")
+    tracker = Tracker(
+        "s",
+        {"age": 61, "tumor_site": None, "requested_slot": "tumor_site"},
+        {"text": "pyriform sinus"},
+        [],
+        False,
+        None,
+        {"name": "prescreening_form"},
+        "action_listen",
+    )
     dispatcher = CollectingDispatcher()
     events = asyncio.run(Broken().run(dispatcher, tracker, {"forms": {"prescreening_form": {"required_slots": []}}}))
     assert [(e["event"], e["name"], e["value"]) for e in events] == [
-        ("slot", "tumor_site", None), ("slot", "requested_slot", "tumor_site")]
+        ("slot", "tumor_site", None),
+        ("slot", "requested_slot", "tumor_site"),
+    ]
     assert [m.get("response") for m in dispatcher.messages] == ["utter_cannot_check"]
 
 
@@ -86,8 +100,9 @@ def kb(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, kb):
     # A restart delay long enough to talk to the stack while its action server is down.
-    running = start_stack(tmp_path_factory.mktemp("faults") / "stack.log",
-                          TRIALBOT_KB=str(kb[1]), TRIALBOT_ACTIONS_RESTART_DELAY="8")
+    running = start_stack(
+        tmp_path_factory.mktemp("faults") / "stack.log", TRIALBOT_KB=str(kb[1]), TRIALBOT_ACTIONS_RESTART_DELAY="8"
+    )
     yield running
     running.stop()
 
@@ -121,8 +136,12 @@ def test_action_server_killed_mid_form_then_back_keeps_every_answer(stack):
     assert CANNOT_CHECK in texts(replies), f"the user heard {texts(replies)!r}"
     assert texts(replies).count(CANNOT_CHECK) == 1, "one apology per turn"
     slots = stack.tracker(sender)["slots"]
-    assert (slots["age"], slots["tumor_site"], slots["stage"], slots["requested_slot"]) == \
-        (61, "hypopharynx", None, "stage"), "the conversation must stay where it was"
+    assert (slots["age"], slots["tumor_site"], slots["stage"], slots["requested_slot"]) == (
+        61,
+        "hypopharynx",
+        None,
+        "stage",
+    ), "the conversation must stay where it was"
 
     # bot run restarts it on the same port with the same token.
     assert wait_until_up(f"http://127.0.0.1:{stack.actions_port}/health", 120)
@@ -259,9 +278,10 @@ def test_a_slow_action_does_not_run_two_turns_of_one_conversation_at_once(tmp_pa
     users = [i for i, e in enumerate(events) if e["event"] == "user"]
     yes, age = (next(i for i in users if events[i]["text"] == t) for t in ("yes", "I'm 58"))
     assert yes < age
-    between = events[yes + 1:age]
+    between = events[yes + 1 : age]
     assert {"event": "slot", "name": "consent", "value": True} in [
-        {k: e.get(k) for k in ("event", "name", "value")} for e in between], "the first turn was not complete"
+        {k: e.get(k) for k in ("event", "name", "value")} for e in between
+    ], "the first turn was not complete"
     assert between[-1]["event"] == "action" and between[-1]["name"] == "action_listen"
     assert tracker["slots"]["consent"] is True and tracker["slots"]["age"] == 58
     assert tracker["slots"]["requested_slot"] == "tumor_site"

@@ -1,4 +1,5 @@
 """The spaCy criteria parser, on the two seed trials' real text and small cases."""
+
 from __future__ import annotations
 
 import os
@@ -66,10 +67,21 @@ def only(result: parse.ParseResult, field: str, **match) -> dict:
 def as_record(criteria: list[dict]) -> dict:
     """A minimal valid record around the criteria, for records.check_record."""
     return {
-        "nct_id": "NCT00000000", "title": "t", "summary": "s", "phase": "NA", "status": "RECRUITING",
-        "sponsor": "s", "conditions": ["c"], "cancer_type": "head_and_neck", "url": "https://example.org",
-        "criteria_completeness": "full", "review": {"status": "unreviewed", "sources": ["test"]},
-        "contacts": "none", "locations": [], "eligibility_text": "", "criteria": criteria,
+        "nct_id": "NCT00000000",
+        "title": "t",
+        "summary": "s",
+        "phase": "NA",
+        "status": "RECRUITING",
+        "sponsor": "s",
+        "conditions": ["c"],
+        "cancer_type": "head_and_neck",
+        "url": "https://example.org",
+        "criteria_completeness": "full",
+        "review": {"status": "unreviewed", "sources": ["test"]},
+        "contacts": "none",
+        "locations": [],
+        "eligibility_text": "",
+        "criteria": criteria,
     }
 
 
@@ -103,20 +115,26 @@ def test_nct06100497_exclusions(nct06100497):
 
 
 def test_nct06100497_other_cancer_bullet_gives_no_stage_or_site(nct06100497):
-    """"stage 1 or 2 skin ... carcinoma" describes the other cancer, not the trial's."""
+    """ "stage 1 or 2 skin ... carcinoma" describes the other cancer, not the trial's."""
     assert all(c["kind"] == "inclusion" for c in rules(nct06100497, "stage"))
     assert all(c["kind"] == "inclusion" for c in rules(nct06100497, "tumor_site"))
 
 
 def test_nct06100497_future_treatment_is_not_history(nct06100497):
-    """"can receive ... PD-1/L1 monotherapy" is about the trial's treatment, not a prior one."""
+    """ "can receive ... PD-1/L1 monotherapy" is about the trial's treatment, not a prior one."""
     assert rules(nct06100497, "prior_treatment") == [only(nct06100497, "prior_treatment", kind="exclusion")]
     assert any(u.startswith("Patients who can receive systemic treatment") for u in nct06100497.unparsed)
 
 
 def test_nct06100497_labs_are_unparsed(nct06100497):
-    for start in ("Adequate bone marrow reserve", "Renal function:", "Liver function:", "Coagulation function:",
-                  "Screening EKG> 475 ms", "Ejection fraction <40%"):
+    for start in (
+        "Adequate bone marrow reserve",
+        "Renal function:",
+        "Liver function:",
+        "Coagulation function:",
+        "Screening EKG> 475 ms",
+        "Ejection fraction <40%",
+    ):
         assert any(u.startswith(start) for u in nct06100497.unparsed), start
     assert not any("\\>" in u or "\\<" in u for u in nct06100497.unparsed), "Markdown escapes must be undone"
 
@@ -166,8 +184,12 @@ def test_nct07320690_exclusions(nct07320690):
 
 
 def test_nct07320690_unparsed(nct07320690):
-    for start in ("Life expectancy of ≥6 months.", "Willing to undergo surgical treatment.",
-                  "No significant contraindications to surgery.", "History of psychiatric drug abuse"):
+    for start in (
+        "Life expectancy of ≥6 months.",
+        "Willing to undergo surgical treatment.",
+        "No significant contraindications to surgery.",
+        "History of psychiatric drug abuse",
+    ):
         assert any(u.startswith(start) for u in nct07320690.unparsed), start
 
 
@@ -199,24 +221,34 @@ def one_rule(text: str, field: str) -> dict:
     return {k: v for k, v in found[0].items() if k not in ("field", "kind", "text", "note")}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Age ≥ 18 years", {"min": 18}),
-    ("Age ≥18 years (or per national guidelines).", {"min": 18}),
-    ("18 Years to 75 Years", {"min": 18, "max": 75}),
-    ("Aged ≥ 18 years and ≤ 70 years", {"min": 18, "max": 70}),
-    ("Age range from 18 to 75 years old", {"min": 18, "max": 75}),
-    ("Patients aged 18-70", {"min": 18, "max": 70}),
-    ("Men or women over 18", {"min": 18}),
-    ("18 years of age or older", {"min": 18}),
-    ("Age \\> eighteen years", {"min": 18}),
-    ("Exclusion Criteria:\n* Age < 18 years or > 75 years", {"min": 18, "max": 75}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Age ≥ 18 years", {"min": 18}),
+        ("Age ≥18 years (or per national guidelines).", {"min": 18}),
+        ("18 Years to 75 Years", {"min": 18, "max": 75}),
+        ("Aged ≥ 18 years and ≤ 70 years", {"min": 18, "max": 70}),
+        ("Age range from 18 to 75 years old", {"min": 18, "max": 75}),
+        ("Patients aged 18-70", {"min": 18, "max": 70}),
+        ("Men or women over 18", {"min": 18}),
+        ("18 years of age or older", {"min": 18}),
+        ("Age \\> eighteen years", {"min": 18}),
+        ("Exclusion Criteria:\n* Age < 18 years or > 75 years", {"min": 18, "max": 75}),
+    ],
+)
 def test_age_forms(text, expected):
     assert one_rule(text, "age") == expected
 
 
-@pytest.mark.parametrize("text", ["Life expectancy ≥ 12 weeks", "within 5 years of diagnosis", "Hemoglobin ≥ 9 g/dL",
-                                  "Over 50% of waking hours in bed"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Life expectancy ≥ 12 weeks",
+        "within 5 years of diagnosis",
+        "Hemoglobin ≥ 9 g/dL",
+        "Over 50% of waking hours in bed",
+    ],
+)
 def test_numbers_that_are_not_ages(text):
     assert rules(parse.parse_criteria(text), "age") == []
 
@@ -226,39 +258,52 @@ def test_strict_age_bound_is_noted():
     assert criterion["min"] == 18 and "check the boundary" in criterion["note"]
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("ECOG 0-1", {"max": 1}),
-    ("ECOG (Eastern Cooperative Oncology Group) 0-1;", {"max": 1}),
-    ("ECOG performance status of 0 or 1.", {"max": 1}),
-    ("ECOG 0 to 2", {"max": 2}),
-    ("ECOG score 0-1", {"max": 1}),
-    ("ECOG performance status 0-1.", {"max": 1}),
-    ("Eastern Cooperative Oncology Group (ECOG) performance status ≤ 1", {"max": 1}),
-    ("ECOG 1-2", {"min": 1, "max": 2}),
-    ("ECOG < 2", {"max": 1}),
-    ("Exclusion Criteria:\n* ECOG ≥ 2", {"max": 1}),
-    ("Karnofsky performance status ≥ 70", {"max": 1}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("ECOG 0-1", {"max": 1}),
+        ("ECOG (Eastern Cooperative Oncology Group) 0-1;", {"max": 1}),
+        ("ECOG performance status of 0 or 1.", {"max": 1}),
+        ("ECOG 0 to 2", {"max": 2}),
+        ("ECOG score 0-1", {"max": 1}),
+        ("ECOG performance status 0-1.", {"max": 1}),
+        ("Eastern Cooperative Oncology Group (ECOG) performance status ≤ 1", {"max": 1}),
+        ("ECOG 1-2", {"min": 1, "max": 2}),
+        ("ECOG < 2", {"max": 1}),
+        ("Exclusion Criteria:\n* ECOG ≥ 2", {"max": 1}),
+        ("Karnofsky performance status ≥ 70", {"max": 1}),
+    ],
+)
 def test_ecog_forms(text, expected):
     assert one_rule(text, "ecog") == expected
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Patients with locally advanced (III-IVB) head and neck cancer", {"in": ["III", "IVA", "IVB"]}),
-    ("Clinical stage III-IVa according to the AJCC 8th edition", {"in": ["III", "IVA"]}),
-    ("Stage II (Stage IIA limited to max. 1000 patients) or Stage III early invasive cancer", {"in": ["II", "III"]}),
-    ("stage III-IV disease", {"in": ["III", "IVA", "IVB", "IVC"]}),
-    ("Stage 3 or 4a", {"in": ["III", "IVA"]}),
-    ("Exclusion Criteria:\n* Patients with Stage I or IV breast cancer are not eligible.",
-     {"not_in": ["I", "IVA", "IVB", "IVC"]}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Patients with locally advanced (III-IVB) head and neck cancer", {"in": ["III", "IVA", "IVB"]}),
+        ("Clinical stage III-IVa according to the AJCC 8th edition", {"in": ["III", "IVA"]}),
+        (
+            "Stage II (Stage IIA limited to max. 1000 patients) or Stage III early invasive cancer",
+            {"in": ["II", "III"]},
+        ),
+        ("stage III-IV disease", {"in": ["III", "IVA", "IVB", "IVC"]}),
+        ("Stage 3 or 4a", {"in": ["III", "IVA"]}),
+        (
+            "Exclusion Criteria:\n* Patients with Stage I or IV breast cancer are not eligible.",
+            {"not_in": ["I", "IVA", "IVB", "IVC"]},
+        ),
+    ],
+)
 def test_stage_forms(text, expected):
     assert one_rule(text, "stage") == expected
 
 
 def test_stage_per_site_with_p16():
-    text = ("Clinical stage III-IVa; specifically, stage III-IVa for oropharyngeal squamous cell carcinoma "
-            "(p16-negative) or stage III for oropharyngeal squamous cell carcinoma (p16-positive).")
+    text = (
+        "Clinical stage III-IVa; specifically, stage III-IVa for oropharyngeal squamous cell carcinoma "
+        "(p16-negative) or stage III for oropharyngeal squamous cell carcinoma (p16-positive)."
+    )
     result = parse.parse_criteria(text)
     assert [(c["in"], c["when"]) for c in rules(result, "stage")] == [
         (["III", "IVA"], {"tumor_site": {"not_in": ["oropharynx"]}}),
@@ -272,38 +317,53 @@ def test_roman_numerals_without_staging_are_not_stages():
     assert rules(parse.parse_criteria("NYHA class II-IV heart failure"), "stage") == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Carcinoma of the nasal cavity and sinus", {"in": ["nasal_cavity_paranasal_sinuses"]}),
-    ("Carcinoma of the pyriform sinus", {"in": ["hypopharynx"]}),
-    ("Squamous cell carcinoma of the head and neck (excluding nasopharyngeal carcinoma)", {"not_in": ["nasopharynx"]}),
-    ("Oral cavity cancer (tongue, floor of mouth)", {"in": ["oral_cavity"]}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Carcinoma of the nasal cavity and sinus", {"in": ["nasal_cavity_paranasal_sinuses"]}),
+        ("Carcinoma of the pyriform sinus", {"in": ["hypopharynx"]}),
+        (
+            "Squamous cell carcinoma of the head and neck (excluding nasopharyngeal carcinoma)",
+            {"not_in": ["nasopharynx"]},
+        ),
+        ("Oral cavity cancer (tongue, floor of mouth)", {"in": ["oral_cavity"]}),
+    ],
+)
 def test_site_forms(text, expected):
     assert one_rule(text, "tumor_site") == expected
 
 
-@pytest.mark.parametrize("text", ["Liver function: bilirubin ≤ 1.5 ULN", "Known active brain metastases from the tumor",
-                                  "limitation of tongue resection to less than half",
-                                  "Exclusion Criteria:\n* Other malignancies of the breast or skin within 5 years"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Liver function: bilirubin ≤ 1.5 ULN",
+        "Known active brain metastases from the tumor",
+        "limitation of tongue resection to less than half",
+        "Exclusion Criteria:\n* Other malignancies of the breast or skin within 5 years",
+    ],
+)
 def test_sites_outside_the_diagnosis_are_not_read(text):
     assert rules(parse.parse_criteria(text), "tumor_site") == []
 
 
-@pytest.mark.parametrize("text, field, expected", [
-    ("HPV or P16 (-)", "p16", {"in": ["negative"]}),
-    ("p16-negative disease", "p16", {"in": ["negative"]}),
-    ("Exclusion Criteria:\n* HPV-positive oropharyngeal cancer", "p16", {"not_in": ["positive"]}),
-    ("Poorly differentiated carcinoma", "differentiation", {"in": ["poor"]}),
-    ("Resectable disease", "resectable", {"in": ["yes"]}),
-    ("Eligible for radical surgery, as judged by surgeons", "resectable", {"in": ["yes"]}),
-    ("Unresectable disease", "resectable", {"in": ["no"]}),
-    ("Exclusion Criteria:\n* Current tumor is recurrent.", "recurrent", {"in": ["no"]}),
-    ("Exclusion Criteria:\n* Pregnant or breastfeeding", "pregnant", {"in": ["no"]}),
-    ("Exclusion Criteria:\n* Other malignancies within 5 years", "other_cancer_5y", {"in": ["no"]}),
-    ("Achieved complete response (CR) or partial response (PR)", "immunotherapy_response", {"in": ["CR", "PR"]}),
-    ("Achieved pathological complete response (pCR)", "pathologic_response", {"in": ["pCR"]}),
-    ("Received 2-4 cycles of PD-1 inhibitor", "immunotherapy_cycles", {"min": 2, "max": 4}),
-])
+@pytest.mark.parametrize(
+    "text, field, expected",
+    [
+        ("HPV or P16 (-)", "p16", {"in": ["negative"]}),
+        ("p16-negative disease", "p16", {"in": ["negative"]}),
+        ("Exclusion Criteria:\n* HPV-positive oropharyngeal cancer", "p16", {"not_in": ["positive"]}),
+        ("Poorly differentiated carcinoma", "differentiation", {"in": ["poor"]}),
+        ("Resectable disease", "resectable", {"in": ["yes"]}),
+        ("Eligible for radical surgery, as judged by surgeons", "resectable", {"in": ["yes"]}),
+        ("Unresectable disease", "resectable", {"in": ["no"]}),
+        ("Exclusion Criteria:\n* Current tumor is recurrent.", "recurrent", {"in": ["no"]}),
+        ("Exclusion Criteria:\n* Pregnant or breastfeeding", "pregnant", {"in": ["no"]}),
+        ("Exclusion Criteria:\n* Other malignancies within 5 years", "other_cancer_5y", {"in": ["no"]}),
+        ("Achieved complete response (CR) or partial response (PR)", "immunotherapy_response", {"in": ["CR", "PR"]}),
+        ("Achieved pathological complete response (pCR)", "pathologic_response", {"in": ["pCR"]}),
+        ("Received 2-4 cycles of PD-1 inhibitor", "immunotherapy_cycles", {"min": 2, "max": 4}),
+    ],
+)
 def test_flag_and_category_forms(text, field, expected):
     assert one_rule(text, field) == expected
 
@@ -312,42 +372,69 @@ def test_pathologic_response_is_not_a_recist_response():
     assert rules(parse.parse_criteria("Achieved pathological complete response (pCR)"), "immunotherapy_response") == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Exclusion Criteria:\n* Patients who have previously received PD-1/L1 combined chemotherapy drugs;",
-     {"excludes_combination": [["anti_pd1", "anti_pdl1"], ["chemotherapy"]]}),
-    ("No prior curative surgery or radiotherapy for the current tumor.",
-     {"excludes_any": ["surgery", "radiotherapy", "chemoradiotherapy"]}),
-    ("Exclusion Criteria:\n* Previous treatment with pembrolizumab or Opdivo", {"excludes_any": ["anti_pd1"]}),
-    ("Received preoperative anti-PD-1 therapy, with or without chemotherapy", {"requires_any": ["anti_pd1"]}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "Exclusion Criteria:\n* Patients who have previously received PD-1/L1 combined chemotherapy drugs;",
+            {"excludes_combination": [["anti_pd1", "anti_pdl1"], ["chemotherapy"]]},
+        ),
+        (
+            "No prior curative surgery or radiotherapy for the current tumor.",
+            {"excludes_any": ["surgery", "radiotherapy", "chemoradiotherapy"]},
+        ),
+        ("Exclusion Criteria:\n* Previous treatment with pembrolizumab or Opdivo", {"excludes_any": ["anti_pd1"]}),
+        ("Received preoperative anti-PD-1 therapy, with or without chemotherapy", {"requires_any": ["anti_pd1"]}),
+    ],
+)
 def test_prior_treatment_forms(text, expected):
     assert one_rule(text, "prior_treatment") == expected
 
 
-@pytest.mark.parametrize("text", ["Willing to undergo surgical treatment.", "Patients who can receive PD-1 therapy",
-                                  "Patients who received radiotherapy must be after the last dose"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Willing to undergo surgical treatment.",
+        "Patients who can receive PD-1 therapy",
+        "Patients who received radiotherapy must be after the last dose",
+    ],
+)
 def test_treatment_that_is_not_history(text):
     result = parse.parse_criteria(text)
     assert rules(result, "prior_treatment") == [] and result.unparsed == [text]
 
 
 def test_lab_bullets_are_unparsed():
-    text = "Inclusion Criteria:\n* Absolute neutrophil count ≥ 1,500/µL\n* Platelets ≥ 100,000/ mm3\n* Hemoglobin ≥ 10g/dL"
+    text = (
+        "Inclusion Criteria:\n* Absolute neutrophil count ≥ 1,500/µL\n* Platelets ≥ 100,000/ mm3\n* Hemoglobin ≥ 10g/dL"
+    )
     result = parse.parse_criteria(text)
     assert result.criteria == []
-    assert result.unparsed == ["Absolute neutrophil count ≥ 1,500/µL", "Platelets ≥ 100,000/ mm3", "Hemoglobin ≥ 10g/dL"]
+    assert result.unparsed == [
+        "Absolute neutrophil count ≥ 1,500/µL",
+        "Platelets ≥ 100,000/ mm3",
+        "Hemoglobin ≥ 10g/dL",
+    ]
 
 
 def test_sections_bullets_and_escapes():
-    text = ("INCLUSION CRITERIA:\n1. Age \\>= 18 years\n2) ECOG 0-1\n\nExclusion criteria\n- Pregnant women\n"
-            "• Creatinine \\> 1.5 x ULN\nplain line without a marker")
+    text = (
+        "INCLUSION CRITERIA:\n1. Age \\>= 18 years\n2) ECOG 0-1\n\nExclusion criteria\n- Pregnant women\n"
+        "• Creatinine \\> 1.5 x ULN\nplain line without a marker"
+    )
     assert parse.split_bullets(text) == [
-        ("inclusion", "Age >= 18 years"), ("inclusion", "ECOG 0-1"), ("exclusion", "Pregnant women"),
-        ("exclusion", "Creatinine > 1.5 x ULN"), ("exclusion", "plain line without a marker"),
+        ("inclusion", "Age >= 18 years"),
+        ("inclusion", "ECOG 0-1"),
+        ("exclusion", "Pregnant women"),
+        ("exclusion", "Creatinine > 1.5 x ULN"),
+        ("exclusion", "plain line without a marker"),
     ]
     result = parse.parse_criteria(text)
     assert [(c["field"], c["kind"]) for c in result.criteria] == [
-        ("age", "inclusion"), ("ecog", "inclusion"), ("pregnant", "exclusion")]
+        ("age", "inclusion"),
+        ("ecog", "inclusion"),
+        ("pregnant", "exclusion"),
+    ]
     assert result.unparsed == ["Creatinine > 1.5 x ULN", "plain line without a marker"]
 
 
@@ -365,10 +452,18 @@ def test_compare_identical_is_empty():
 
 
 def test_compare_reports_disagreements():
-    parsed = [{"field": "age", "min": 18, "text": "t"}, {"field": "stage", "in": ["IVA", "III"], "text": "t"},
-              {"field": "pregnant", "in": ["no"], "text": "t"}, {"field": "study_team", "text": "labs"}]
-    reviewed = [{"field": "age", "min": 18, "max": 75, "text": "t"}, {"field": "stage", "in": ["III", "IVA"], "text": "t"},
-                {"field": "ecog", "max": 1, "text": "t"}, {"field": "histology", "in": ["squamous_cell_carcinoma"], "text": "t"}]
+    parsed = [
+        {"field": "age", "min": 18, "text": "t"},
+        {"field": "stage", "in": ["IVA", "III"], "text": "t"},
+        {"field": "pregnant", "in": ["no"], "text": "t"},
+        {"field": "study_team", "text": "labs"},
+    ]
+    reviewed = [
+        {"field": "age", "min": 18, "max": 75, "text": "t"},
+        {"field": "stage", "in": ["III", "IVA"], "text": "t"},
+        {"field": "ecog", "max": 1, "text": "t"},
+        {"field": "histology", "in": ["squamous_cell_carcinoma"], "text": "t"},
+    ]
     assert parse.compare(parsed, reviewed) == [
         {"field": "age", "parsed": "min 18", "reviewed": "min 18 max 75"},
         {"field": "ecog", "parsed": None, "reviewed": "max 1"},

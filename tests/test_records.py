@@ -3,6 +3,7 @@
 Every test uses its own records database under tmp_path (TRIALBOT_RECORDS_DB),
 so nothing here touches var/ and the tests can run while the assistant is up.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,16 +17,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 import yaml
+from click.testing import CliRunner
 from rasa_sdk import Tracker
 from rasa_sdk.events import Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.privacy import ActionDeleteMyData, save_record
-from screenings import store as records
 from bot.__main__ import cli
 from knowledge import engine
+from screenings import store as records
 
 DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").read_text(encoding="utf-8"))
 PROFILE = {"age": 58, "tumor_site": "larynx", "stage": ["IVA"], "ecog": 1, "prior_treatment": []}
@@ -49,6 +50,7 @@ def tracker(sender_id: str, slots: dict | None = None) -> Tracker:
 
 
 # --- the store --------------------------------------------------------------------------
+
 
 def test_reference_is_quotable_and_unique():
     refs = {records.new_reference() for _ in range(2000)}
@@ -176,6 +178,7 @@ def test_retention_counts_from_the_last_update():
 
 # --- formats ----------------------------------------------------------------------------
 
+
 def test_csv_has_one_column_per_profile_field_and_per_trial():
     ref = records.save(PROFILE, VERDICTS, mode="patient", kb_build_id="b1")
     rows = list(csv.DictReader(io.StringIO(records.to_csv(records.export()))))
@@ -193,6 +196,7 @@ def test_csv_of_nothing_is_a_header():
 
 
 # --- the CLI: python -m bot records ... --------------------------------------------------
+
 
 def run(*args: str):
     return CliRunner().invoke(cli, ["records", *args], catch_exceptions=False)
@@ -242,6 +246,7 @@ def test_cli_purge_uses_the_retention_setting_and_purges_conversations(tmp_path,
 
 
 # --- the actions ------------------------------------------------------------------------
+
 
 def test_save_record_tells_the_reference_in_the_users_mode():
     dispatcher = CollectingDispatcher()

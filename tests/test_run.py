@@ -1,5 +1,6 @@
 """`python -m bot run` (what `make run` starts): every server up on 127.0.0.1,
 the HTTP API behind a token, the token never on a command line, one signal stops all."""
+
 from __future__ import annotations
 
 import json
@@ -84,10 +85,14 @@ def test_token_is_not_on_any_command_line(stack):
 def test_the_conversation_reaches_the_action_server(stack):
     """The consent question comes from the form, which needs the action server."""
     _, rasa_port, _, _ = stack
-    status, body = http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "hello"})
+    status, body = http(
+        f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "hello"}
+    )
     messages = json.loads(body)
     assert any(b.get("payload") == "/affirm" for m in messages for b in m.get("buttons", []))
-    status, body = http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "/affirm"})
+    status, body = http(
+        f"http://127.0.0.1:{rasa_port}/webhooks/rest/webhook", {"sender": "t-run-2", "message": "/affirm"}
+    )
     assert "How old are you?" in " ".join(m.get("text", "") for m in json.loads(body))
 
 

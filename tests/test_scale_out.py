@@ -16,6 +16,7 @@ once, and the Redis lock must make the second wait for the first.
 A machine without PostgreSQL or Redis fails here, with how to install them
 (``make test`` installs them): a skip would hide a scale-out path that nobody ran.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -65,8 +66,10 @@ def _require_packages() -> None:
     """Fail (never skip) when the servers are missing, saying how to get them."""
     has_pg = any(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl")) or shutil.which("pg_ctl")
     if not (has_pg and shutil.which("redis-server")):
-        pytest.fail("PostgreSQL and Redis are needed for the scale-out test and are not installed: "
-                    f"run `{SCRIPT.relative_to(ROOT)} install` (as root or with sudo; `make test` does it)")
+        pytest.fail(
+            "PostgreSQL and Redis are needed for the scale-out test and are not installed: "
+            f"run `{SCRIPT.relative_to(ROOT)} install` (as root or with sudo; `make test` does it)"
+        )
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -90,7 +93,9 @@ def services(tmp_path_factory):
         if started.returncode != 0:
             pytest.fail(f"{SCRIPT.name} start failed:\n{started.stdout}\n{started.stderr}")
         settings = _read_env(home / "env")
-        assert {"TRIALBOT_PG_PORT", "TRIALBOT_PG_PASSWORD", "TRIALBOT_REDIS_PORT", "TRIALBOT_REDIS_PASSWORD"} <= set(settings)
+        assert {"TRIALBOT_PG_PORT", "TRIALBOT_PG_PASSWORD", "TRIALBOT_REDIS_PORT", "TRIALBOT_REDIS_PASSWORD"} <= set(
+            settings
+        )
         yield settings
     finally:
         subprocess.run([str(SCRIPT), "stop", str(home)], capture_output=True, timeout=120)
@@ -106,9 +111,13 @@ def service_env(services, monkeypatch):
 
 
 def _pg(services: dict[str, str]):
-    return psycopg2.connect(host="127.0.0.1", port=int(services["TRIALBOT_PG_PORT"]),
-                            dbname=services["TRIALBOT_PG_DB"], user=services["TRIALBOT_PG_USER"],
-                            password=services["TRIALBOT_PG_PASSWORD"])
+    return psycopg2.connect(
+        host="127.0.0.1",
+        port=int(services["TRIALBOT_PG_PORT"]),
+        dbname=services["TRIALBOT_PG_DB"],
+        user=services["TRIALBOT_PG_USER"],
+        password=services["TRIALBOT_PG_PASSWORD"],
+    )
 
 
 def stored_events(services: dict[str, str], sender_id: str) -> int:
@@ -119,14 +128,20 @@ def stored_events(services: dict[str, str], sender_id: str) -> int:
 
 
 def _redis(services: dict[str, str]) -> redis.Redis:
-    return redis.Redis(host="127.0.0.1", port=int(services["TRIALBOT_REDIS_PORT"]),
-                       password=services["TRIALBOT_REDIS_PASSWORD"], db=1)
+    return redis.Redis(
+        host="127.0.0.1", port=int(services["TRIALBOT_REDIS_PORT"]), password=services["TRIALBOT_REDIS_PASSWORD"], db=1
+    )
 
 
 def test_services_listen_on_loopback_only_and_require_passwords(services):
     with pytest.raises(psycopg2.OperationalError, match="password"):
-        psycopg2.connect(host="127.0.0.1", port=int(services["TRIALBOT_PG_PORT"]),
-                         dbname=services["TRIALBOT_PG_DB"], user=services["TRIALBOT_PG_USER"], password="wrong")
+        psycopg2.connect(
+            host="127.0.0.1",
+            port=int(services["TRIALBOT_PG_PORT"]),
+            dbname=services["TRIALBOT_PG_DB"],
+            user=services["TRIALBOT_PG_USER"],
+            password="wrong",
+        )
     with pytest.raises(redis.AuthenticationError):
         redis.Redis(host="127.0.0.1", port=int(services["TRIALBOT_REDIS_PORT"]), password="wrong").ping()
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True).stdout
@@ -195,8 +210,9 @@ def test_the_lock_store_is_redis(service_env):
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # its own process group, killed as one
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )  # its own process group, killed as one
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -278,24 +294,55 @@ def cluster(services, tmp_path_factory):
     token = "test-token-" + os.urandom(8).hex()
     actions_token = os.urandom(16).hex()  # workers call the action server with it (bot/server/guards.py)
     actions_port, ports = free_port(), [free_port() for _ in range(WORKERS)]
-    base = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "TRIALBOT_RECORDS_DB": str(home / "records.db"),
-            # If a worker fell back to the SQLite store it would create this file; the test checks it does not.
-            "TRIALBOT_CONVERSATIONS_DB": str(home / "must-not-exist.db")}
+    base = {
+        **os.environ,
+        "RASA_TELEMETRY_ENABLED": "false",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "TRIALBOT_RECORDS_DB": str(home / "records.db"),
+        # If a worker fell back to the SQLite store it would create this file; the test checks it does not.
+        "TRIALBOT_CONVERSATIONS_DB": str(home / "must-not-exist.db"),
+    }
     processes = []
     try:
         actions_log = home / "actions.log"
-        actions = _start([sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
-                         {**base, "SANIC_HOST": "127.0.0.1", "TRIALBOT_ACTIONS_TOKEN": actions_token}, actions_log)
+        actions = _start(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(actions_port)],
+            {**base, "SANIC_HOST": "127.0.0.1", "TRIALBOT_ACTIONS_TOKEN": actions_token},
+            actions_log,
+        )
         processes.append(actions)
-        worker_env = {**base, **services, "ACTIONS_PORT": str(actions_port), "TRIALBOT_API_TOKEN": token,
-                      "TRIALBOT_ACTIONS_TOKEN": actions_token, "WEB_PORT": str(free_port()), "TRIALBOT_SESSION_SECRET": os.urandom(16).hex()}
+        worker_env = {
+            **base,
+            **services,
+            "ACTIONS_PORT": str(actions_port),
+            "TRIALBOT_API_TOKEN": token,
+            "TRIALBOT_ACTIONS_TOKEN": actions_token,
+            "WEB_PORT": str(free_port()),
+            "TRIALBOT_SESSION_SECRET": os.urandom(16).hex(),
+        }
         logs = [home / f"worker-{i}.log" for i in range(WORKERS)]
         for port, log in zip(ports, logs):
-            processes.append(_start(
-                [sys.executable, "-m", "bot.server.rasa_server", "--model", str(model), "--interface", "127.0.0.1",
-                 "--port", str(port), "--endpoints", str(ENDPOINTS), "--credentials", "credentials.yml"],
-                worker_env, log))
+            processes.append(
+                _start(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bot.server.rasa_server",
+                        "--model",
+                        str(model),
+                        "--interface",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--endpoints",
+                        str(ENDPOINTS),
+                        "--credentials",
+                        "credentials.yml",
+                    ],
+                    worker_env,
+                    log,
+                )
+            )
         _wait_until_up(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
         for port, process, log in zip(ports, processes[1:], logs):
             _wait_until_up(f"http://127.0.0.1:{port}/", process, log)
@@ -317,6 +364,7 @@ def _assert_round_robin(cluster: Cluster, sender: str) -> None:
 def test_screenings_hop_between_workers_and_keep_every_answer(cluster, services):
     """Every end-to-end screening of tests/test_conversations.py, with its own checks
     (verdicts, no question asked twice...), each turn on another worker; three at once."""
+
     def screening(scenario):
         check_complete_screening(cluster, scenario)  # its sender: "e2e-" + the scenario's name
         return scenario
@@ -396,7 +444,7 @@ def test_two_workers_take_concurrent_turns_of_one_conversation_one_after_the_oth
     assert not red.exists(LOCK_PREFIX + sender), "the lock was left behind"
 
     after = cluster.tracker(sender, worker=1)
-    new_turns = _turns(after["events"])[len(_turns(before["events"])):]
+    new_turns = _turns(after["events"])[len(_turns(before["events"])) :]
     assert [text for text, _ in new_turns] == ["I'm 61", "hypopharynx"]
     assert all(actions[-1:] == ["action_listen"] for _, actions in new_turns), new_turns
     assert after["slots"]["age"] == 61 and after["slots"]["tumor_site"] == "hypopharynx"

@@ -5,6 +5,7 @@ The action server tests start the real action server (``python -m rasa_sdk
 --actions actions``, which loads ``rasa_sdk_plugins`` from the repository root)
 on a free port. The rest drive the real stack (``python -m bot run``) over REST.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from bot.server import guards, rasa_server
-from tests.stack import MODEL, ROOT, free_port, http, start_stack, wait_until_up
+from tests.stack import MODEL, ROOT, free_port, start_stack, wait_until_up
 
 SLOW_STACK = [
     pytest.mark.slow,
@@ -29,8 +30,14 @@ SLOW_STACK = [
 ]
 
 
-def request(url: str, data=None, headers: dict | None = None, method: str | None = None,
-            raw: bytes | None = None, timeout: float = 60) -> tuple[int, dict, str]:
+def request(
+    url: str,
+    data=None,
+    headers: dict | None = None,
+    method: str | None = None,
+    raw: bytes | None = None,
+    timeout: float = 60,
+) -> tuple[int, dict, str]:
     """(status, headers, body) for one HTTP request, errors included."""
     body = raw if raw is not None else (None if data is None else json.dumps(data).encode())
     req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
@@ -51,13 +58,21 @@ class ActionServer:
     def __init__(self, log: Path, **env: str):
         self.port = free_port()
         self.log = log
-        environment = {k: v for k, v in os.environ.items()
-                       if k not in ("TRIALBOT_ACTIONS_TOKEN", "TRIALBOT_ACTIONS_INSECURE", "SANIC_HOST")}
+        environment = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("TRIALBOT_ACTIONS_TOKEN", "TRIALBOT_ACTIONS_INSECURE", "SANIC_HOST")
+        }
         environment.update(**env)
         with open(log, "w") as out:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(self.port)],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     @property
     def url(self) -> str:
@@ -88,10 +103,20 @@ def action_server(tmp_path_factory):
 def call(tracker_slots: dict, text: str, action: str = "action_converse") -> dict:
     """An action call as Rasa sends it, carrying the patient's words."""
     return {
-        "next_action": action, "sender_id": SECRET_SENDER, "version": "3.6.21", "domain": {},
-        "tracker": {"sender_id": SECRET_SENDER, "slots": tracker_slots, "events": [], "paused": False,
-                    "followup_action": None, "active_loop": {}, "latest_action_name": "action_listen",
-                    "latest_message": {"text": text, "intent": {"name": "ask_why_not"}, "entities": []}},
+        "next_action": action,
+        "sender_id": SECRET_SENDER,
+        "version": "3.6.21",
+        "domain": {},
+        "tracker": {
+            "sender_id": SECRET_SENDER,
+            "slots": tracker_slots,
+            "events": [],
+            "paused": False,
+            "followup_action": None,
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+            "latest_message": {"text": text, "intent": {"name": "ask_why_not"}, "entities": []},
+        },
     }
 
 
@@ -111,8 +136,11 @@ def test_action_server_listens_on_loopback_only_by_default(action_server):
 
 def test_action_server_allows_no_cross_origin_calls(action_server):
     for method in ("GET", "OPTIONS"):
-        _, headers, _ = request(action_server.url + "/actions", headers={
-            "Origin": "http://evil.example", "Access-Control-Request-Method": "POST", **bearer(TOKEN)}, method=method)
+        _, headers, _ = request(
+            action_server.url + "/actions",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST", **bearer(TOKEN)},
+            method=method,
+        )
         assert {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin") in (None, "")
 
 
@@ -131,9 +159,11 @@ def test_action_server_refuses_calls_without_the_token(action_server, path, meth
 def test_an_action_that_fails_says_it_cannot_check_and_keeps_every_answer(action_server):
     """A malformed profile makes the engine raise ValueError inside action_converse (why not): the
     action catches it, answers utter_cannot_check, and changes no slot."""
-    status, _, body = request(action_server.url + "/webhook",
-                              call({"result_profile": SECRET_ANSWER, "age": 67}, "why not NCT06100497?"),
-                              bearer(TOKEN))
+    status, _, body = request(
+        action_server.url + "/webhook",
+        call({"result_profile": SECRET_ANSWER, "age": 67}, "why not NCT06100497?"),
+        bearer(TOKEN),
+    )
     assert status == 200, body
     result = json.loads(body)
     assert result["events"] == []
@@ -197,35 +227,42 @@ JSON = "application/json"
 DEEP = ('{"sender": "a", "message": "hi", "metadata": ' + '{"a":' * 5000 + "1" + "}" * 5000 + "}").encode()
 
 
-@pytest.mark.parametrize("body, content_type, status", [
-    (b'{"sender": "a", "message": "hi"}', JSON, 200),
-    (b'{"sender": "a", "message": "hi"}', "application/json; charset=utf-8", 200),
-    (b'{"sender": "a", "message": ""}', JSON, 200),
-    (b'{"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}', JSON, 200),
-    # a cross-site form can post these without a CORS preflight: never a message
-    (b'{"sender": "a", "message": "hi"}', "text/plain", 415),
-    (b'{"sender": "a", "message": "hi"}', "text/plain;charset=UTF-8", 415),
-    (b"sender=a&message=hi", "application/x-www-form-urlencoded", 415),
-    (b'{"sender": "a", "message": "hi"}', "multipart/form-data; boundary=x", 415),
-    (b'{"sender": "a", "message": "hi"}', None, 415),
-    (b"{not json", JSON, 400),
-    (b"", JSON, 400),
-    (b'["a", "hi"]', JSON, 400),
-    (b'{"message": "hi"}', JSON, 400),            # no sender: Rasa would file it under "default", shared by all
-    (b'{"sender": "", "message": "hi"}', JSON, 400),
-    (b'{"sender": 12, "message": "hi"}', JSON, 400),
-    (b'{"sender": "a"}', JSON, 400),
-    (b'{"sender": "a", "message": {"text": "hi"}}', JSON, 400),
-    (b'{"sender": "a", "message": "hi", "metadata": "nurse"}', JSON, 400),
-    (('{"sender": "%s", "message": "hi"}' % ("x" * 500)).encode(), JSON, 400),
-    (DEEP, JSON, 400),                                                     # RecursionError in the decoder
-    (b'{"sender": "a", "message": "hi", "x": ' + b"[" * 9 + b"]" * 9 + b"}", JSON, 400),  # decodes, too deep
-    (json.dumps({"sender": "a", "message": "hi", "metadata": {"role": "nurse", "note": "x" * 2000}}).encode(), JSON, 400),
-    (json.dumps({"sender": "a", "message": "hi", "metadata": {"ids": list(range(5000))}}).encode(), JSON, 400),
-    (json.dumps({"sender": "a", "message": "x" * 70_000}).encode(), JSON, 413),
-    (json.dumps({"sender": "a", "message": "hi", "x": [0] * 40_000}).encode(), JSON, 413),
-    (b'{"sender": "socketio:' + b"ab" * 32 + b'", "message": "ECOG 1"}', JSON, 403),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status",
+    [
+        (b'{"sender": "a", "message": "hi"}', JSON, 200),
+        (b'{"sender": "a", "message": "hi"}', "application/json; charset=utf-8", 200),
+        (b'{"sender": "a", "message": ""}', JSON, 200),
+        (b'{"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}', JSON, 200),
+        # a cross-site form can post these without a CORS preflight: never a message
+        (b'{"sender": "a", "message": "hi"}', "text/plain", 415),
+        (b'{"sender": "a", "message": "hi"}', "text/plain;charset=UTF-8", 415),
+        (b"sender=a&message=hi", "application/x-www-form-urlencoded", 415),
+        (b'{"sender": "a", "message": "hi"}', "multipart/form-data; boundary=x", 415),
+        (b'{"sender": "a", "message": "hi"}', None, 415),
+        (b"{not json", JSON, 400),
+        (b"", JSON, 400),
+        (b'["a", "hi"]', JSON, 400),
+        (b'{"message": "hi"}', JSON, 400),  # no sender: Rasa would file it under "default", shared by all
+        (b'{"sender": "", "message": "hi"}', JSON, 400),
+        (b'{"sender": 12, "message": "hi"}', JSON, 400),
+        (b'{"sender": "a"}', JSON, 400),
+        (b'{"sender": "a", "message": {"text": "hi"}}', JSON, 400),
+        (b'{"sender": "a", "message": "hi", "metadata": "nurse"}', JSON, 400),
+        (('{"sender": "%s", "message": "hi"}' % ("x" * 500)).encode(), JSON, 400),
+        (DEEP, JSON, 400),  # RecursionError in the decoder
+        (b'{"sender": "a", "message": "hi", "x": ' + b"[" * 9 + b"]" * 9 + b"}", JSON, 400),  # decodes, too deep
+        (
+            json.dumps({"sender": "a", "message": "hi", "metadata": {"role": "nurse", "note": "x" * 2000}}).encode(),
+            JSON,
+            400,
+        ),
+        (json.dumps({"sender": "a", "message": "hi", "metadata": {"ids": list(range(5000))}}).encode(), JSON, 400),
+        (json.dumps({"sender": "a", "message": "x" * 70_000}).encode(), JSON, 413),
+        (json.dumps({"sender": "a", "message": "hi", "x": [0] * 40_000}).encode(), JSON, 413),
+        (b'{"sender": "socketio:' + b"ab" * 32 + b'", "message": "ECOG 1"}', JSON, 403),
+    ],
+)
 def test_rest_body_check(body, content_type, status):
     if status == 200:
         assert guards.rest_message(body, content_type)["sender"] == "a"
@@ -236,8 +273,15 @@ def test_rest_body_check(body, content_type, status):
 
 
 def test_rasa_reads_only_sender_message_and_role_from_a_rest_body():
-    body = json.dumps({"sender": "a", "message": "hi", "input_channel": "socketio", "stream": True,
-                       "metadata": {"role": "nurse", "note": "Jane Doe, MRN 0042"}}).encode()
+    body = json.dumps(
+        {
+            "sender": "a",
+            "message": "hi",
+            "input_channel": "socketio",
+            "stream": True,
+            "metadata": {"role": "nurse", "note": "Jane Doe, MRN 0042"},
+        }
+    ).encode()
     assert guards.rest_message(body, JSON) == {"sender": "a", "message": "hi", "metadata": {"role": "nurse"}}
     odd_role = json.dumps({"sender": "a", "message": "hi", "metadata": {"role": "admin"}}).encode()
     assert guards.rest_message(odd_role, JSON)["metadata"] == {}
@@ -284,7 +328,7 @@ def test_warnings_are_logged_without_their_text(caplog):
         warnings.simplefilter("always")
         guards.redacted_warnings()
         rasa.shared.utils.io.raise_warning(f"Failed to parse arguments in line '/{SECRET_ANSWER}'")
-        warnings.warn(f"plain {SECRET_ANSWER}", DeprecationWarning)
+        warnings.warn(f"plain {SECRET_ANSWER}", DeprecationWarning, stacklevel=1)
     assert "UserWarning from tests.test_security:" in caplog.text  # the caller of raise_warning, not io.py
     assert "DeprecationWarning from test_security:" in caplog.text
     assert SECRET_ANSWER not in caplog.text
@@ -296,10 +340,16 @@ def test_messages_are_capped_before_nlu():
 
 
 def test_log_events_keep_only_harmless_fields():
-    event = guards.redact_event(None, "error", {"event": "rest.message.received.failure",
-                                                "text": SECRET_ANSWER, "tracker_latest_message": {"text": "x"}})
-    assert event == {"event": "rest.message.received.failure", "text": "<redacted>",
-                     "tracker_latest_message": "<redacted>"}
+    event = guards.redact_event(
+        None,
+        "error",
+        {"event": "rest.message.received.failure", "text": SECRET_ANSWER, "tracker_latest_message": {"text": "x"}},
+    )
+    assert event == {
+        "event": "rest.message.received.failure",
+        "text": "<redacted>",
+        "tracker_latest_message": "<redacted>",
+    }
 
 
 ACTION_RESPONSES = [
@@ -372,8 +422,10 @@ class TestStack:
         assert request(url + f"?token={stack.token}")[0] == 200
 
     def test_no_run_file_holds_the_port_or_token(self, stack):
-        assert not (ROOT / "models" / "endpoints.run.yml").exists() or \
-            str(stack.actions_port) not in (ROOT / "models" / "endpoints.run.yml").read_text()
+        assert (
+            not (ROOT / "models" / "endpoints.run.yml").exists()
+            or str(stack.actions_port) not in (ROOT / "models" / "endpoints.run.yml").read_text()
+        )
 
     def test_injected_impossible_age_is_refused(self, stack):
         to_question(stack, "sec-age", "age")
@@ -445,19 +497,23 @@ class TestStack:
 
 
 DISTINCT = {
-    "age": "I'm 67", "tumor_site": "pyriform sinus", "stage": "T3N1M0", "ecog": "KPS 80",
-    "prior_treatment": "nivolumab x3", "location": "Chengdu",
+    "age": "I'm 67",
+    "tumor_site": "pyriform sinus",
+    "stage": "T3N1M0",
+    "ecog": "KPS 80",
+    "prior_treatment": "nivolumab x3",
+    "location": "Chengdu",
 }
 NEEDLES = ["pyriform", "T3N1M0", "KPS 80", "nivolumab", "Chengdu"]
 # Rasa warns about these, quoting them ("Failed to parse arguments in line ..."): issue 14, case 3.
 SLASH_MESSAGES = {
-    "/sintilimab 3 cycles partial response": "sintilimab",          # a slash message, not an intent
-    "/camrelizumab": "camrelizumab",                                 # an unknown intent alone
-    '/tislelizumab{"age": 50}': "tislelizumab",                      # an unknown intent with entities
-    '/inform{"zanubrutinib_dose": "160mg"}': "zanubrutinib",          # an unknown entity key
+    "/sintilimab 3 cycles partial response": "sintilimab",  # a slash message, not an intent
+    "/camrelizumab": "camrelizumab",  # an unknown intent alone
+    '/tislelizumab{"age": 50}': "tislelizumab",  # an unknown intent with entities
+    '/inform{"zanubrutinib_dose": "160mg"}': "zanubrutinib",  # an unknown entity key
     '/inform{"tumor_site": "toripalimab-larynx", "age": 6': "toripalimab",  # malformed /inform{...}
-    '/inform{"penpulimab" 3}': "penpulimab",                          # not JSON at all
-    "/inform@0.9{\"age\": \"serplulimab\"}": "serplulimab",        # a confidence, then odd entities
+    '/inform{"penpulimab" 3}': "penpulimab",  # not JSON at all
+    '/inform@0.9{"age": "serplulimab"}': "serplulimab",  # a confidence, then odd entities
 }
 SOCKET_TEXT = "I had envafolimab last spring"
 
@@ -481,7 +537,7 @@ def play_over_socketio(running, text: str) -> list[str]:
         client.say("hello", mine["session_id"], mine["resume"])
         client.say("yes", mine["session_id"], mine["resume"])
         client.say(text, mine["session_id"], mine["resume"])
-        client.say("/inform{\"envafolimab_cycles\": 4}", mine["session_id"], mine["resume"])
+        client.say('/inform{"envafolimab_cycles": 4}', mine["session_id"], mine["resume"])
     finally:
         client.close()
     events = running.tracker("socketio:" + mine["session_id"])["events"]
@@ -510,8 +566,12 @@ def test_no_patient_answer_or_sender_id_in_any_log(tmp_path):
         assert set(SLASH_MESSAGES) <= set(said)  # each one reached Rasa (and its warnings)
         socket_secrets = play_over_socketio(running, SOCKET_TEXT)
         # A failure path too: a malformed body and a message to a downed action server are logged.
-        request(f"http://127.0.0.1:{running.rasa_port}/webhooks/rest/webhook", raw=b'{"message": "pyriform"}',
-                headers={"Content-Type": "application/json"}, method="POST")
+        request(
+            f"http://127.0.0.1:{running.rasa_port}/webhooks/rest/webhook",
+            raw=b'{"message": "pyriform"}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         time.sleep(1)
     finally:
         running.stop()

@@ -6,6 +6,7 @@ A python-socketio client speaks the widget's protocol (``session_request``,
 web/static/chat.js does). Conversations are read back through the
 token-protected HTTP API, the one way staff tools read across channels.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,12 @@ class SocketClient:
         self.sio = socket_client(answer_checks)
         self.sio.on("session_confirm", lambda data: self._record("confirm", data))
         self.sio.on("bot_uttered", lambda data: self._record("bot", data))
-        self.sio.connect(f"http://127.0.0.1:{stack.rasa_port}", socketio_path="/socket.io/", transports=["polling"],
-                         headers={"Origin": f"http://127.0.0.1:{stack.web_port}"})
+        self.sio.connect(
+            f"http://127.0.0.1:{stack.rasa_port}",
+            socketio_path="/socket.io/",
+            transports=["polling"],
+            headers={"Origin": f"http://127.0.0.1:{stack.web_port}"},
+        )
 
     def _record(self, kind: str, data) -> None:
         with self.changed:
@@ -143,7 +148,7 @@ def test_a_second_client_with_the_first_clients_id_is_refused_the_conversation(s
     b = clients()
     given = b.request(a_id)
     assert given["session_id"] != a_id and given["resume"] != mine["resume"]  # a new conversation
-    assert b.request(a_id)["session_id"] not in (a_id, given["session_id"])   # asking again changes nothing
+    assert b.request(a_id)["session_id"] not in (a_id, given["session_id"])  # asking again changes nothing
     b_id = b.confirms()[-1]["session_id"]
     # B writes under A's id, with A's secret: dropped (and A hears nothing of it)
     assert b.say("T2N0M0", a_id, mine["resume"], expect_reply=False) == []
@@ -205,8 +210,11 @@ def test_the_rest_channel_cannot_write_into_a_socketio_conversation(stack, clien
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
     heard = len(a.replies())
     for sender in (a_id, "socketio:" + a_id):
-        status, _, body = request(url, {"sender": sender, "message": "ECOG 1", "input_channel": "socketio"},
-                                  {"Content-Type": "application/json"})
+        status, _, body = request(
+            url,
+            {"sender": sender, "message": "ECOG 1", "input_channel": "socketio"},
+            {"Content-Type": "application/json"},
+        )
         assert status == (403 if sender.startswith("socketio:") else 200), body
     time.sleep(1)
     assert len(a.replies()) == heard
@@ -234,14 +242,29 @@ def test_malformed_socketio_events_are_ignored_without_a_traceback(stack, client
 
     send(odd.sio.emit, "session_request")
     send(odd.sio.emit, "user_uttered")
-    for data in ("hello", ["hello"], 12, {"message": ["a"] * 1000, "session_id": None},
-                 {"message": "hello", "session_id": {"a": 1}, "customData": "nurse"}):
+    for data in (
+        "hello",
+        ["hello"],
+        12,
+        {"message": ["a"] * 1000, "session_id": None},
+        {"message": "hello", "session_id": {"a": 1}, "customData": "nurse"},
+    ):
         send(odd.sio.emit, "session_request", data)
         send(odd.sio.emit, "user_uttered", data)
     deep = '{"a":' * 5000 + "1" + "}" * 5000
-    for raw in ('2["user_uttered",' + deep + "]", '2{"a": 1}', "2[1]", "2[[1]]", "2[]", "2", "9", "2[{",
-                '2["disconnect"]', '2["connect", {}]',
-                '2["user_uttered", {"message": "hi", "session_id": "' + "x" * 5000 + '"}]'):
+    for raw in (
+        '2["user_uttered",' + deep + "]",
+        '2{"a": 1}',
+        "2[1]",
+        "2[[1]]",
+        "2[]",
+        "2",
+        "9",
+        "2[{",
+        '2["disconnect"]',
+        '2["connect", {}]',
+        '2["user_uttered", {"message": "hi", "session_id": "' + "x" * 5000 + '"}]',
+    ):
         send(odd.sio.eio.send, raw)  # socket.io packets as they are: type 2 is an event
     for _ in range(20):  # many at once: one payload python-engineio refuses
         odd.sio.emit("user_uttered", {"message": "hi"})
@@ -269,15 +292,19 @@ def test_rest_metadata_keeps_only_the_role(stack):
     """Issue 14, case 4: a note of any size never reaches the tracker."""
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
     note = {"role": "nurse", "note": "Jane Doe, MRN 0042", "assistant_id": "spoofed"}
-    status, _, body = request(url, {"sender": "meta-kept", "message": "hello", "metadata": note},
-                              {"Content-Type": "application/json"})
+    status, _, body = request(
+        url, {"sender": "meta-kept", "message": "hello", "metadata": note}, {"Content-Type": "application/json"}
+    )
     assert status == 200, body
     stored = [e["metadata"] for e in stack.tracker("meta-kept")["events"] if e["event"] == "user"]
     assert len(stored) == 1 and stored[0]["role"] == "nurse"
-    assert "note" not in stored[0] and "Jane Doe" not in json.dumps(stored) and stored[0].get("assistant_id") != "spoofed"
+    assert (
+        "note" not in stored[0] and "Jane Doe" not in json.dumps(stored) and stored[0].get("assistant_id") != "spoofed"
+    )
     for metadata, expected in (({"role": "nurse", "note": "x" * 299_000}, 413), ({"note": "x" * 5_000}, 400)):
-        status, _, _ = request(url, {"sender": "meta-huge", "message": "hello", "metadata": metadata},
-                               {"Content-Type": "application/json"})
+        status, _, _ = request(
+            url, {"sender": "meta-huge", "message": "hello", "metadata": metadata}, {"Content-Type": "application/json"}
+        )
         assert status == expected
     assert not [e for e in stack.tracker("meta-huge")["events"] if e["event"] == "user"]
 
@@ -302,10 +329,15 @@ def test_a_cross_site_form_post_cannot_write_into_a_conversation(stack):
     url = f"http://127.0.0.1:{stack.rasa_port}/webhooks/rest/webhook"
     stack.say("form-victim", "hello")
     body = json.dumps({"sender": "form-victim", "message": "yes"}).encode()
-    for content_type in ("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
-                         "multipart/form-data; boundary=----x"):
-        status, headers, _ = request(url, raw=body, method="POST",
-                                     headers={"Content-Type": content_type, "Origin": "http://evil.example"})
+    for content_type in (
+        "text/plain",
+        "text/plain;charset=UTF-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=----x",
+    ):
+        status, headers, _ = request(
+            url, raw=body, method="POST", headers={"Content-Type": content_type, "Origin": "http://evil.example"}
+        )
         assert status == 415, content_type
         assert {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin") in (None, "")
     assert [e.get("text") for e in stack.tracker("form-victim")["events"] if e["event"] == "user"] == ["hello"]

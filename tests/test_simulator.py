@@ -18,6 +18,7 @@ phrasings per kind of answer; every phrasing means, through knowledge.normalize,
 what the bank claims), reproducible generation, and a reference bot that keeps the
 dialogue contract passing every invariant while known-bad bots are caught.
 """
+
 from __future__ import annotations
 
 import json
@@ -90,8 +91,18 @@ def test_relatives_and_nurses_have_their_own_words_for_every_answer(language):
     """A relative speaks in the third person, a nurse in clinical words: every answer kind
     has templates in both registers (lay/self for the patient)."""
     bank = banks.load(language)
-    for kind in ("age", "tumor_site", "stage", "ecog", "p16", "differentiation", "histology",
-                 "immunotherapy_response", "immunotherapy_cycles", "pathologic_response"):
+    for kind in (
+        "age",
+        "tumor_site",
+        "stage",
+        "ecog",
+        "p16",
+        "differentiation",
+        "histology",
+        "immunotherapy_response",
+        "immunotherapy_cycles",
+        "pathologic_response",
+    ):
         for voice in bank.voices:
             assert bank.templates(kind, None, voice), f"{kind}: no templates for {voice}"
     for history in bank.keys("prior_treatment"):
@@ -116,7 +127,9 @@ def test_every_phrasing_means_what_the_bank_claims(language):
             continue
         got, meant = catalogue.read(item), catalogue.expected(item)
         if got != meant:
-            wrong.append(f"{item.kind} {item.text!r} ({item.speaker.voice}): normalises to {got}, the bank claims {meant}")
+            wrong.append(
+                f"{item.kind} {item.text!r} ({item.speaker.voice}): normalises to {got}, the bank claims {meant}"
+            )
     assert not wrong, f"{len(wrong)} unfaithful phrasings:\n" + "\n".join(wrong[:40])
 
 
@@ -149,11 +162,13 @@ def test_several_facts_in_one_message_mean_every_fact():
             continue
         checked += 1
         truth = plan.persona.truth
-        for name, clause, claims in message.parts:
+        for _name, clause, claims in message.parts:
             if clause.gaps:
                 continue
             p16 = truth["p16"] if truth["p16"] in ("positive", "negative") else None
-            item = catalogue.Item("several", None, user.speaker, clause, claims, {"site": truth["tumor_site"], "p16": p16})
+            item = catalogue.Item(
+                "several", None, user.speaker, clause, claims, {"site": truth["tumor_site"], "p16": p16}
+            )
             got = catalogue.read(item)
             if got != catalogue.expected(item):
                 wrong.append(f"{clause.text!r} in {message.text!r}: reads {got}, meant {claims}")
@@ -191,7 +206,9 @@ def test_generation_is_reproducible_with_a_seed():
     plans = generate(20, SEED, bank)
     a, _ = run(ReferenceBot(), plans, bank, workers=1)
     b, _ = run(ReferenceBot(), plans, bank, workers=2)
-    assert [[t.sent.text for t in o.transcript.turns] for o in a] == [[t.sent.text for t in o.transcript.turns] for o in b]
+    assert [[t.sent.text for t in o.transcript.turns] for o in a] == [
+        [t.sent.text for t in o.transcript.turns] for o in b
+    ]
 
 
 def test_the_generated_screenings_cover_the_patients_the_issue_lists():
@@ -202,8 +219,16 @@ def test_the_generated_screenings_cover_the_patients_the_issue_lists():
     plans = generate(300, SEED, bank)  # the first 300 are played by `make test` whatever TRIALBOT_SIM_N is
     truth = [p.persona.truth for p in plans]
     sites = Counter(t["tumor_site"] for t in truth)
-    for site in ("oral_cavity", "oropharynx", "hypopharynx", "larynx", "nasal_cavity_paranasal_sinuses", "nasopharynx",
-                 "salivary_gland", "unknown_primary"):
+    for site in (
+        "oral_cavity",
+        "oropharynx",
+        "hypopharynx",
+        "larynx",
+        "nasal_cavity_paranasal_sinuses",
+        "nasopharynx",
+        "salivary_gland",
+        "unknown_primary",
+    ):
         assert sites[site] >= 2, (site, sites)
     ages = Counter(t["age"] for t in truth)
     assert all(ages[a] >= 2 for a in (17, 18, 75, 76)), ages
@@ -212,15 +237,38 @@ def test_the_generated_screenings_cover_the_patients_the_issue_lists():
     assert {0, 1, 2, 3, 4, UNKNOWN} <= grades, grades
     assert len([g for g in grades if isinstance(g, tuple)]) >= 3, "KPS scores that mean two ECOG grades"
     histories = Counter(p.persona.history for p in plans)
-    for history in ("none", "planned", "pd1_chemo", "pd1_only", "chemo_only", "surgery", "radiotherapy",
-                    "surgery_radiotherapy", "chemoradiotherapy", "refused"):
+    for history in (
+        "none",
+        "planned",
+        "pd1_chemo",
+        "pd1_only",
+        "chemo_only",
+        "surgery",
+        "radiotherapy",
+        "surgery_radiotherapy",
+        "chemoradiotherapy",
+        "refused",
+    ):
         assert histories[history] >= 2, (history, histories)
     locations = Counter(p.persona.location_kind for p in plans)
-    assert all(locations[k] >= 2 for k in ("city", "province", "anywhere", "country", "rather_not_say", "skip")), locations
+    assert all(locations[k] >= 2 for k in ("city", "province", "anywhere", "country", "rather_not_say", "skip")), (
+        locations
+    )
     relatives = Counter(p.persona.relative for p in plans if p.persona.relative)
     assert len(relatives) >= 6, relatives
     tags = Counter(t.split(":")[0] for p in plans for t in p.perturbations)
-    for tag in ("voice", "opening", "dont_know", "correction", "several", "offtopic", "remark", "typo", "lower_case", "late"):
+    for tag in (
+        "voice",
+        "opening",
+        "dont_know",
+        "correction",
+        "several",
+        "offtopic",
+        "remark",
+        "typo",
+        "lower_case",
+        "late",
+    ):
         assert tags[tag] >= 10, (tag, tags)
     late = Counter(t for p in plans for t in p.perturbations if t.startswith("late:"))
     assert all(late[f"late:{k}"] >= 3 for k in ("age", "recurrent", "location")), late
@@ -241,14 +289,17 @@ def test_a_bot_that_keeps_the_contract_passes_every_invariant():
     assert fig["questions_to_result"]["median"] is not None
 
 
-@pytest.mark.parametrize("bug, invariant", [
-    ("reask_forever", "asked_more_than_3"),
-    ("moves_on_silently", "not_unknown_after_3"),
-    ("statements", "two_replies_without_question"),
-    ("ignores_corrections", "late_answer_no_result"),
-    ("record_per_result", "records"),
-    ("record_per_result", "record_reference"),
-])
+@pytest.mark.parametrize(
+    "bug, invariant",
+    [
+        ("reask_forever", "asked_more_than_3"),
+        ("moves_on_silently", "not_unknown_after_3"),
+        ("statements", "two_replies_without_question"),
+        ("ignores_corrections", "late_answer_no_result"),
+        ("record_per_result", "records"),
+        ("record_per_result", "record_reference"),
+    ],
+)
 def test_each_invariant_catches_a_bot_that_breaks_it(bug, invariant):
     bank = banks.load("en")
     outcomes, _ = run(ReferenceBot({bug}), generate(150, SEED, bank), bank, workers=1)
@@ -276,8 +327,12 @@ def test_late_answers_update_the_same_screening_and_the_reference_bot_keeps_the_
 
 def test_a_relative_asked_with_the_patients_wording_is_reported():
     bank = banks.load("en")
-    known = {relative_words(e)[0] for sex in ("male", "female") for e in bank.data["relatives"][sex]
-             if not relative_words(e)[1]}  # a relative word the vocabulary lacks is a known gap
+    known = {
+        relative_words(e)[0]
+        for sex in ("male", "female")
+        for e in bank.data["relatives"][sex]
+        if not relative_words(e)[1]
+    }  # a relative word the vocabulary lacks is a known gap
     plans = [p for p in generate(200, SEED, bank) if p.persona.voice == "carer" and p.persona.relative in known][:25]
     good, _ = run(ReferenceBot(), plans, bank, workers=1)
     bad, _ = run(ReferenceBot({"second_person"}), plans, bank, workers=1)
@@ -314,8 +369,9 @@ def played(stack):
 
     bank = banks.load("en")
     with catalogue.fast_vocabulary():  # the checks read stage words too (module scope: the autouse one is not on yet)
-        outcomes, wall = run(StackClient(stack), generate(N, SEED, bank), bank, workers=WORKERS,
-                             run_id=os.urandom(3).hex())
+        outcomes, wall = run(
+            StackClient(stack), generate(N, SEED, bank), bank, workers=WORKERS, run_id=os.urandom(3).hex()
+        )
     fig = figures(outcomes, wall, WORKERS)
     fig.update({"seed": SEED, "language": "en"})
     summary = text_summary(fig, outcomes)
@@ -357,8 +413,9 @@ def played_zh(stack):
     from tests.simulator.player import StackClient
 
     bank = banks.load("zh")
-    outcomes, wall = run(StackClient(stack), generate(N_ZH, SEED, bank), bank, workers=WORKERS,
-                         run_id=os.urandom(3).hex())
+    outcomes, wall = run(
+        StackClient(stack), generate(N_ZH, SEED, bank), bank, workers=WORKERS, run_id=os.urandom(3).hex()
+    )
     fig = figures(outcomes, wall, WORKERS)
     fig.update({"seed": SEED, "language": "zh"})
     summary = text_summary(fig, outcomes)
@@ -374,7 +431,9 @@ def test_simulated_chinese_screenings_figures(played_zh, capsys):
     assert len(outcomes) == N_ZH
     head = summary.split("\n\n--- ")[0]
     with capsys.disabled():
-        print(f"\n\ndialogue simulator in Chinese, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator_zh'}\n")
+        print(
+            f"\n\ndialogue simulator in Chinese, seed {SEED}:\n{head}\nreports: {ROOT / 'results' / 'simulator_zh'}\n"
+        )
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ ALL_BUT_M1 = {"0", "I", "II", "III", "IVA", "IVB"}
 
 # --- AJCC 8 rules, written independently of the YAML ------------------------
 
+
 def ajcc_general(t, n, m):
     """Oral cavity, larynx, hypopharynx, p16- oropharynx, sinonasal, salivary."""
     if m == "M1":
@@ -78,11 +79,7 @@ GRIDS = {
 
 @pytest.mark.parametrize(
     "table,t,n,m",
-    [
-        (table, t, n, m)
-        for table, (_, ts, ns) in GRIDS.items()
-        for t, n, m in itertools.product(ts, ns, ["M0", "M1"])
-    ],
+    [(table, t, n, m) for table, (_, ts, ns) in GRIDS.items() for t, n, m in itertools.product(ts, ns, ["M0", "M1"])],
 )
 def test_every_cell_matches_the_ajcc_rules(table, t, n, m):
     rule = GRIDS[table][0]
@@ -103,6 +100,7 @@ def test_p16_positive_stage_iv_is_stored_as_ivc():
 
 
 # --- explicit examples, one or more per stage group --------------------------
+
 
 @pytest.mark.parametrize(
     "key,tnm,expected",
@@ -255,6 +253,7 @@ def test_bad_p16_value_raises():
 
 # --- parse_tnm -------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "text,expected",
     [
@@ -383,13 +382,16 @@ def test_parse_stage_only_returns_project_codes():
             assert parse_stage(f"stage {word}") <= set(STAGE_ORDER)
 
 
-@pytest.mark.parametrize("text,groups", [
-    ("stage 3 or 4", {"III", "IVA", "IVB", "IVC"}),
-    ("III or IV", {"III", "IVA", "IVB", "IVC"}),
-    ("I think it is 2 or 3", {"II", "III"}),
-    ("III/IVA", {"III", "IVA"}),
-    ("stage IVa or IVb", {"IVA", "IVB"}),
-])
+@pytest.mark.parametrize(
+    "text,groups",
+    [
+        ("stage 3 or 4", {"III", "IVA", "IVB", "IVC"}),
+        ("III or IV", {"III", "IVA", "IVB", "IVC"}),
+        ("I think it is 2 or 3", {"II", "III"}),
+        ("III/IVA", {"III", "IVA"}),
+        ("stage IVa or IVb", {"IVA", "IVB"}),
+    ],
+)
 def test_unsure_between_stages_gives_every_stage_named(text, groups):
     """A patient torn between two stages may be either: the union, never the first one."""
     assert parse_stage(text) == frozenset(groups)
@@ -404,13 +406,22 @@ def test_a_number_followed_by_other_words_is_not_a_whole_stage_answer():
 from knowledge.staging import stage_groups_ajcc7, t0_allowed  # noqa: E402
 
 
-@pytest.mark.parametrize("tnm,expected", [
-    # AJCC 8 p16-positive clinical N counts side and size only: ipsilateral <= 6 cm is cN1.
-    ("T2 N2a M0", {"I"}), ("T2 N2b M0", {"I"}), ("T1 N2c M0", {"II"}), ("T3 N2b M0", {"II"}),
-    ("T1 N3a M0", {"III"}), ("T1 N3b M0", {"I", "II", "III"}),  # overt ENE: side and size not said
-    # pathological: pN counts nodes (1-4 = pN1, 5+ = pN2)
-    ("pT2 pN2a M0", {"I"}), ("pT2 pN2b M0", {"I", "II"}), ("pT3 pN2c M0", {"II", "III"}),
-])
+@pytest.mark.parametrize(
+    "tnm,expected",
+    [
+        # AJCC 8 p16-positive clinical N counts side and size only: ipsilateral <= 6 cm is cN1.
+        ("T2 N2a M0", {"I"}),
+        ("T2 N2b M0", {"I"}),
+        ("T1 N2c M0", {"II"}),
+        ("T3 N2b M0", {"II"}),
+        ("T1 N3a M0", {"III"}),
+        ("T1 N3b M0", {"I", "II", "III"}),  # overt ENE: side and size not said
+        # pathological: pN counts nodes (1-4 = pN1, 5+ = pN2)
+        ("pT2 pN2a M0", {"I"}),
+        ("pT2 pN2b M0", {"I", "II"}),
+        ("pT3 pN2c M0", {"II", "III"}),
+    ],
+)
 def test_case_12_p16_positive_reads_other_tables_n_by_what_it_says(tnm, expected):
     assert stage_groups("oropharynx", parse_tnm(tnm), "positive") == expected
 
@@ -420,23 +431,36 @@ def test_case_12_p16_negative_and_general_tables_keep_n2_subgroups():
     assert stage_groups("general", parse_tnm("T2 N2b M0")) == {"IVA"}
 
 
-@pytest.mark.parametrize("site,allowed", [("larynx", False), ("oral_cavity", False), ("hypopharynx", False),
-                                          ("nasal_cavity_paranasal_sinuses", False), ("oropharynx", True),
-                                          ("salivary_gland", True), ("unknown_primary", True), (None, True)])
+@pytest.mark.parametrize(
+    "site,allowed",
+    [
+        ("larynx", False),
+        ("oral_cavity", False),
+        ("hypopharynx", False),
+        ("nasal_cavity_paranasal_sinuses", False),
+        ("oropharynx", True),
+        ("salivary_gland", True),
+        ("unknown_primary", True),
+        (None, True),
+    ],
+)
 def test_case_12_t0_only_where_ajcc8_has_it(site, allowed):
     assert t0_allowed(site) is allowed
 
 
-@pytest.mark.parametrize("key,tnm,p16,expected", [
-    ("oropharynx", "T2 N1 M0", "positive", {"III", "IVA"}),  # AJCC 8 cN1 was N1 or N2a/N2b
-    ("oropharynx", "T2 N1 M0", "negative", {"III"}),
-    ("oropharynx", "T2 N1 M0", None, {"III", "IVA"}),
-    ("oropharynx", "T1 N0 M0", "positive", {"I"}),
-    ("oropharynx", "T4 N0 M0", "positive", {"IVA", "IVB"}),
-    ("oropharynx", "T2 N2b M0", "positive", {"IVA"}),
-    ("oropharynx", "pT1 pN1 M0", "positive", {"III", "IVA", "IVB"}),
-    ("general", "T3 N0 M0", None, {"III"}),
-])
+@pytest.mark.parametrize(
+    "key,tnm,p16,expected",
+    [
+        ("oropharynx", "T2 N1 M0", "positive", {"III", "IVA"}),  # AJCC 8 cN1 was N1 or N2a/N2b
+        ("oropharynx", "T2 N1 M0", "negative", {"III"}),
+        ("oropharynx", "T2 N1 M0", None, {"III", "IVA"}),
+        ("oropharynx", "T1 N0 M0", "positive", {"I"}),
+        ("oropharynx", "T4 N0 M0", "positive", {"IVA", "IVB"}),
+        ("oropharynx", "T2 N2b M0", "positive", {"IVA"}),
+        ("oropharynx", "pT1 pN1 M0", "positive", {"III", "IVA", "IVB"}),
+        ("general", "T3 N0 M0", None, {"III"}),
+    ],
+)
 def test_ajcc7_groups_for_criteria_that_name_no_edition(key, tnm, p16, expected):
     assert stage_groups_ajcc7(key, parse_tnm(tnm), p16) == expected
 

@@ -1,4 +1,5 @@
 """Synthetic trials for benchmarks: valid records, clearly marked, a realistic mix."""
+
 import re
 import sqlite3
 
@@ -86,8 +87,14 @@ def test_build_and_match(tmp_path):
     hn_ids = {r[0] for r in conn.execute("SELECT nct_id FROM trials WHERE cancer_type = 'head_and_neck'")}
     assert hn_ids  # seed 1 puts some in 300 trials
 
-    profile = {"age": 60, "tumor_site": "oropharynx", "stage": "III", "ecog": 1, "p16": "positive",
-               "prior_treatment": ["anti_pd1"]}
+    profile = {
+        "age": 60,
+        "tumor_site": "oropharynx",
+        "stage": "III",
+        "ecog": 1,
+        "p16": "positive",
+        "prior_treatment": ["anti_pd1"],
+    }
     results = engine.match(profile, db=conn)
     assert {m.cancer_type for m in results} == {"head_and_neck"}
     assert {m.nct_id for m in results} == hn_ids

@@ -6,6 +6,7 @@ checkpoint inhibitor (at most six) and the response after it; NCT06100497
 excludes a PD-1/L1 drug given with chemotherapy; neither may count planned,
 refused, diagnostic or another cancer's treatment as received.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -55,9 +56,14 @@ def test_case_2_a_response_said_only_of_chemotherapy_is_not_the_immunotherapy_re
 
 
 def test_case_3_pd1_with_chemoradiotherapy_keeps_both():
-    assert derived("pembrolizumab with chemoradiotherapy").fields["prior_treatment"] == ["chemoradiotherapy", "anti_pd1"]
-    assert derived("immunotherapy with chemoradiation").fields["prior_treatment"] == \
-        ["chemoradiotherapy", "immunotherapy_unspecified"]
+    assert derived("pembrolizumab with chemoradiotherapy").fields["prior_treatment"] == [
+        "chemoradiotherapy",
+        "anti_pd1",
+    ]
+    assert derived("immunotherapy with chemoradiation").fields["prior_treatment"] == [
+        "chemoradiotherapy",
+        "immunotherapy_unspecified",
+    ]
 
 
 def test_case_7_a_diagnostic_operation_is_not_treatment():
@@ -76,14 +82,18 @@ def test_case_7_another_cancers_radiotherapy_is_not_this_tumours():
 
 
 def test_planned_surgery_after_a_combined_line_the_dialogue_example():
-    text = ("I had three cycles of pembrolizumab with chemotherapy and the tumour shrank a lot; "
-            "surgery is planned next")
+    text = "I had three cycles of pembrolizumab with chemotherapy and the tumour shrank a lot; surgery is planned next"
     history = therapy.read(text)
     assert [(line.categories, line.status) for line in history.lines] == [
-        (("chemotherapy", "anti_pd1"), "received"), (("surgery",), "planned")]
+        (("chemotherapy", "anti_pd1"), "received"),
+        (("surgery",), "planned"),
+    ]
     d = therapy.derive(history)
-    assert d.fields == {"prior_treatment": ["chemotherapy", "anti_pd1"], "immunotherapy_cycles": 3,
-                        "immunotherapy_response": "PR"}
+    assert d.fields == {
+        "prior_treatment": ["chemotherapy", "anti_pd1"],
+        "immunotherapy_cycles": 3,
+        "immunotherapy_response": "PR",
+    }
     # The derivation says why 3 counts for the immunotherapy of a combined line.
     assert "every cycle" in d.notes["immunotherapy_cycles"]
     assert therapy.describe(history) == "pembrolizumab with chemotherapy, 3 cycles, shrank; surgery planned"
@@ -92,27 +102,33 @@ def test_planned_surgery_after_a_combined_line_the_dialogue_example():
 # --- counts ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,cycles", [
-    ("Keytruda x3, partial response", 3),
-    ("three rounds of nivolumab", 3),
-    ("pembrolizumab 4 cycles and cisplatin 2 cycles", 4),  # each count said of its own drug
-    ("3 cycles of pembrolizumab and cisplatin", 3),
-    ("pembrolizumab and cisplatin for 3 cycles, it shrank", 3),
-    ("2-3 cycles of toripalimab", [2, 3]),
-    ("I'm on my 4th cycle of pembrolizumab", 4),
-    ("camrelizumab x2 then camrelizumab x2 more", 4),
-])
+@pytest.mark.parametrize(
+    "text,cycles",
+    [
+        ("Keytruda x3, partial response", 3),
+        ("three rounds of nivolumab", 3),
+        ("pembrolizumab 4 cycles and cisplatin 2 cycles", 4),  # each count said of its own drug
+        ("3 cycles of pembrolizumab and cisplatin", 3),
+        ("pembrolizumab and cisplatin for 3 cycles, it shrank", 3),
+        ("2-3 cycles of toripalimab", [2, 3]),
+        ("I'm on my 4th cycle of pembrolizumab", 4),
+        ("camrelizumab x2 then camrelizumab x2 more", 4),
+    ],
+)
 def test_cycles_of_the_immunotherapy(text, cycles):
     assert derived(text).fields["immunotherapy_cycles"] == cycles
 
 
-@pytest.mark.parametrize("text,reason", [
-    ("TPF 3 cycles and pembrolizumab", "cycles_of_combined_line"),
-    ("pembrolizumab 3 cycles, 4 cycles", "several_numbers"),
-    ("a few cycles of pembrolizumab", "cycles_not_a_number"),
-    ("8 cycles in total: TPF then pembrolizumab", "total_of_several_lines"),
-    ("nivolumab 2 cycles, then pembrolizumab", "cycles_not_given_for_every_line"),
-])
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("TPF 3 cycles and pembrolizumab", "cycles_of_combined_line"),
+        ("pembrolizumab 3 cycles, 4 cycles", "several_numbers"),
+        ("a few cycles of pembrolizumab", "cycles_not_a_number"),
+        ("8 cycles in total: TPF then pembrolizumab", "total_of_several_lines"),
+        ("nivolumab 2 cycles, then pembrolizumab", "cycles_not_given_for_every_line"),
+    ],
+)
 def test_counts_the_words_do_not_settle_are_left_to_a_follow_up(text, reason):
     d = derived(text)
     assert "immunotherapy_cycles" not in d.fields
@@ -149,18 +165,21 @@ def test_a_reduced_dose_is_not_a_response():
 # --- status: planned, offered, refused, not yet, denied ------------------------------------------------
 
 
-@pytest.mark.parametrize("text,status", [
-    ("surgery is planned", "planned"),
-    ("they want to operate", "planned"),
-    ("I will have radiotherapy next month", "planned"),
-    ("I was offered chemo", "offered"),
-    ("I was offered chemo but refused", "refused"),
-    ("I refused radiotherapy", "refused"),
-    ("surgery not yet", "not_received"),
-    ("no radiotherapy", "not_received"),
-    ("currently on pembrolizumab", "ongoing"),
-    ("I had surgery", "received"),
-])
+@pytest.mark.parametrize(
+    "text,status",
+    [
+        ("surgery is planned", "planned"),
+        ("they want to operate", "planned"),
+        ("I will have radiotherapy next month", "planned"),
+        ("I was offered chemo", "offered"),
+        ("I was offered chemo but refused", "refused"),
+        ("I refused radiotherapy", "refused"),
+        ("surgery not yet", "not_received"),
+        ("no radiotherapy", "not_received"),
+        ("currently on pembrolizumab", "ongoing"),
+        ("I had surgery", "received"),
+    ],
+)
 def test_status_of_a_treatment(text, status):
     [line] = therapy.read(text).lines
     assert line.status == status
@@ -179,13 +198,16 @@ def test_received_and_planned_in_one_answer():
     assert d.unsettled["prior_treatment"] == "only_planned"
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("surgery but no radiation", ["surgery"]),
-    ("pembrolizumab x3, no chemo", ["anti_pd1"]),
-    ("none yet", []),
-    ("no treatment yet, surgery is planned", []),
-    ("I haven't had any treatment", []),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("surgery but no radiation", ["surgery"]),
+        ("pembrolizumab x3, no chemo", ["anti_pd1"]),
+        ("none yet", []),
+        ("no treatment yet, surgery is planned", []),
+        ("I haven't had any treatment", []),
+    ],
+)
 def test_negation_and_none_yet(text, expected):
     assert derived(text).fields["prior_treatment"] == expected
 
@@ -197,12 +219,15 @@ def test_only_denials_leave_prior_treatment_open():
 # --- recurrence -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text,recurrent", [
-    ("surgery and radiotherapy in 2020, now it came back", "yes"),
-    ("chemoradiation two years ago, it recurred last spring", "yes"),
-    ("surgery, then a relapse", "yes"),
-    ("surgery in 2021 and it hasn't come back", "no"),
-])
+@pytest.mark.parametrize(
+    "text,recurrent",
+    [
+        ("surgery and radiotherapy in 2020, now it came back", "yes"),
+        ("chemoradiation two years ago, it recurred last spring", "yes"),
+        ("surgery, then a relapse", "yes"),
+        ("surgery in 2021 and it hasn't come back", "no"),
+    ],
+)
 def test_recurrence_words_in_a_treatment_answer(text, recurrent):
     assert derived(text).fields["recurrent"] == recurrent
 
@@ -227,13 +252,18 @@ def test_ordinary_words_are_not_taken_for_drugs(text):
 
 def test_lower_case_and_lay_words():
     d = derived("keytruda and chemo, 4 rounds, the lump got smaller")
-    assert d.fields == {"prior_treatment": ["chemotherapy", "anti_pd1"], "immunotherapy_cycles": 4,
-                        "immunotherapy_response": "PR"}
+    assert d.fields == {
+        "prior_treatment": ["chemotherapy", "anti_pd1"],
+        "immunotherapy_cycles": 4,
+        "immunotherapy_response": "PR",
+    }
 
 
 def test_immunochemotherapy_is_immunotherapy_with_chemotherapy():
-    assert derived("neoadjuvant immunochemotherapy").fields["prior_treatment"] == \
-        ["chemotherapy", "immunotherapy_unspecified"]
+    assert derived("neoadjuvant immunochemotherapy").fields["prior_treatment"] == [
+        "chemotherapy",
+        "immunotherapy_unspecified",
+    ]
 
 
 def test_an_elaboration_names_the_immunotherapy_of_the_line_before():
@@ -282,20 +312,29 @@ def test_the_pd_of_pd1_is_not_progressive_disease():
     assert normalize.treatment("PD-1 inhibitor, partial response").response == "PR"
 
 
-@pytest.mark.parametrize("text,statuses", [
-    ("they want me to have pembrolizumab before the operation", ["planned", "planned"]),
-    ("I had chemo before surgery", ["received", "received"]),
-    ("3 cycles of immunotherapy with chemo, the tumor got smaller, next is surgery", ["received", "planned"]),
-])
+@pytest.mark.parametrize(
+    "text,statuses",
+    [
+        ("they want me to have pembrolizumab before the operation", ["planned", "planned"]),
+        ("I had chemo before surgery", ["received", "received"]),
+        ("3 cycles of immunotherapy with chemo, the tumor got smaller, next is surgery", ["received", "planned"]),
+    ],
+)
 def test_an_operation_named_as_a_time_or_next_step(text, statuses):
     assert [line.status for line in therapy.read(text).lines] == statuses
 
 
 def test_arrows_separate_lines():
     d = derived("TPF x3 -> pembro x4 -> PR")
-    assert d.fields == {"prior_treatment": ["chemotherapy", "anti_pd1"], "immunotherapy_cycles": 4,
-                        "immunotherapy_response": "PR"}
+    assert d.fields == {
+        "prior_treatment": ["chemotherapy", "anti_pd1"],
+        "immunotherapy_cycles": 4,
+        "immunotherapy_response": "PR",
+    }
 
 
 def test_lay_words_for_an_operation():
-    assert derived("I had my tonsils out, then 4 cycles of toripalimab").fields["prior_treatment"] == ["surgery", "anti_pd1"]
+    assert derived("I had my tonsils out, then 4 cycles of toripalimab").fields["prior_treatment"] == [
+        "surgery",
+        "anti_pd1",
+    ]

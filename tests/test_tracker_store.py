@@ -6,6 +6,7 @@ ports with their own conversation and record files, and check that a restarted
 Rasa server resumes a half-finished screening and that "delete my data" really
 removes the stored conversation and its record.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,8 @@ from rasa.shared.core.events import ActionExecuted, SessionStarted, SlotSet, Use
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from screenings import store as records
 from bot.server.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_configured
+from screenings import store as records
 from tests.stack import MODEL, ROOT, Stack, start_stack
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -127,6 +128,7 @@ def test_purge_drops_whole_conversations_whose_last_event_is_old(store, db_path)
 
 # --- the real stack ---------------------------------------------------------------------
 
+
 class RestartableStack:
     """The real stack (tests/stack.py) that can be stopped and started again on the same
     conversation and record files: new processes and ports, the same stored conversations."""
@@ -140,9 +142,12 @@ class RestartableStack:
 
     def start(self) -> None:
         self.starts += 1
-        self.running = start_stack(self.tmp / f"run-{self.starts}.log", unset=("TRIALBOT_RECORDS_SECRET",),
-                                   TRIALBOT_CONVERSATIONS_DB=str(self.conversations),
-                                   TRIALBOT_RECORDS_DB=str(self.records))
+        self.running = start_stack(
+            self.tmp / f"run-{self.starts}.log",
+            unset=("TRIALBOT_RECORDS_SECRET",),
+            TRIALBOT_CONVERSATIONS_DB=str(self.conversations),
+            TRIALBOT_RECORDS_DB=str(self.records),
+        )
 
     def stop(self) -> None:
         if self.running is not None:

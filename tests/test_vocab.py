@@ -1,4 +1,5 @@
 """The vocabulary is the one home of clinical words: it must be consistent."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -8,9 +9,20 @@ import pytest
 from knowledge import vocab
 
 
-@pytest.mark.parametrize("pairs", [vocab.site_terms, vocab.treatment_terms, vocab.drug_terms, vocab.response_terms,
-                                   vocab.histology_terms, vocab.differentiation_terms, vocab.p16_terms,
-                                   vocab.ecog_terms, vocab.cancer_type_terms])
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        vocab.site_terms,
+        vocab.treatment_terms,
+        vocab.drug_terms,
+        vocab.response_terms,
+        vocab.histology_terms,
+        vocab.differentiation_terms,
+        vocab.p16_terms,
+        vocab.ecog_terms,
+        vocab.cancer_type_terms,
+    ],
+)
 def test_no_word_means_two_things_in_one_list(pairs):
     meanings = defaultdict(set)
     for term, value in pairs():
@@ -32,9 +44,16 @@ def test_every_site_belongs_to_a_known_cancer_type_and_staging_table():
     for code, site in vocab.sites().items():
         assert site["cancer_type"] in kinds, code
         assert site["staging"] in ("general", "oropharynx", "nasopharynx", "none"), code
-    assert set(vocab.head_and_neck_sites()) >= {"oral_cavity", "oropharynx", "hypopharynx", "larynx",
-                                                "nasal_cavity_paranasal_sinuses", "nasopharynx", "salivary_gland",
-                                                "unknown_primary"}
+    assert set(vocab.head_and_neck_sites()) >= {
+        "oral_cavity",
+        "oropharynx",
+        "hypopharynx",
+        "larynx",
+        "nasal_cavity_paranasal_sinuses",
+        "nasopharynx",
+        "salivary_gland",
+        "unknown_primary",
+    }
 
 
 def test_ambiguous_words_name_known_sites_and_drugs_name_known_categories():

@@ -46,6 +46,7 @@ the training data still reads as an answer (``inform``).
 ``extract(text)`` is usable without Rasa (tests, scripts): it returns ``Found``
 tuples (entity, value, start, end).
 """
+
 from __future__ import annotations
 
 import functools
@@ -57,8 +58,6 @@ from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 import numpy as np
 import scipy.sparse
 import spacy
-from spacy.matcher import PhraseMatcher
-
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -78,6 +77,7 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from spacy.matcher import PhraseMatcher
 
 from knowledge import normalize, staging, therapy, vocab
 
@@ -90,18 +90,53 @@ AGE, TUMOR_SITE, STAGE, TNM, ECOG = "age", "tumor_site", "stage", "tnm", "ecog"
 TREATMENT, DRUG, CYCLES, RESPONSE = "treatment", "drug", "cycles", "response"
 P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, SEX = "p16", "differentiation", "histology", "recurrence", "sex"
 NCT_ID, NUMBER = "nct_id", "number"
-ENTITY_NAMES = (AGE, TUMOR_SITE, STAGE, TNM, ECOG, TREATMENT, DRUG, CYCLES, RESPONSE,
-                P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE, SEX, NCT_ID, NUMBER)
+ENTITY_NAMES = (
+    AGE,
+    TUMOR_SITE,
+    STAGE,
+    TNM,
+    ECOG,
+    TREATMENT,
+    DRUG,
+    CYCLES,
+    RESPONSE,
+    P16,
+    DIFFERENTIATION,
+    HISTOLOGY,
+    RECURRENCE,
+    SEX,
+    NCT_ID,
+    NUMBER,
+)
 # Cities (knowledge/vocabulary/cities.yaml) are no entity (the form reads the city from
 # the text with knowledge.geo) but are a feature for DIET: "Changsha" is an answer.
 CITY = "city"
 FEATURE_NAMES = ENTITY_NAMES + (CITY,)
 
 # When two candidates cover exactly the same characters, the earlier name wins.
-_PRIORITY = {name: i for i, name in enumerate(
-    (NCT_ID, TNM, STAGE, ECOG, AGE, CYCLES, DRUG, TREATMENT, TUMOR_SITE, P16, DIFFERENTIATION, HISTOLOGY, RECURRENCE,
-     SEX, RESPONSE, NUMBER)
-)}
+_PRIORITY = {
+    name: i
+    for i, name in enumerate(
+        (
+            NCT_ID,
+            TNM,
+            STAGE,
+            ECOG,
+            AGE,
+            CYCLES,
+            DRUG,
+            TREATMENT,
+            TUMOR_SITE,
+            P16,
+            DIFFERENTIATION,
+            HISTOLOGY,
+            RECURRENCE,
+            SEX,
+            RESPONSE,
+            NUMBER,
+        )
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -205,14 +240,18 @@ def _build_regexes() -> _Regexes:
     e = r"(?![\w])"
     ecog_data = vocab.load("ecog")
     # Words allowed between "ECOG"/"KPS" and the score: "ECOG is probably 1", "KPS should be 80".
-    filler_words = ("is|was|of|score|grade|now|currently|about|around|roughly|probably|maybe|approximately|approx|"
-                    "likely|status|should|would|will|be|been|really|actually|definitely|more|like")
+    filler_words = (
+        "is|was|of|score|grade|now|currently|about|around|roughly|probably|maybe|approximately|approx|"
+        "likely|status|should|would|will|be|been|really|actually|definitely|more|like"
+    )
     # Chinese characters between the prefix and the score too: "ECOG 评 分 是 1", "KPS 评 分 80".
     filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b|[{vocab.CJK}])*?"
     cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
     # "my aunt is 61": the relatives of people.yaml (knowledge/speaker.py reads the same words).
     people = _alternation(w for words in vocab.load("people")["relatives"].values() for w in words)
-    cycle_filler = r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
+    cycle_filler = (
+        r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
+    )
     return _Regexes(
         spoken=spoken,
         number=re.compile(rf"{b}(\d{{1,4}}(?:\.\d+)?)(?:\s*(?:-|–|to|or)\s*(\d{{1,3}}(?:\.\d+)?))?\s*%?(?![\w])", re.I),
@@ -223,7 +262,9 @@ def _build_regexes() -> _Regexes:
             re.I,
         ),
         # "aged 61", "age 45", "age: 45", "my age is 58", "at the age of 45"
-        age_cue=re.compile(rf"\b(?:aged|age)(?:\s*(?::|=|-|is|of|was|to)\s*|\s+)(?:about\s+|around\s+)?(?P<num>{num}){e}", re.I),
+        age_cue=re.compile(
+            rf"\b(?:aged|age)(?:\s*(?::|=|-|is|of|was|to)\s*|\s+)(?:about\s+|around\s+)?(?P<num>{num}){e}", re.I
+        ),
         # "I'm 61", "I am fifty-eight", "he's 70", "the patient is 52", "just turned 60"
         age_pronoun=re.compile(
             rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|{people})\s+is)"
@@ -234,13 +275,17 @@ def _build_regexes() -> _Regexes:
         # nurse shorthand "61M", "58F"
         age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?:M|F)(?![\w])"),
         # "年 龄 62", "今 年 66" (prepared Chinese), not "今 年 3 月" (a month) or "今 年 3 个 周 期"
-        age_zh=re.compile(r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
-                          r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"),
+        age_zh=re.compile(
+            r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
+            r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"
+        ),
         ecog=re.compile(
             rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d|\.\d)",
             re.I,
         ),
-        karnofsky=re.compile(rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I),
+        karnofsky=re.compile(
+            rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I
+        ),
         # not an ordinal: "第 1 次" is "the first time" (prepared Chinese)
         cycles_after=re.compile(rf"{b}(?<!第\s)(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
         cycles_before=re.compile(rf"\b(?:{cycle_words})\s*(?:x|×|:)?\s*(?:\d{{1,2}}|{spoken}){e}", re.I),
@@ -294,8 +339,11 @@ def _city_terms() -> List[str]:
     """City names and aliases from knowledge/vocabulary/cities.yaml (none if it is missing)."""
     if not (vocab.VOCABULARY_DIR / "cities.yaml").exists():
         return []
-    return [str(t) for e in vocab.load("cities")["cities"]
-            for t in [e["name"], *([e["name_zh"]] if e.get("name_zh") else []), *e.get("aliases", [])]]
+    return [
+        str(t)
+        for e in vocab.load("cities")["cities"]
+        for t in [e["name"], *([e["name_zh"]] if e.get("name_zh") else []), *e.get("aliases", [])]
+    ]
 
 
 # --- values ---------------------------------------------------------------------------------------
@@ -409,11 +457,14 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
         if m.group("bare"):
             # "58 years" is an age, "2 years ago" / "for 30 years" are not.
             before = text[: m.start()].split()
-            after = text[m.end():].lstrip().lower()
+            after = text[m.end() :].lstrip().lower()
             value = _age_value(m.group("num"))
-            if (value is None or int(value) < 10
-                    or (before and before[-1].lower() in _NOT_AGE_BEFORE)
-                    or re.match(r"(?:ago|since|later|before|after|back|now|of|in|with|on|post|out|into|and\s+\d)\b", after)):
+            if (
+                value is None
+                or int(value) < 10
+                or (before and before[-1].lower() in _NOT_AGE_BEFORE)
+                or re.match(r"(?:ago|since|later|before|after|back|now|of|in|with|on|post|out|into|and\s+\d)\b", after)
+            ):
                 continue
         value = _age_value(m.group(0))
         if value is not None:
@@ -437,8 +488,29 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
     return found
 
 
-_NOT_AGE_BEFORE = {"for", "in", "over", "past", "last", "within", "after", "since", "about", "around", "nearly",
-                   "almost", "than", "ago", "next", "first", "few", "every", "those", "these", "the"}
+_NOT_AGE_BEFORE = {
+    "for",
+    "in",
+    "over",
+    "past",
+    "last",
+    "within",
+    "after",
+    "since",
+    "about",
+    "around",
+    "nearly",
+    "almost",
+    "than",
+    "ago",
+    "next",
+    "first",
+    "few",
+    "every",
+    "those",
+    "these",
+    "the",
+}
 
 
 def _stage_candidates(text: str) -> List[Found]:
@@ -458,11 +530,11 @@ def _stage_candidates(text: str) -> List[Found]:
         if not staging._is_stage(m, text, pronoun):
             continue
         end = extend(m)
-        value = _stage_value(text[m.start():end])
+        value = _stage_value(text[m.start() : end])
         if value:
             found.append(Found(STAGE, value, m.start(), end))
     for m in staging._suffixed_pattern().finditer(text):  # Chinese: "3 期", "IVA 期"
-        value = _stage_value(text[m.start():m.end()])
+        value = _stage_value(text[m.start() : m.end()])
         if value:
             found.append(Found(STAGE, value, m.start(), m.end()))
     vague = staging.vague_stage(text)  # "晚期": every group it may be
@@ -477,7 +549,7 @@ def _stage_candidates(text: str) -> List[Found]:
             if roman or (letter and number.lower() != "i"):
                 end = extend(m)
                 if not text[end:].strip(" .!?"):
-                    value = _stage_value(text[m.start("number"):end])
+                    value = _stage_value(text[m.start("number") : end])
                     if value:
                         found.append(Found(STAGE, value, m.start("number"), end))
     return found
@@ -486,7 +558,7 @@ def _stage_candidates(text: str) -> List[Found]:
 def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
     found = []
     for m in rx.number.finditer(text):
-        if text[max(0, m.start() - 2):m.start()] == "第 ":
+        if text[max(0, m.start() - 2) : m.start()] == "第 ":
             continue  # an ordinal in Chinese ("第 1 个 试 验"): which one, not a number answered
         low = _number_text_value(m.group(1))
         if low is None:
@@ -495,8 +567,9 @@ def _number_candidates(rx: _Regexes, text: str) -> List[Found]:
         found.append(Found(NUMBER, value, m.start(), m.end()))
     for m in rx.spoken_number.finditer(text):
         said = m.group(0)
-        if said.lower() == "one" and normalize.one_is_no_number(text[max(0, m.start() - 20): m.start()],
-                                                               text[m.end(): m.end() + 20]):
+        if said.lower() == "one" and normalize.one_is_no_number(
+            text[max(0, m.start() - 20) : m.start()], text[m.end() : m.end() + 20]
+        ):
             continue  # "this one", "one moment" (the rule and its words: knowledge.normalize)
         value = normalize.words_to_number(said)
         if value is not None:
@@ -512,9 +585,9 @@ def _resolve(candidates: List[Found]) -> List[Found]:
     taken: List[Found] = []
     claimed = bytearray(max((c.end for c in candidates), default=0))
     for c in sorted(candidates, key=lambda f: (-(f.end - f.start), f.start, _PRIORITY[f.entity])):
-        if any(claimed[c.start:c.end]):
+        if any(claimed[c.start : c.end]):
             continue
-        claimed[c.start:c.end] = b"\x01" * (c.end - c.start)
+        claimed[c.start : c.end] = b"\x01" * (c.end - c.start)
         taken.append(c)
     return sorted(taken, key=lambda f: f.start)
 
@@ -554,8 +627,11 @@ def extract(text: Optional[str]) -> List[Found]:
     candidates = _phrase_candidates(pipe, prepared) + _regex_candidates(pipe, prepared)
     # "no radiotherapy" is not a treatment given, and "no spread" no progression: leave them to
     # the form, which reads the whole answer with knowledge.normalize (same negation rule).
-    kept = [f for f in _resolve(candidates)
-            if not (f.entity in (TREATMENT, DRUG, RESPONSE) and f.value != "none" and normalize.negated(prepared, f.start))]
+    kept = [
+        f
+        for f in _resolve(candidates)
+        if not (f.entity in (TREATMENT, DRUG, RESPONSE) and f.value != "none" and normalize.negated(prepared, f.start))
+    ]
     return [Found(f.entity, f.value, *ready.span(f.start, f.end)) for f in kept]
 
 
@@ -569,7 +645,7 @@ def entities(text: Optional[str]) -> List[Dict[Text, Any]]:
             ENTITY_ATTRIBUTE_START: f.start,
             ENTITY_ATTRIBUTE_END: f.end,
             ENTITY_ATTRIBUTE_VALUE: f.value,
-            "text": text[f.start:f.end],
+            "text": text[f.start : f.end],
             "confidence_entity": 1.0,
         }
         for f in _extract_cached(text)
@@ -586,8 +662,13 @@ def source_fingerprint() -> str:
     from pathlib import Path
 
     knowledge = Path(vocab.__file__).parent
-    files = [Path(__file__), knowledge / "vocab.py", knowledge / "normalize.py", knowledge / "staging.py",
-             *sorted(vocab.VOCABULARY_DIR.glob("*.yaml"))]
+    files = [
+        Path(__file__),
+        knowledge / "vocab.py",
+        knowledge / "normalize.py",
+        knowledge / "staging.py",
+        *sorted(vocab.VOCABULARY_DIR.glob("*.yaml")),
+    ]
     digest = hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
@@ -761,5 +842,8 @@ class MixedTokenizer(WhitespaceTokenizer):
             return super().tokenize(message, attribute)
         # Rasa's whitespace rules drop what follows Chinese punctuation ("三次，肿瘤..."), so a
         # message with Chinese is cut by jieba alone (it keeps Latin words and numbers whole).
-        return [Token(word, start, end) for word, start, end in _jieba().tokenize(text)
-                if word.strip() and not _PUNCTUATION_ONLY.fullmatch(word)]
+        return [
+            Token(word, start, end)
+            for word, start, end in _jieba().tokenize(text)
+            if word.strip() and not _PUNCTUATION_ONLY.fullmatch(word)
+        ]

@@ -8,6 +8,7 @@ so they always hold the same words as the entity extractor and the normalisers:
     python -m bot.nlu.lookups            # (re)write data/lookups.yml
     python -m bot.nlu.lookups --check    # exit 1 if data/lookups.yml is missing or stale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,9 +43,7 @@ def _unique(terms: Iterable[str]) -> List[str]:
 def tables() -> Dict[str, List[str]]:
     """The lookup tables: name -> terms (names match the entities they describe)."""
     return {
-        "tumor_site": _unique(
-            [t for t, _ in vocab.site_terms()] + [t for t, _ in vocab.ambiguous_site_terms()]
-        ),
+        "tumor_site": _unique([t for t, _ in vocab.site_terms()] + [t for t, _ in vocab.ambiguous_site_terms()]),
         "drug": _unique(t for t, _ in vocab.drug_terms()),
         "treatment": _unique(t for t, _ in vocab.treatment_terms()),
         "response": _unique(t for t, _ in vocab.response_terms()),

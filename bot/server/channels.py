@@ -35,6 +35,7 @@ It also keeps from the client's ``customData`` only what the bot reads
 (``{"custom": {"type": "no_reply"}}``) so the page can offer a retry instead of
 leaving the person waiting.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -74,7 +75,7 @@ def conversation_key(session_id: str) -> str:
 def session_of(conversation: Any) -> Optional[str]:
     """The session id inside a socket.io conversation key, or None for any other sender id."""
     if isinstance(conversation, str) and conversation.startswith(CONVERSATION_PREFIX):
-        return conversation[len(CONVERSATION_PREFIX):]
+        return conversation[len(CONVERSATION_PREFIX) :]
     return None
 
 
@@ -105,7 +106,7 @@ class SessionIds:
     def is_valid(self, session_id: Any) -> bool:
         if not isinstance(session_id, str) or len(session_id) != self.RANDOM_HEX + self.MAC_HEX:
             return False
-        random_part, mac = session_id[: self.RANDOM_HEX], session_id[self.RANDOM_HEX:]
+        random_part, mac = session_id[: self.RANDOM_HEX], session_id[self.RANDOM_HEX :]
         try:
             expected = self._mac(b"id:", random_part)[: self.MAC_HEX]
         except UnicodeEncodeError:
@@ -126,6 +127,7 @@ class SessionIds:
 @dataclass
 class Binding:
     """The session a socket was confirmed, and whether it still has to prove it holds it."""
+
     session_id: str
     pending: bool
 
@@ -146,8 +148,8 @@ class SessionTable:
         self._clock = clock
         self._started = clock()  # sessions from before a restart count as left then
         self._bindings: Dict[str, Binding] = {}  # socket id -> its binding
-        self._holders: Dict[str, str] = {}       # session id -> the socket holding it
-        self._left: Dict[str, float] = {}        # session id -> when its holder left
+        self._holders: Dict[str, str] = {}  # session id -> the socket holding it
+        self._left: Dict[str, float] = {}  # session id -> when its holder left
 
     def __len__(self) -> int:
         return len(self._bindings) + len(self._holders) + len(self._left)
@@ -282,6 +284,7 @@ def quietly(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[A
     (none, for ``emit("user_uttered")``), and logs an escaping exception with
     its traceback, which may quote the data.
     """
+
     @functools.wraps(handler)
     async def guarded(sid: Text, *args: Any) -> Any:
         try:
@@ -298,8 +301,7 @@ class TrialbotSocketIOOutput(SocketIOOutput):
     with custom JSON the widget can show, and a count of what was sent (so the input
     channel can tell an empty reply)."""
 
-    def __init__(self, sio: AsyncServer, bot_message_evt: Text,
-                 route: Callable[[Text], Optional[str]]) -> None:
+    def __init__(self, sio: AsyncServer, bot_message_evt: Text, route: Callable[[Text], Optional[str]]) -> None:
         super().__init__(sio, bot_message_evt)
         self.route = route
         self.sent = 0
@@ -352,8 +354,7 @@ class TrialbotSocketIO(SocketIOInput):
         resume_window: float = DEFAULT_RESUME_MINUTES * 60,
     ) -> None:
         # Sessions persist across reloads, for the tab that holds the resume secret.
-        super().__init__(user_message_evt, bot_message_evt, namespace, True, socketio_path,
-                         metadata_key=metadata_key)
+        super().__init__(user_message_evt, bot_message_evt, namespace, True, socketio_path, metadata_key=metadata_key)
         self.allowed_origins = list(allowed_origins or page_origins())
         if "*" in self.allowed_origins:
             raise ValueError("socket.io origins must be listed, never '*'")
@@ -371,10 +372,14 @@ class TrialbotSocketIO(SocketIOInput):
         return TrialbotSocketIOOutput(self.sio, self.bot_message_evt, self.holder_of)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = GuardedAsyncServer(async_mode="sanic", cors_allowed_origins=self.allowed_origins,
-                                 cors_credentials=False, max_http_buffer_size=MAX_PACKET_BYTES,
-                                 logger=server_logger("bot.server.channels.socketio"),
-                                 engineio_logger=server_logger("bot.server.channels.engineio"))
+        sio = GuardedAsyncServer(
+            async_mode="sanic",
+            cors_allowed_origins=self.allowed_origins,
+            cors_credentials=False,
+            max_http_buffer_size=MAX_PACKET_BYTES,
+            logger=server_logger("bot.server.channels.socketio"),
+            engineio_logger=server_logger("bot.server.channels.engineio"),
+        )
         self.sio = sio
         socketio_webhook = SocketBlueprint(sio, self.socketio_path, "socketio_webhook", __name__)
 
@@ -421,8 +426,7 @@ class TrialbotSocketIO(SocketIOInput):
         ``session_check`` (web/static/chat.js), a dead socket cannot.
         """
         try:
-            await self.sio.call("session_check", {}, to=holder, namespace=self.namespace,
-                                timeout=HOLDER_CHECK_SECONDS)
+            await self.sio.call("session_check", {}, to=holder, namespace=self.namespace, timeout=HOLDER_CHECK_SECONDS)
             return True
         except (SocketIOTimeout, asyncio.TimeoutError):
             self.sessions.drop(holder)
@@ -474,8 +478,9 @@ class TrialbotSocketIO(SocketIOInput):
         await self._start_new_session(sid)
         return False
 
-    async def _handle_message(self, sid: Text, data: Any,
-                              on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+    async def _handle_message(
+        self, sid: Text, data: Any, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> None:
         """Pass a message on under the session this socket holds, never another."""
         binding = self.sessions.binding(sid)
         if not isinstance(data, dict) or binding is None or data.get("session_id") != binding.session_id:

@@ -60,6 +60,7 @@ in each docstring, so an upgrade knows what to re-check):
   parse arguments in line '/inform{...}'"); a warning is logged with its
   category and where it was raised, never its text.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -77,15 +78,26 @@ logger = logging.getLogger(__name__)
 MAX_MESSAGE_CHARS = 2000  # longer messages are cut before NLU (the form reads at most 1,000)
 MAX_SENDER_CHARS = 128
 MAX_BODY_BYTES = 64 * 1024  # a 2,000-character message is at most 12 KB of JSON, even all escaped
-MAX_JSON_DEPTH = 8          # the deepest body the webhook takes is {"metadata": {"role": ...}}
+MAX_JSON_DEPTH = 8  # the deepest body the webhook takes is {"metadata": {"role": ...}}
 MAX_METADATA_CHARS = 1000
 CANNOT_CHECK = "utter_cannot_check"
 # Last resort when the loaded model predates the domain's utter_cannot_check response.
 CANNOT_CHECK_FALLBACK = "I'm sorry, I can't check the trials right now. Please try again in a few minutes."
 REST_WEBHOOK = "/webhooks/rest/webhook"
 SELECTIVE_DOMAIN = "enable_selective_domain"  # rasa.core.actions.constants.SELECTIVE_DOMAIN
-LOG_FIELDS_KEPT = {"event", "event_info", "log_level", "level", "timestamp", "error", "action_name",
-                   "policy_name", "filename", "model", "path"}
+LOG_FIELDS_KEPT = {
+    "event",
+    "event_info",
+    "log_level",
+    "level",
+    "timestamp",
+    "error",
+    "action_name",
+    "policy_name",
+    "filename",
+    "model",
+    "path",
+}
 
 
 # --- the action endpoint: port and token, in memory --------------------------------------------
@@ -131,16 +143,26 @@ def _kept_alive_request():
         loop = asyncio.get_running_loop()
         kept = self.__dict__.get("_kept_session")
         if kept is None or kept.closed or self.__dict__.get("_kept_loop") is not loop:
-            auth = aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) \
-                if self.basic_auth else None
+            auth = (
+                aiohttp.BasicAuth(self.basic_auth["username"], self.basic_auth["password"]) if self.basic_auth else None
+            )
             kept = aiohttp.ClientSession(
-                headers=self.headers, auth=auth, timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS))
+                headers=self.headers,
+                auth=auth,
+                timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
+                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS),
+            )
             self.__dict__.update(_kept_session=kept, _kept_loop=loop)
         return kept
 
-    async def request(self, method: Text = "post", subpath: Optional[Text] = None,
-                      content_type: Optional[Text] = "application/json", compress: bool = False, **kwargs: Any):
+    async def request(
+        self,
+        method: Text = "post",
+        subpath: Optional[Text] = None,
+        content_type: Optional[Text] = "application/json",
+        compress: bool = False,
+        **kwargs: Any,
+    ):
         headers = {}
         if content_type:
             headers["Content-Type"] = content_type
@@ -158,9 +180,17 @@ def _kept_alive_request():
                 sslcontext = ssl.create_default_context(cafile=self.cafile)
             except FileNotFoundError as e:
                 raise FileNotFoundException(
-                    f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist.") from e
-        async with session(self).request(method, url, headers=headers, params=self.combine_parameters(kwargs),
-                                         compress=compress, ssl=sslcontext, **kwargs) as response:
+                    f"Failed to find certificate file, '{os.path.abspath(self.cafile)}' does not exist."
+                ) from e
+        async with session(self).request(
+            method,
+            url,
+            headers=headers,
+            params=self.combine_parameters(kwargs),
+            compress=compress,
+            ssl=sslcontext,
+            **kwargs,
+        ) as response:
             if response.status >= 400:
                 raise ClientResponseError(response.status, response.reason, await response.content.read())
             try:
@@ -263,7 +293,7 @@ def _failure_events(action_name: str, tracker, domain, apology) -> List[Any]:
     if action_name == ACTION_SESSION_START_NAME:
         return [SessionStarted(), *events, ActionExecuted(ACTION_LISTEN_NAME)]
     requested = tracker.get_slot(REQUESTED_SLOT)
-    is_form_validation = action_name.startswith("validate_") and action_name[len("validate_"):] in domain.form_names
+    is_form_validation = action_name.startswith("validate_") and action_name[len("validate_") :] in domain.form_names
     if is_form_validation and requested:
         events += [SlotSet(requested, tracker.get_slot(requested)), SlotSet(REQUESTED_SLOT, requested)]
     return events
@@ -289,10 +319,17 @@ def cannot_check_when_actions_fail() -> None:
             raise
         except Exception as e:  # noqa: BLE001 - RasaException, aiohttp and asyncio errors alike
             cause = e.__cause__ or e.__context__
-            logger.error("action %s could not run: %s%s", self.name(), type(e).__name__,
-                         f" ({type(cause).__name__})" if cause is not None else "")
-            apology = None if _already_apologised(tracker) else \
-                await cannot_check_message(nlg, tracker, output_channel.name())
+            logger.error(
+                "action %s could not run: %s%s",
+                self.name(),
+                type(e).__name__,
+                f" ({type(cause).__name__})" if cause is not None else "",
+            )
+            apology = (
+                None
+                if _already_apologised(tracker)
+                else await cannot_check_message(nlg, tracker, output_channel.name())
+            )
             return _failure_events(self.name(), tracker, domain, apology)
 
     RemoteAction.run = run
@@ -533,9 +570,14 @@ def _action_response_fast_check():
         item = events["items"]
         branches = item["oneOf"]
         names = [b["properties"]["event"]["const"] for b in branches]
-        if events.get("type") != "array" or set(events) != {"type", "items"} or "event" not in item.get("required", []) \
-                or item["properties"]["event"] != {"type": "string"} or len(set(names)) != len(names) \
-                or not all(isinstance(n, str) for n in names):
+        if (
+            events.get("type") != "array"
+            or set(events) != {"type", "items"}
+            or "event" not in item.get("required", [])
+            or item["properties"]["event"] != {"type": "string"}
+            or len(set(names)) != len(names)
+            or not all(isinstance(n, str) for n in names)
+        ):
             return None
     except (KeyError, TypeError):
         return None
@@ -648,7 +690,7 @@ def _module_path(filename: str) -> str:
     """A source file as a module path (``rasa.shared.utils.io``), without the machine's folders."""
     parts = Path(filename).with_suffix("").parts
     if "site-packages" in parts:
-        return ".".join(parts[parts.index("site-packages") + 1:])
+        return ".".join(parts[parts.index("site-packages") + 1 :])
     return parts[-1] if parts else "?"
 
 
@@ -673,8 +715,11 @@ def withheld_warning(message, category, filename, lineno, file=None, line=None) 
     Python prints a warning with its message, and Rasa's warnings about odd input
     quote the input word for word.
     """
-    logger.warning("%s from %s (its text is withheld: it may quote a message)",
-                   getattr(category, "__name__", "Warning"), _warned_from(str(filename), lineno))
+    logger.warning(
+        "%s from %s (its text is withheld: it may quote a message)",
+        getattr(category, "__name__", "Warning"),
+        _warned_from(str(filename), lineno),
+    )
 
 
 def redacted_warnings() -> None:

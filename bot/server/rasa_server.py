@@ -15,6 +15,7 @@ otherwise, no CORS on the HTTP API and REST webhook (``--cors '*'`` is
 refused; the browser page talks to the socket.io channel, whose origins
 bot/server/channels.py limits to the page), telemetry off.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,7 @@ HOST = "127.0.0.1"
 def rasa_arguments(args: list[str], token: str) -> list[str]:
     """Rasa's ``run`` command line for ``args``, with the private defaults added."""
     for i, arg in enumerate(args):
-        if arg == "--cors" and "*" in args[i + 1:i + 2] or arg.startswith("--cors=") and "*" in arg:
+        if arg == "--cors" and "*" in args[i + 1 : i + 2] or arg.startswith("--cors=") and "*" in arg:
             sys.exit("refusing --cors '*': the HTTP API and REST webhook take no cross-origin calls")
     if not any(a in ("-i", "--interface") or a.startswith("--interface=") for a in args):
         args = [*args, "--interface", HOST]
@@ -41,8 +42,11 @@ def main() -> None:
         sys.exit("TRIALBOT_API_TOKEN is not set: the Rasa HTTP API is never started without a token")
     actions_token = os.environ.pop("TRIALBOT_ACTIONS_TOKEN", "")
     if not actions_token:
-        print("TRIALBOT_ACTIONS_TOKEN is not set: calls to the action server carry no token "
-              "(it refuses them unless started with TRIALBOT_ACTIONS_INSECURE=1)", file=sys.stderr)
+        print(
+            "TRIALBOT_ACTIONS_TOKEN is not set: calls to the action server carry no token "
+            "(it refuses them unless started with TRIALBOT_ACTIONS_INSECURE=1)",
+            file=sys.stderr,
+        )
     os.environ["RASA_TELEMETRY_ENABLED"] = "false"
     guards.install(actions_token, os.environ.get("ACTIONS_PORT"))
     sys.argv = rasa_arguments(sys.argv[1:], token)

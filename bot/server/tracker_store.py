@@ -40,6 +40,7 @@ dialect SQLAlchemy knows; PostgreSQL in ``deploy/endpoints.scale-out.yml``).
 ``TRIALBOT_ENDPOINTS`` names the endpoints file the ``records purge`` CLI reads
 (default ``endpoints.yml``), so retention reaches a PostgreSQL store too.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -52,14 +53,14 @@ from pathlib import Path
 from typing import Any, Optional, Text
 
 import sqlalchemy as sa
-from sqlalchemy.orm import sessionmaker
-from sqlalchemy.pool import QueuePool
 from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore
-from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from screenings.store import ROOT, private_file
 
@@ -137,10 +138,16 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         rows = []
         for event in itertools.islice(tracker.events, stored, len(tracker.events)):
             data = event.as_dict()
-            rows.append({"sender_id": tracker.sender_id, "type_name": event.type_name,
-                         "timestamp": data.get("timestamp"),
-                         "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
-                         "action_name": data.get("name"), "data": json.dumps(data)})
+            rows.append(
+                {
+                    "sender_id": tracker.sender_id,
+                    "type_name": event.type_name,
+                    "timestamp": data.get("timestamp"),
+                    "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+                    "action_name": data.get("name"),
+                    "data": json.dumps(data),
+                }
+            )
         with self.session_scope() as session:
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
@@ -151,8 +158,7 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         """The latest session's tracker, noting how many events were stored (see ``save``)."""
         return await self._retrieve(sender_id, fetch_events_from_all_sessions=False)
 
-    async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool
-                        ) -> Optional[DialogueStateTracker]:
+    async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
         """Rasa's ``_retrieve`` (the same query, the same rows), reading the ``data`` column only."""
         query = self._events_data(fetch_events_from_all_sessions)
         with self.session_scope() as session:
@@ -172,18 +178,25 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
             sender = events.c.sender_id == sa.bindparam("sender_id")
             query = sa.select(events.c.data).where(sender)
             if not all_sessions:  # the events since the latest SessionStarted, or all if there is none
-                start = sa.select(sa.func.max(events.c.timestamp).label("session_start")).where(
-                    sender, events.c.type_name == SessionStarted.type_name).subquery()
-                query = query.where(sa.or_(events.c.timestamp >= start.c.session_start,
-                                           start.c.session_start.is_(None)))
+                start = (
+                    sa.select(sa.func.max(events.c.timestamp).label("session_start"))
+                    .where(sender, events.c.type_name == SessionStarted.type_name)
+                    .subquery()
+                )
+                query = query.where(
+                    sa.or_(events.c.timestamp >= start.c.session_start, start.c.session_start.is_(None))
+                )
             cached[all_sessions] = query.order_by(events.c.id)
         return cached[all_sessions]
 
     def forget(self, sender_id: Text) -> int:
         """Delete every stored event of one conversation; returns how many."""
         with self.session_scope() as session:
-            n = session.query(self.SQLEvent).filter(self.SQLEvent.sender_id == sender_id).delete(
-                synchronize_session=False)
+            n = (
+                session.query(self.SQLEvent)
+                .filter(self.SQLEvent.sender_id == sender_id)
+                .delete(synchronize_session=False)
+            )
             session.commit()
         logger.info("deleted a conversation at the user's request (%d events)", n)
         return n
@@ -199,11 +212,16 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         cutoff = (now if now is not None else time.time()) - older_than_days * 86400
         events = self.SQLEvent
         with self.session_scope() as session:
-            stale = [sid for (sid,) in session.query(events.sender_id)
-                     .group_by(events.sender_id).having(sa.func.max(events.timestamp) < cutoff)]
+            stale = [
+                sid
+                for (sid,) in session.query(events.sender_id)
+                .group_by(events.sender_id)
+                .having(sa.func.max(events.timestamp) < cutoff)
+            ]
             for chunk in range(0, len(stale), 500):
-                session.query(events).filter(events.sender_id.in_(stale[chunk:chunk + 500])).delete(
-                    synchronize_session=False)
+                session.query(events).filter(events.sender_id.in_(stale[chunk : chunk + 500])).delete(
+                    synchronize_session=False
+                )
             session.commit()
         return len(stale)
 
@@ -229,8 +247,13 @@ class SQLiteTrackerStore(ForgettingSQLTrackerStore):
         # Every connection from now on goes through the hook.
         url = self.engine.url
         self.engine.dispose()
-        self.engine = sa.create_engine(url, poolclass=QueuePool, pool_size=SQLITE_POOL_SIZE,
-                                       max_overflow=SQLITE_POOL_SIZE, connect_args={"check_same_thread": False})
+        self.engine = sa.create_engine(
+            url,
+            poolclass=QueuePool,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=SQLITE_POOL_SIZE,
+            connect_args={"check_same_thread": False},
+        )
         sa.event.listen(self.engine, "connect", _configure_connection)
         self.sessionmaker = sessionmaker(bind=self.engine)
 

@@ -12,11 +12,27 @@
 - ``fakebot.py``: an in-process reference bot that follows the dialogue contract (unit tests);
 - ``__main__.py``: ``python -m tests.simulator`` (also ``bench/simulate.py``).
 """
+
 from .bank import Bank, load
 from .checks import Outcome, check, format_outcome
 from .generator import generate, make_plan
 from .player import RestClient, StackClient, Transcript, play
 from .report import figures, run, text_summary, write
 
-__all__ = ["Bank", "load", "Outcome", "check", "format_outcome", "generate", "make_plan", "RestClient",
-           "StackClient", "Transcript", "play", "figures", "run", "text_summary", "write"]
+__all__ = [
+    "Bank",
+    "load",
+    "Outcome",
+    "check",
+    "format_outcome",
+    "generate",
+    "make_plan",
+    "RestClient",
+    "StackClient",
+    "Transcript",
+    "play",
+    "figures",
+    "run",
+    "text_summary",
+    "write",
+]

@@ -10,6 +10,7 @@ records in a temporary folder) and stops it at the end. Prints the figures and a
 summary with sample transcripts; writes figures.json, summary.txt and one transcript per
 failing screening under --out. Exit status 1 when any screening failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,12 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stack up in {time.monotonic() - t0:.0f} s", flush=True)
         client = StackClient(stack)
     try:
+
         def dot(outcome):
             if not args.quiet:
                 print("." if outcome.ok else "F", end="", flush=True)
 
-        outcomes, wall = run(client, plans, bank, workers=args.workers, run_id=f"{os.getpid()}{int(time.time()) % 10000}",
-                             progress=dot)
+        outcomes, wall = run(
+            client, plans, bank, workers=args.workers, run_id=f"{os.getpid()}{int(time.time()) % 10000}", progress=dot
+        )
         if not args.quiet:
             print()
     finally:

@@ -6,6 +6,7 @@ text, the template it came from, and whether it is a known gap of the normaliser
 phrases/en.yaml for the format. Adding a language is adding ``phrases/<code>.yaml`` with
 the same keys (and, if its numbers are spelt differently, a speller in NUMERALS).
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,10 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 # --- numbers in words, per language -----------------------------------------------------
 
-_EN_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-             "sixteen seventeen eighteen nineteen").split()
+_EN_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen"
+).split()
 _EN_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
@@ -84,8 +87,16 @@ class Phrase:
     open: str | None = None  # the template's ``open`` reason: an honest answer the bot must ask about
 
     def with_text(self, text: str, **changes) -> "Phrase":
-        return Phrase(text, self.kind, self.key, self.template, list(self.gaps), changes.get("typo", self.typo),
-                      self.terms, self.open)
+        return Phrase(
+            text,
+            self.kind,
+            self.key,
+            self.template,
+            list(self.gaps),
+            changes.get("typo", self.typo),
+            self.terms,
+            self.open,
+        )
 
 
 def _entries(items: Any) -> list[Entry]:
@@ -128,7 +139,7 @@ class Bank:
         self._numerals = NUMERALS[self.settings.get("numerals", language)]
         # Every term list in the bank by placeholder name (names are unique across kinds).
         self.terms: dict[str, Any] = {}
-        for kind, spec in self.answers.items():
+        for _kind, spec in self.answers.items():
             for name, node in (spec.get("terms") or {}).items():
                 if name in self.terms:
                     raise ValueError(f"{self.path}: term list {name!r} is defined twice")
@@ -249,8 +260,15 @@ class Bank:
         text = PLACEHOLDER.sub(one, template.text)
         return Phrase(text=text, kind="", template=template.text, gaps=gaps, terms=tuple(used), open=template.open)
 
-    def say(self, kind: str, key: str | None, speaker: Speaker, rng: random.Random,
-            values: dict[str, Any] | None = None, clean: bool = False) -> Phrase | None:
+    def say(
+        self,
+        kind: str,
+        key: str | None,
+        speaker: Speaker,
+        rng: random.Random,
+        values: dict[str, Any] | None = None,
+        clean: bool = False,
+    ) -> Phrase | None:
         """A random phrasing of ``kind``/``key`` for this speaker, or None when the bank has none.
 
         ``values`` binds placeholders (``n``, ``cycles``, and term placeholders to their
@@ -258,8 +276,11 @@ class Bank:
         person retyping an answer the bot did not take says it plainly).
         """
         values = dict(values or {})
-        candidates = [t for t in self.templates(kind, key, speaker.voice, speaker.sex)
-                      if self.usable(t.text, values, speaker.voice, speaker.sex)]
+        candidates = [
+            t
+            for t in self.templates(kind, key, speaker.voice, speaker.sex)
+            if self.usable(t.text, values, speaker.voice, speaker.sex)
+        ]
         if clean:
             candidates = [t for t in candidates if not t.gap and not t.open] or candidates
         if not candidates:
@@ -271,8 +292,9 @@ class Bank:
         phrase.kind, phrase.key = kind, key
         return phrase
 
-    def enumerate(self, kind: str, key: str | None, speaker: Speaker, values: dict[str, Any] | None = None,
-                  limit: int = 5000) -> Iterator[Phrase]:
+    def enumerate(
+        self, kind: str, key: str | None, speaker: Speaker, values: dict[str, Any] | None = None, limit: int = 5000
+    ) -> Iterator[Phrase]:
         """Every distinct phrasing of ``kind``/``key`` for this speaker (templates x terms)."""
         values = dict(values or {})
         ctx = self.context(speaker)
@@ -280,12 +302,17 @@ class Bank:
         for template in self.templates(kind, key, speaker.voice, speaker.sex):
             if not self.usable(template.text, values, speaker.voice, speaker.sex):
                 continue
-            names = [n for n in dict.fromkeys(self.placeholders(template.text)) if n in self.terms
-                     and not isinstance(values.get(n), Text)]
+            names = [
+                n
+                for n in dict.fromkeys(self.placeholders(template.text))
+                if n in self.terms and not isinstance(values.get(n), Text)
+            ]
             choices = []
             for name in names:
                 key_for = values.get(_binding(name))
-                choices.append(self.term_entries(name, None if key_for is None else str(key_for), speaker.voice, speaker.sex))
+                choices.append(
+                    self.term_entries(name, None if key_for is None else str(key_for), speaker.voice, speaker.sex)
+                )
             for combo in itertools.product(*choices):
                 chosen = dict(zip(names, combo))
                 gaps = [template.gap] if template.gap else []
@@ -313,28 +340,39 @@ class Bank:
                 if text in seen:
                     continue
                 seen.add(text)
-                yield Phrase(text, kind, key, template.text, [g for g in gaps if g], None,
-                             tuple(PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), e.text) for e in combo),
-                             template.open)
+                yield Phrase(
+                    text,
+                    kind,
+                    key,
+                    template.text,
+                    [g for g in gaps if g],
+                    None,
+                    tuple(PLACEHOLDER.sub(lambda m: ctx.get(m.group(1), m.group(0)), e.text) for e in combo),
+                    template.open,
+                )
                 if len(seen) >= limit:
                     return
 
     # --- perturbations -------------------------------------------------------------------
 
-    def typo(self, text: str, rng: random.Random, prefer: str = "filler",
-             terms: tuple[str, ...] = ()) -> tuple[str, str | None]:
+    def typo(
+        self, text: str, rng: random.Random, prefer: str = "filler", terms: tuple[str, ...] = ()
+    ) -> tuple[str, str | None]:
         """Put one typo in ``text``: in a filler word when there is one (``prefer``), else in a
         clinical term. A filler typo never falls inside one of the bank ``terms`` the text was
         made of ("back of the tongue" keeps its "the"). Returns the text and which kind of typo
         was made (None: no typo possible)."""
         kinds = {"filler": self.typos.get("filler", {}), "term": self.typos.get("terms", {})}
-        protected = [(m.start(), m.end()) for term in terms if term
-                     for m in re.finditer(re.escape(term), text)]
+        protected = [(m.start(), m.end()) for term in terms if term for m in re.finditer(re.escape(term), text)]
         order = [prefer, "term" if prefer == "filler" else "filler"]
         for kind in order:
             hits = []
             for word, typo in kinds[kind].items():
-                pattern = rf"(?<!\w){re.escape(word)}(?!\w)" if self.settings.get("word_boundaries", True) else re.escape(word)
+                pattern = (
+                    rf"(?<!\w){re.escape(word)}(?!\w)"
+                    if self.settings.get("word_boundaries", True)
+                    else re.escape(word)
+                )
                 for m in re.finditer(pattern, text):
                     if kind == "filler" and any(s <= m.start() < e for s, e in protected):
                         continue

@@ -8,6 +8,7 @@ exactly the canonical value the simulator puts in the intended profile. A treatm
 answer is read as lines of therapy; one the reader leaves open on purpose (a plan, a
 refusal: ``open`` in the bank) must be left open for exactly that reason.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,8 +28,13 @@ AGES = (17, 18, 61, 75, 76)
 CYCLES = (2, 6, 7)
 YES_NO = ("recurrent", "resectable", "other_cancer_5y", "pregnant")
 # Where a TNM is checked: (site, p16 known to the bot or None).
-TNM_CASES = (("larynx", None), ("oropharynx", "positive"), ("oropharynx", "negative"), ("oropharynx", None),
-             ("nasopharynx", None))
+TNM_CASES = (
+    ("larynx", None),
+    ("oropharynx", "positive"),
+    ("oropharynx", "negative"),
+    ("oropharynx", None),
+    ("nasopharynx", None),
+)
 
 
 @dataclass
@@ -63,6 +69,7 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
     template or a term not used yet: every word of the bank is still read at least once,
     in a fraction of the time (the normalisers take a few ms per call)."""
     for sp in speakers(bank):
+
         def each(kind, key, claims, values=None, context=None):
             used: set[str] = set()
             for phrase in bank.enumerate(kind, key, sp, values):
@@ -80,7 +87,9 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
         if sp.voice == "carer":  # who the patient is: "my dad" makes the questions say "he"
             for entry in bank.data["relatives"][sp.sex]:
                 words, gap = relative_words(entry)
-                phrase = Phrase(f"I'm asking for {words}", "relative", sp.sex, "I'm asking for {rel}", [gap] if gap else [])
+                phrase = Phrase(
+                    f"I'm asking for {words}", "relative", sp.sex, "I'm asking for {rel}", [gap] if gap else []
+                )
                 yield Item("relative", sp.sex, sp, phrase, {"subject": "he" if sp.sex == "male" else "she"}, {})
         for n in AGES:
             yield from each("age", None, {"age": n}, {"n": n, "sex": sp.sex})
@@ -90,20 +99,28 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
             yield from each("stage", None, {"stage": stage_value(key)}, {"stage": key})
         for key, words in (bank.answers["stage"].get("alone") or {}).items():
             for word in words:
-                yield Item("stage", f"alone:{key}", sp, Phrase(word, "stage", key, word), {"stage": stage_value(key)}, {})
+                yield Item(
+                    "stage", f"alone:{key}", sp, Phrase(word, "stage", key, word), {"stage": stage_value(key)}, {}
+                )
         tnm_templates = bank.for_voice(bank.answers["stage"]["tnm_templates"], sp.voice)
         for entry in bank.answers["stage"]["tnm"]:
             for site, p16 in TNM_CASES:
                 for template in tnm_templates:
                     phrase = bank.fill(template, {"tnm": Text(entry["text"])}, sp, random.Random(0))
                     phrase.kind, phrase.key = "stage", "tnm"
-                    yield Item("stage", f"tnm:{site}:{p16}", sp, phrase,
-                               {"stage": tnm_stage(entry, site, p16 or UNKNOWN)}, {"site": site, "p16": p16})
+                    yield Item(
+                        "stage",
+                        f"tnm:{site}:{p16}",
+                        sp,
+                        phrase,
+                        {"stage": tnm_stage(entry, site, p16 or UNKNOWN)},
+                        {"site": site, "p16": p16},
+                    )
         for key in bank.term_keys("ecog_score"):
             yield from each("ecog", None, {"ecog": _ecog_value(key)}, {"ecog": key})
         for history in bank.keys("prior_treatment"):
             immuno = bool(IMMUNO & set(HISTORIES[history]))
-            for response in (("CR", "PR", "SD", "PD") if immuno else (None,)):
+            for response in ("CR", "PR", "SD", "PD") if immuno else (None,):
                 seen: set[str] = set()
                 covered: set[str] = set()
                 for drugs in drug_bindings(bank, sp):
@@ -117,8 +134,11 @@ def items(bank: Bank, exhaustive: bool = True) -> Iterator[Item]:
                         if phrase.text in seen:
                             continue
                         seen.add(phrase.text)
-                        parts = {f"t:{phrase.template}", *(f"w:{w}" for w in phrase.terms),
-                                 *(f"d:{v.text}" for v in drugs.values())}
+                        parts = {
+                            f"t:{phrase.template}",
+                            *(f"w:{w}" for w in phrase.terms),
+                            *(f"d:{v.text}" for v in drugs.values()),
+                        }
                         if not exhaustive and parts <= covered:
                             continue
                         covered |= parts
@@ -224,9 +244,11 @@ def _read(item: Item) -> dict[str, Any]:
     text = item.text
     out: dict[str, Any] = {}
     history = None
-    for name, meant in item.claims.items():
+    for name, _meant in item.claims.items():
         if {"prior_treatment", "prior_treatment_open"} & set(item.claims) and name in (
-                "immunotherapy_cycles", "immunotherapy_response"):
+            "immunotherapy_cycles",
+            "immunotherapy_response",
+        ):
             continue  # read from the treatment answer, as the form does
         if name == "consent":
             out[name] = normalize.yes_no(text) == "yes"
@@ -242,8 +264,11 @@ def _read(item: Item) -> dict[str, Any]:
             out[name] = None if s is None else s.value
         elif name == "ecog":
             e = normalize.ecog(text)
-            out[name] = None if e is None else ("unknown" if e.unknown else
-                                               list(e.value) if isinstance(e.value, tuple) else e.value)
+            out[name] = (
+                None
+                if e is None
+                else ("unknown" if e.unknown else list(e.value) if isinstance(e.value, tuple) else e.value)
+            )
         elif name in ("prior_treatment", "prior_treatment_open"):
             # As actions/forms.py validate_prior_treatment: the lines, and the fields they settle.
             history = therapy.read(text)

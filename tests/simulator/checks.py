@@ -30,6 +30,7 @@ a carer wording; single replies without
 a question; fields the bot holds with another value than meant, or lost; a correction
 the bot did not take; phrasings tagged as known normaliser gaps; typos.
 """
+
 from __future__ import annotations
 
 import functools
@@ -120,8 +121,11 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
     # --- a result within 25 turns -----------------------------------------------------------
     results = transcript.results
     if not results:
-        why = "the user gave up after three nudges with nothing asked" if transcript.gave_up else \
-            f"the user still had answers to give after {len(turns)} turns"
+        why = (
+            "the user gave up after three nudges with nothing asked"
+            if transcript.gave_up
+            else f"the user still had answers to give after {len(turns)} turns"
+        )
         fail.append(Failure("no_result", f"no trial_matches result; {why}", len(turns) or None))
     else:
         first = results[0][0]
@@ -130,9 +134,15 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
         last = results[-1][0]
         late = [t for t in turns if t.number > last]
         if late:
-            fail.append(Failure("late_answer_no_result",
-                                f"after the result at turn {last} the user said {late[0].sent.text!r} "
-                                f"({late[0].sent.kind}) and no new result came", late[0].number, late[0].sent.field))
+            fail.append(
+                Failure(
+                    "late_answer_no_result",
+                    f"after the result at turn {last} the user said {late[0].sent.text!r} "
+                    f"({late[0].sent.kind}) and no new result came",
+                    late[0].number,
+                    late[0].sent.field,
+                )
+            )
 
     # --- no question more than three times in a row (the bot's own events) -----------------
     runs = asks_in_a_row(transcript)
@@ -146,11 +156,16 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
     if transcript.events_read:
         for index, (slot, times) in enumerate(runs[:-1]):
             following = turns[index + 1]
-            if times == MAX_ASKS_IN_A_ROW and runs[index + 1][0] != slot \
-                    and following.events.slots.get(slot) is None:
-                fail.append(Failure("not_unknown_after_3", f"{slot} was asked three times in a row, then the bot moved "
-                                    f"on without recording an answer or 'unknown' (after {following.sent.text!r})",
-                                    following.number, slot))
+            if times == MAX_ASKS_IN_A_ROW and runs[index + 1][0] != slot and following.events.slots.get(slot) is None:
+                fail.append(
+                    Failure(
+                        "not_unknown_after_3",
+                        f"{slot} was asked three times in a row, then the bot moved "
+                        f"on without recording an answer or 'unknown' (after {following.sent.text!r})",
+                        following.number,
+                        slot,
+                    )
+                )
 
     # --- never two replies in a row without a question, buttons or the result ---------------
     dead = [t for t in turns if not alive(t, bank)]
@@ -158,10 +173,15 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
     if pairs:
         prev, t = pairs[0]
         said = " | ".join(prev.texts + t.texts)[:200] or "(nothing)"
-        fail.append(Failure("two_replies_without_question",
-                            f"{len(pairs)} time(s); first at turns {prev.number}-{t.number}, after the user's "
-                            f"{prev.sent.kind} {prev.sent.text!r}: {said!r}",
-                            prev.number, f"after {prev.sent.kind}: {_first_text_key(prev)}"))
+        fail.append(
+            Failure(
+                "two_replies_without_question",
+                f"{len(pairs)} time(s); first at turns {prev.number}-{t.number}, after the user's "
+                f"{prev.sent.kind} {prev.sent.text!r}: {said!r}",
+                prev.number,
+                f"after {prev.sent.kind}: {_first_text_key(prev)}",
+            )
+        )
 
     # --- verdicts, of every result, against what the user meant then ---------------------------
     diffs: dict = {}
@@ -169,7 +189,11 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
     for number, result in results:
         turn = turns[number - 1]
         meant = turn.meant if turn.meant is not None else transcript.meant
-        which = "" if len(results) == 1 else (" (the updated result)" if number == results[-1][0] else " (the first result)")
+        which = (
+            ""
+            if len(results) == 1
+            else (" (the updated result)" if number == results[-1][0] else " (the first result)")
+        )
         bot = {m["nct_id"]: m["verdict"] for m in result.get("matches", [])}
         expected = expected_verdicts(meant)
         bot_profile = result.get("profile") or {}
@@ -177,34 +201,61 @@ def check(transcript: Transcript, bank: Bank) -> Outcome:
         because = "; ".join(f"{k}: bot {v[0]!r}, meant {v[1]!r}" for k, v in diffs.items())
         for nct in sorted(decisive()):
             if bot.get(nct) != expected.get(nct):
-                fail.append(Failure("verdict", f"{nct}{which}: bot says {bot.get(nct)}, the user meant {expected.get(nct)}"
-                                    + (f" [{because}]" if because else " [same collected values: a question was not asked]"),
-                                    number, nct))
+                fail.append(
+                    Failure(
+                        "verdict",
+                        f"{nct}{which}: bot says {bot.get(nct)}, the user meant {expected.get(nct)}"
+                        + (f" [{because}]" if because else " [same collected values: a question was not asked]"),
+                        number,
+                        nct,
+                    )
+                )
         collected = {k for k in bot_profile if k in profile_fields()}
         restricted = expected_verdicts(collected_meaning(meant, collected, transcript))
         for nct, verdict in sorted(bot.items()):
             if nct in decisive():
                 continue
             if verdict == "eligible":
-                fail.append(Failure("partial_eligible", f"{nct}{which} has partial criteria and was called eligible",
-                                    number, nct))
+                fail.append(
+                    Failure(
+                        "partial_eligible", f"{nct}{which} has partial criteria and was called eligible", number, nct
+                    )
+                )
             elif verdict != restricted.get(nct):
-                fail.append(Failure("verdict_partial", f"{nct}{which}: bot says {verdict}, the engine on the meant values "
-                                    f"of the collected fields says {restricted.get(nct)}" + (f" [{because}]" if because else ""),
-                                    number, nct))
+                fail.append(
+                    Failure(
+                        "verdict_partial",
+                        f"{nct}{which}: bot says {verdict}, the engine on the meant values "
+                        f"of the collected fields says {restricted.get(nct)}" + (f" [{because}]" if because else ""),
+                        number,
+                        nct,
+                    )
+                )
         missing = set(expected) - set(bot)
         if missing:
-            fail.append(Failure("verdict", f"trials in scope missing from the result{which}: {sorted(missing)}", number))
+            fail.append(
+                Failure("verdict", f"trials in scope missing from the result{which}: {sorted(missing)}", number)
+            )
 
     # --- one screening, one record, one reference ---------------------------------------------
     if results and transcript.records is not None:
         if len(transcript.records) != 1:
-            fail.append(Failure("records", f"{len(transcript.records)} records for this conversation "
-                                f"({len(results)} result(s) shown)", results[-1][0]))
+            fail.append(
+                Failure(
+                    "records",
+                    f"{len(transcript.records)} records for this conversation ({len(results)} result(s) shown)",
+                    results[-1][0],
+                )
+            )
         named = record_references(transcript)
         if len(named) > 1 or (named and transcript.records and named != transcript.records[:1]):
-            fail.append(Failure("record_reference", f"the results named the record(s) {named}; the records "
-                                f"database holds {transcript.records}", results[-1][0]))
+            fail.append(
+                Failure(
+                    "record_reference",
+                    f"the results named the record(s) {named}; the records database holds {transcript.records}",
+                    results[-1][0],
+                )
+            )
 
     out.diagnostics = diagnostics(transcript, bank, dead, diffs)
     return out
@@ -239,8 +290,12 @@ def collected_meaning(meant: dict, collected: set[str], transcript: Transcript) 
     out = {k: meant.get(k, UNKNOWN) for k in collected}
     persona = transcript.plan.persona
     tnm = persona.said_tnm
-    if tnm is not None and "p16" not in collected and meant.get("stage") not in (None, UNKNOWN) \
-            and meant.get("tumor_site") in (persona.truth.get("tumor_site"),):
+    if (
+        tnm is not None
+        and "p16" not in collected
+        and meant.get("stage") not in (None, UNKNOWN)
+        and meant.get("tumor_site") in (persona.truth.get("tumor_site"),)
+    ):
         if "stage" in out:
             out["stage"] = tnm_stage(tnm, meant["tumor_site"], UNKNOWN)
         if "stage_ajcc7" in out:
@@ -254,8 +309,11 @@ def given_fields(transcript: Transcript) -> set[str]:
     before: str | None = None
     for turn in transcript.turns:
         message = turn.sent
-        if message.kind in ("answer", "button", "several", "wrong") and turn.asked != before \
-                or message.kind in ("correction", "late"):
+        if (
+            message.kind in ("answer", "button", "several", "wrong")
+            and turn.asked != before
+            or message.kind in ("correction", "late")
+        ):
             given |= {k for k, v in message.claims.items() if v != "unknown"}
         before = turn.asked
     return given
@@ -276,8 +334,11 @@ def diagnostics(transcript: Transcript, bank: Bank, dead: list[Turn], diffs: dic
     for turn, (asked, times) in zip(transcript.turns, runs):
         message = turn.sent
         # What the user said counts as given once the bot moved on (a refused answer is not given).
-        if message.kind in ("answer", "button", "several", "wrong", "dont_know", "skip") and asked != before \
-                or message.kind in ("correction", "late"):
+        if (
+            message.kind in ("answer", "button", "several", "wrong", "dont_know", "skip")
+            and asked != before
+            or message.kind in ("correction", "late")
+        ):
             given |= set(message.claims)
         before = asked
         if transcript.plan.persona.voice == "carer" and message.kind in ("opening", "answer", "several"):
@@ -323,12 +384,15 @@ def format_outcome(outcome: Outcome) -> str:
     t = outcome.transcript
     plan, persona = t.plan, t.plan.persona
     who = persona.voice + (f" ({persona.relative}, {persona.sex})" if persona.relative else f" ({persona.sex})")
-    lines = [f"=== screening {plan.index} of seed {plan.seed} - sender {t.sender} - language {t.language}",
-             f"who: {who}; stage said as {persona.stage_form}"
-             + (f" {persona.tnm['text']!r}" if persona.tnm else "") + f"; history {persona.history}; "
-             f"city {persona.location or 'skip'}",
-             "plan: " + ", ".join(plan.perturbations),
-             "meant: " + ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.meant.items()))]
+    lines = [
+        f"=== screening {plan.index} of seed {plan.seed} - sender {t.sender} - language {t.language}",
+        f"who: {who}; stage said as {persona.stage_form}"
+        + (f" {persona.tnm['text']!r}" if persona.tnm else "")
+        + f"; history {persona.history}; "
+        f"city {persona.location or 'skip'}",
+        "plan: " + ", ".join(plan.perturbations),
+        "meant: " + ", ".join(f"{k}={_value(v)}" for k, v in sorted(t.meant.items())),
+    ]
     if t.skipped:
         lines.append(f"skipped: {t.skipped}")
     if t.unbanked:
@@ -349,20 +413,30 @@ def format_outcome(outcome: Outcome) -> str:
             if reply.get("text"):
                 lines.append(f"     bot: {_short(reply['text'])!r}")
             if reply.get("buttons"):
-                lines.append("          buttons: " + " | ".join(f"{b.get('title')} -> {b.get('payload')}" for b in reply["buttons"]))
+                lines.append(
+                    "          buttons: "
+                    + " | ".join(f"{b.get('title')} -> {b.get('payload')}" for b in reply["buttons"])
+                )
             custom = reply.get("custom")
             if isinstance(custom, dict) and custom.get("type") == "trial_matches":
                 verdicts = ", ".join(f"{m['nct_id']} {m['verdict']}" for m in custom.get("matches", []))
                 lines.append(f"     bot: <trial_matches: {verdicts}>")
-                lines.append("          profile: " + ", ".join(f"{k}={_value(v)}" for k, v in sorted((custom.get("profile") or {}).items())))
+                lines.append(
+                    "          profile: "
+                    + ", ".join(f"{k}={_value(v)}" for k, v in sorted((custom.get("profile") or {}).items()))
+                )
             elif isinstance(custom, dict):
                 lines.append(f"     bot: <custom {custom.get('type')}>")
         if not turn.replies:
             lines.append("     bot: (no reply)")
         events = f"; events: {', '.join(turn.events.questions) or 'no question'}" if turn.events else ""
         variant = f" [{turn.read.variant} wording]" if turn.read else ""
-        lines.append(f"          -> asking: {turn.requested or '-'}" + (f" (x{turn.asks})" if turn.asks > 1 else "")
-                     + variant + events)
+        lines.append(
+            f"          -> asking: {turn.requested or '-'}"
+            + (f" (x{turn.asks})" if turn.asks > 1 else "")
+            + variant
+            + events
+        )
     lines.append(f"records for this conversation: {t.records}; {len(t.turns)} turns in {t.seconds:.1f} s")
     if outcome.failures:
         lines.append("FAILED:")
@@ -370,15 +444,23 @@ def format_outcome(outcome: Outcome) -> str:
     d = outcome.diagnostics
     notes = []
     if d.get("asked_again_after_given"):
-        notes.append("asked again although already given: " + ", ".join(f"{s} (turn {n})" for n, s in d["asked_again_after_given"]))
+        notes.append(
+            "asked again although already given: "
+            + ", ".join(f"{s} (turn {n})" for n, s in d["asked_again_after_given"])
+        )
     if d.get("second_person_to_relative"):
-        notes.append("relative asked in the second person: " + ", ".join(f"{s} (turn {n})" for n, s, _ in d["second_person_to_relative"]))
+        notes.append(
+            "relative asked in the second person: "
+            + ", ".join(f"{s} (turn {n})" for n, s, _ in d["second_person_to_relative"])
+        )
     if d.get("correction_ignored"):
         notes.append("correction not taken: " + ", ".join(d["correction_ignored"]))
     if d.get("lost_fields"):
         notes.append("given but missing from the bot's profile: " + ", ".join(d["lost_fields"]))
     if d.get("misread"):
-        notes.append("bot holds other values: " + ", ".join(f"{k} bot {v[0]} meant {v[1]}" for k, v in d["misread"].items()))
+        notes.append(
+            "bot holds other values: " + ", ".join(f"{k} bot {v[0]} meant {v[1]}" for k, v in d["misread"].items())
+        )
     if notes:
         lines.append("notes:")
         lines += [f"  - {n}" for n in notes]

@@ -13,6 +13,7 @@ conversation, updated by a late answer (same reference). Its questions are the d
 ``stage_ajcc7`` and the sex a relative implies as the form does. ``bugs`` switches on
 known-bad behaviours so the tests can show each invariant catches them.
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -27,15 +28,28 @@ from .profiles import CORE
 from .questions import DOMAIN
 from .user import Message, profile_fields
 
-FOLLOW_UPS = ("p16", "differentiation", "histology", "immunotherapy_response", "immunotherapy_cycles",
-              "pathologic_response", "recurrent", "resectable", "other_cancer_5y", "sex", "pregnant")
+FOLLOW_UPS = (
+    "p16",
+    "differentiation",
+    "histology",
+    "immunotherapy_response",
+    "immunotherapy_cycles",
+    "pathologic_response",
+    "recurrent",
+    "resectable",
+    "other_cancer_5y",
+    "sex",
+    "pregnant",
+)
 SCOPE = "head_and_neck"
-BUGS = {"reask_forever",  # never takes an answer to the ECOG question (and offers no Skip)
-        "record_per_result",  # saves a new record each time it shows a result
-        "statements",  # asks "Tell me about the stage." (no question mark, no buttons)
-        "ignores_corrections",  # a correction changes nothing
-        "moves_on_silently",  # never takes an ECOG answer; after the third ask moves on without recording "unknown"
-        "second_person"}  # asks a relative with the patient's wording
+BUGS = {
+    "reask_forever",  # never takes an answer to the ECOG question (and offers no Skip)
+    "record_per_result",  # saves a new record each time it shows a result
+    "statements",  # asks "Tell me about the stage." (no question mark, no buttons)
+    "ignores_corrections",  # a correction changes nothing
+    "moves_on_silently",  # never takes an ECOG answer; after the third ask moves on without recording "unknown"
+    "second_person",
+}  # asks a relative with the patient's wording
 
 
 @dataclass
@@ -88,7 +102,9 @@ class ReferenceBot:
         before = dict(c.slots)
         out = self._reply(c, message)
         for reply in out:
-            c.events.append({"event": "bot", "text": reply.get("text"), "metadata": {"utter_action": reply.pop("_name", None)}})
+            c.events.append(
+                {"event": "bot", "text": reply.get("text"), "metadata": {"utter_action": reply.pop("_name", None)}}
+            )
         for name, value in c.slots.items():
             if before.get(name) != value:
                 c.events.append({"event": "slot", "name": name, "value": value})
@@ -177,14 +193,30 @@ class ReferenceBot:
         """The domain's question, nurse / carer / patient wording, filled as the form fills it."""
         variants = self.questions[f"utter_question_{slot}"]
         kind = "nurse" if c.nurse else "carer" if c.subject and "second_person" not in self.bugs else None
-        chosen = next((v for v in variants if any(
-            (kind == "nurse" and cond.get("name") == "role") or (kind == "carer" and cond.get("name") == "carer")
-            for cond in v.get("condition") or [])), None) if kind else None
+        chosen = (
+            next(
+                (
+                    v
+                    for v in variants
+                    if any(
+                        (kind == "nurse" and cond.get("name") == "role")
+                        or (kind == "carer" and cond.get("name") == "carer")
+                        for cond in v.get("condition") or []
+                    )
+                ),
+                None,
+            )
+            if kind
+            else None
+        )
         chosen = chosen or next(v for v in variants if not v.get("condition"))
         wording = speaker.Subject(c.subject).wording if c.subject else {}
         text = " ".join(str(chosen["text"]).split())
-        for name, value in (("pronoun", wording.get("pronoun")), ("possessive", wording.get("possessive")),
-                            ("object_pronoun", wording.get("object"))):
+        for name, value in (
+            ("pronoun", wording.get("pronoun")),
+            ("possessive", wording.get("possessive")),
+            ("object_pronoun", wording.get("object")),
+        ):
             if value:
                 text = text.replace("{" + name + "}", value)
         return text
@@ -201,8 +233,12 @@ class ReferenceBot:
             c.requested, c.asks = None, 0
             return self._next(c, out)
         c.asks, c.requested = asks, slot
-        message: dict = {"text": f"Tell me about the {slot.replace('_', ' ')}." if "statements" in self.bugs and slot != "consent"
-                         else self._wording(c, slot), "_name": f"utter_question_{slot}"}
+        message: dict = {
+            "text": f"Tell me about the {slot.replace('_', ' ')}."
+            if "statements" in self.bugs and slot != "consent"
+            else self._wording(c, slot),
+            "_name": f"utter_question_{slot}",
+        }
         buttons = []
         if slot == "consent":
             buttons = [{"title": "I agree", "payload": "/affirm"}, {"title": "No thanks", "payload": "/deny"}]
@@ -223,9 +259,17 @@ class ReferenceBot:
             c.records.append(f"SIM-{len(c.records) + 1:04d}")
         c.slots["record_ref"] = c.records[-1]
         out.append({"text": "Here is what I found."})
-        out.append({"custom": {"type": "trial_matches", "profile": profile,
-                               "matches": [{"nct_id": m.nct_id, "verdict": m.verdict, "partial_criteria": m.partial}
-                                           for m in matches]}})
+        out.append(
+            {
+                "custom": {
+                    "type": "trial_matches",
+                    "profile": profile,
+                    "matches": [
+                        {"nct_id": m.nct_id, "verdict": m.verdict, "partial_criteria": m.partial} for m in matches
+                    ],
+                }
+            }
+        )
         return out
 
 

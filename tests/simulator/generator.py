@@ -5,6 +5,7 @@ is the same whatever ``n`` is, whichever worker plays it and in whatever order. 
 itself draws from ``random.Random(f"{s}:{i}:play")`` (see user.py): given the same bot,
 the same screening says the same words.
 """
+
 from __future__ import annotations
 
 import random
@@ -14,8 +15,18 @@ from .bank import Bank
 from .profiles import CITIES, CORE, UNKNOWN, Plan, make_persona, tnm_stage
 
 # Fields a person may not know (their truth becomes "unknown"); the weights are how often.
-MAY_NOT_KNOW = {"stage": 4, "ecog": 3, "p16": 2, "differentiation": 3, "histology": 1, "immunotherapy_response": 2,
-                "immunotherapy_cycles": 2, "resectable": 2, "recurrent": 1, "prior_treatment": 1}
+MAY_NOT_KNOW = {
+    "stage": 4,
+    "ecog": 3,
+    "p16": 2,
+    "differentiation": 3,
+    "histology": 1,
+    "immunotherapy_response": 2,
+    "immunotherapy_cycles": 2,
+    "resectable": 2,
+    "recurrent": 1,
+    "prior_treatment": 1,
+}
 INTERJECT_AT = ("age", "tumor_site", "stage", "ecog", "prior_treatment")
 LATE_RATE = 0.15  # screenings with one more message after the result
 
@@ -61,9 +72,13 @@ def make_plan(seed: int, index: int, bank: Bank) -> Plan:
 
     busy: set[str] = set()  # one perturbation per question at most
     if rng.random() < 0.2:
-        choices = [f for f in ("age", "age", "stage", "ecog") if truth.get(f) not in (None, UNKNOWN)
-                   and not (f == "stage" and persona.stage_form not in ("words", "alone"))
-                   and not (f == "ecog" and isinstance(truth[f], list))]
+        choices = [
+            f
+            for f in ("age", "age", "stage", "ecog")
+            if truth.get(f) not in (None, UNKNOWN)
+            and not (f == "stage" and persona.stage_form not in ("words", "alone"))
+            and not (f == "ecog" and isinstance(truth[f], list))
+        ]
         if choices:
             f = rng.choice(choices)
             plan.correction = (f, _wrong_value(rng, f, truth[f]))

@@ -12,6 +12,7 @@ events) only when a reply holds neither a question it recognises nor a result; a
 end, one tracker call with the events (what the invariants count) and one query of the
 records database.
 """
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,10 @@ def record_refs(records_db: Path, sender: str) -> list[str]:
     key = records.conversation_key(sender, path=records_db)
     conn = sqlite3.connect(f"file:{records_db}?mode=ro", uri=True, timeout=10)
     try:
-        return [row[0] for row in conn.execute(f"SELECT ref FROM {records.TABLE} WHERE conversation = ? ORDER BY ref",
-                                              [key])]
+        return [
+            row[0]
+            for row in conn.execute(f"SELECT ref FROM {records.TABLE} WHERE conversation = ? ORDER BY ref", [key])
+        ]
     finally:
         conn.close()
 
@@ -131,8 +134,14 @@ class Turn:
 
     @property
     def result(self) -> dict | None:
-        return next((r["custom"] for r in self.replies if isinstance(r.get("custom"), dict)
-                     and r["custom"].get("type") == "trial_matches"), None)
+        return next(
+            (
+                r["custom"]
+                for r in self.replies
+                if isinstance(r.get("custom"), dict) and r["custom"].get("type") == "trial_matches"
+            ),
+            None,
+        )
 
 
 @dataclass
@@ -203,8 +212,9 @@ def play(client: Client, plan: Plan, bank: Bank, run: str = "0", max_turns: int 
             if turn.result is not None:
                 turn.meant = user.meant()
             transcript.turns.append(turn)
-            seen = Observation(requested, asks, turn.buttons, seen.result_seen or turn.result is not None,
-                               turn.result is not None)
+            seen = Observation(
+                requested, asks, turn.buttons, seen.result_seen or turn.result is not None, turn.result is not None
+            )
         tracker = client.tracker(sender)
         transcript.final_slots = tracker.get("slots") or {}
         _attach_events(transcript, tracker.get("events") or [])
@@ -225,8 +235,9 @@ def _attach_events(transcript: Transcript, events: list[dict]) -> None:
     """Give each turn the bot events that followed its message (one user event per message sent)."""
     _, per_message = asking.per_user_message(events)
     if len(per_message) != len(transcript.turns):
-        raise RuntimeError(f"the tracker holds {len(per_message)} user messages, the simulator sent "
-                           f"{len(transcript.turns)}")
+        raise RuntimeError(
+            f"the tracker holds {len(per_message)} user messages, the simulator sent {len(transcript.turns)}"
+        )
     for turn, turn_events in zip(transcript.turns, per_message):
         turn.events = turn_events
     transcript.events_read = True

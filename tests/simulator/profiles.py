@@ -10,6 +10,7 @@ The distributions are rough clinical realism for a Chinese head-and-neck clinic,
 the boundaries of the seed trials' criteria over-sampled (ages 17/18/75/76, ECOG 1/2,
 stage III/IVB/IVC, 6/7 cycles of immunotherapy).
 """
+
 from __future__ import annotations
 
 import random
@@ -41,14 +42,32 @@ HISTORIES: dict[str, tuple[str, ...]] = {
     "chemoradiotherapy": ("chemoradiotherapy",),
 }
 HISTORY_WEIGHTS = {
-    "none": 26, "planned": 6, "refused": 2, "pd1_chemo": 20, "pd1_only": 10, "pdl1_chemo": 3, "immunotherapy_unspecified": 3,
-    "chemo_only": 9, "surgery": 6, "radiotherapy": 4, "surgery_radiotherapy": 6, "chemoradiotherapy": 6,
+    "none": 26,
+    "planned": 6,
+    "refused": 2,
+    "pd1_chemo": 20,
+    "pd1_only": 10,
+    "pdl1_chemo": 3,
+    "immunotherapy_unspecified": 3,
+    "chemo_only": 9,
+    "surgery": 6,
+    "radiotherapy": 4,
+    "surgery_radiotherapy": 6,
+    "chemoradiotherapy": 6,
 }
 
 SITE_WEIGHTS = {
-    "oral_cavity": 17, "oropharynx": 18, "larynx": 18, "hypopharynx": 12, "nasopharynx": 10,
-    "nasal_cavity_paranasal_sinuses": 6, "salivary_gland": 6, "unknown_primary": 4, "thyroid": 2,
-    "breast": 2, "lung": 2,
+    "oral_cavity": 17,
+    "oropharynx": 18,
+    "larynx": 18,
+    "hypopharynx": 12,
+    "nasopharynx": 10,
+    "nasal_cavity_paranasal_sinuses": 6,
+    "salivary_gland": 6,
+    "unknown_primary": 4,
+    "thyroid": 2,
+    "breast": 2,
+    "lung": 2,
 }
 # Which AJCC table stages a TNM at each site (sites.yaml `staging`); None: no TNM offered.
 STAGE_WEIGHTS = {"I": 5, "II": 8, "III": 30, "IVA": 28, "IVB": 12, "IVC": 5, "IVA|IVB|IVC": 12}
@@ -124,7 +143,8 @@ def staging_tables(site: str, p16: str) -> list[str]:
         return ["nasopharynx"]
     if key == "oropharynx":
         return {"positive": ["oropharynx_p16_positive"], "negative": ["general"]}.get(
-            p16, ["general", "oropharynx_p16_positive"])
+            p16, ["general", "oropharynx_p16_positive"]
+        )
     return []
 
 
@@ -151,9 +171,17 @@ class Persona:
     location_kind: str = "skip"  # city | province | anywhere | country | rather_not_say | skip
 
     def to_dict(self) -> dict:
-        return {"voice": self.voice, "sex": self.sex, "relative": self.relative, "truth": dict(self.truth),
-                "history": self.history, "stage_form": self.stage_form, "tnm": self.tnm and self.tnm["text"],
-                "location": self.location, "location_kind": self.location_kind}
+        return {
+            "voice": self.voice,
+            "sex": self.sex,
+            "relative": self.relative,
+            "truth": dict(self.truth),
+            "history": self.history,
+            "stage_form": self.stage_form,
+            "tnm": self.tnm and self.tnm["text"],
+            "location": self.location,
+            "location_kind": self.location_kind,
+        }
 
     @property
     def said_tnm(self) -> dict | None:
@@ -214,7 +242,9 @@ def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[st
     truth["prior_treatment"] = UNKNOWN if history == UNKNOWN else ordered_treatments(HISTORIES[history])
     had_immuno = history != UNKNOWN and bool(IMMUNO & set(HISTORIES[history]))
     if had_immuno:
-        truth["immunotherapy_cycles"] = rng.choice((1, 2, 2, 3, 3, 3, 4, 4, 5, 6, 6, 7, 8)) if rng.random() > 0.1 else UNKNOWN
+        truth["immunotherapy_cycles"] = (
+            rng.choice((1, 2, 2, 3, 3, 3, 4, 4, 5, 6, 6, 7, 8)) if rng.random() > 0.1 else UNKNOWN
+        )
         truth["immunotherapy_response"] = _pick(rng, RESPONSE_WEIGHTS)
     else:
         truth["immunotherapy_cycles"] = UNKNOWN
@@ -224,13 +254,16 @@ def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[st
     if site in ("nasopharynx",):
         truth["histology"] = _pick(rng, {"nasopharyngeal_carcinoma": 60, "squamous_cell_carcinoma": 25, UNKNOWN: 15})
     elif site == "salivary_gland":
-        truth["histology"] = _pick(rng, {"salivary_carcinoma": 55, "adenocarcinoma": 20, "squamous_cell_carcinoma": 20, UNKNOWN: 5})
+        truth["histology"] = _pick(
+            rng, {"salivary_carcinoma": 55, "adenocarcinoma": 20, "squamous_cell_carcinoma": 20, UNKNOWN: 5}
+        )
     elif site in ("thyroid", "breast", "lung"):
         truth["histology"] = _pick(rng, {"adenocarcinoma": 60, UNKNOWN: 40})
     else:
         truth["histology"] = _pick(rng, {"squamous_cell_carcinoma": 92, UNKNOWN: 8 + (20 if carer else 0)})
-    truth["differentiation"] = _pick(rng, {"poor": 40, "moderate": 28, "well": 14, "undifferentiated": 5,
-                                           UNKNOWN: 13 + (25 if carer else 0)})
+    truth["differentiation"] = _pick(
+        rng, {"poor": 40, "moderate": 28, "well": 14, "undifferentiated": 5, UNKNOWN: 13 + (25 if carer else 0)}
+    )
     truth["recurrent"] = _pick(rng, {"no": 85, "yes": 10, UNKNOWN: 5})
     truth["resectable"] = _pick(rng, {"yes": 45, "no": 25, UNKNOWN: 30})
     truth["other_cancer_5y"] = _pick(rng, {"no": 90, "yes": 5, UNKNOWN: 5})
@@ -240,10 +273,25 @@ def make_persona(rng: random.Random, tnm_entries: list[dict], relatives: dict[st
         truth["pregnant"] = "no" if age > 55 else _pick(rng, {"no": 96, "yes": 2, UNKNOWN: 2})
 
     kind = _pick(rng, LOCATION_WEIGHTS)
-    place = {"city": lambda: rng.choice(CITIES), "province": lambda: rng.choice(PROVINCES), "anywhere": lambda: "anywhere",
-             "country": lambda: "China", "rather_not_say": lambda: UNKNOWN, "skip": lambda: None}[kind]()
-    return Persona(voice=voice, sex=sex, relative=relative, truth=truth, history=history,
-                   stage_form=stage_form, tnm=entry, location=place, location_kind=kind)
+    place = {
+        "city": lambda: rng.choice(CITIES),
+        "province": lambda: rng.choice(PROVINCES),
+        "anywhere": lambda: "anywhere",
+        "country": lambda: "China",
+        "rather_not_say": lambda: UNKNOWN,
+        "skip": lambda: None,
+    }[kind]()
+    return Persona(
+        voice=voice,
+        sex=sex,
+        relative=relative,
+        truth=truth,
+        history=history,
+        stage_form=stage_form,
+        tnm=entry,
+        location=place,
+        location_kind=kind,
+    )
 
 
 @dataclass
@@ -270,10 +318,21 @@ class Plan:
     perturbations: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "seed": self.seed, "persona": self.persona.to_dict(), "opening": self.opening,
-                "lower_case": self.lower_case, "typo_field": self.typo_field, "several_at": self.several_at,
-                "several_count": self.several_count, "dont_know": list(self.dont_know),
-                "correction": list(self.correction) if self.correction else None,
-                "late": list(self.late) if self.late else None, "offtopic_at": self.offtopic_at,
-                "remark_at": self.remark_at, "button_rate": self.button_rate, "skip_rate": self.skip_rate,
-                "perturbations": list(self.perturbations)}
+        return {
+            "index": self.index,
+            "seed": self.seed,
+            "persona": self.persona.to_dict(),
+            "opening": self.opening,
+            "lower_case": self.lower_case,
+            "typo_field": self.typo_field,
+            "several_at": self.several_at,
+            "several_count": self.several_count,
+            "dont_know": list(self.dont_know),
+            "correction": list(self.correction) if self.correction else None,
+            "late": list(self.late) if self.late else None,
+            "offtopic_at": self.offtopic_at,
+            "remark_at": self.remark_at,
+            "button_rate": self.button_rate,
+            "skip_rate": self.skip_rate,
+            "perturbations": list(self.perturbations),
+        }

@@ -14,6 +14,7 @@ Two readings of the same fact, for two purposes:
   events' ``utter_action`` metadata, per user message, and the slots each turn
   set. The invariants count questions from these events, never from the words.
 """
+
 from __future__ import annotations
 
 import functools
@@ -35,7 +36,7 @@ def slot_of(action: str) -> str | None:
     """``utter_question_tumor_site_choice`` -> ``tumor_site``; None for any other response."""
     if not action.startswith(PREFIX):
         return None
-    return action[len(PREFIX):].removesuffix("_choice")
+    return action[len(PREFIX) :].removesuffix("_choice")
 
 
 def _variant_kind(variant: dict) -> str:

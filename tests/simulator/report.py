@@ -1,4 +1,5 @@
 """Play many screenings (concurrently), and sum them up: figures, failures, transcripts."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,14 @@ from .player import Client, play
 from .profiles import Plan
 
 
-def run(client: Client, plans: Iterable[Plan], bank: Bank, workers: int = 2, run_id: str = "0",
-        progress: Callable[[Outcome], None] | None = None) -> tuple[list[Outcome], float]:
+def run(
+    client: Client,
+    plans: Iterable[Plan],
+    bank: Bank,
+    workers: int = 2,
+    run_id: str = "0",
+    progress: Callable[[Outcome], None] | None = None,
+) -> tuple[list[Outcome], float]:
     """Play every plan (``workers`` conversations at a time); outcomes in plan order and wall seconds."""
     plans = list(plans)
     started = time.monotonic()
@@ -45,8 +52,11 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def _dist(values: list[float]) -> dict:
-    return {"median": statistics.median(values) if values else None, "p90": percentile(values, 90),
-            "max": max(values) if values else None}
+    return {
+        "median": statistics.median(values) if values else None,
+        "p90": percentile(values, 90),
+        "max": max(values) if values else None,
+    }
 
 
 def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
@@ -78,8 +88,15 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
     misread, lost, ignored = Counter(), Counter(), Counter()
     for o in outcomes:
         d = o.diagnostics
-        for name in ("asked_again_after_given", "second_person_to_relative", "dead_replies", "gaps", "typos",
-                     "correction_ignored", "lost_fields"):
+        for name in (
+            "asked_again_after_given",
+            "second_person_to_relative",
+            "dead_replies",
+            "gaps",
+            "typos",
+            "correction_ignored",
+            "lost_fields",
+        ):
             if d.get(name):
                 diag[name] += 1
         for name in d.get("misread", {}):
@@ -100,7 +117,9 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
         "turns_to_result": _dist(turns),
         "screenings_with_a_skip": sum(bool(o.transcript.skipped) for o in outcomes),
         "skipped_questions": dict(Counter(s for o in outcomes for s in o.transcript.skipped).most_common()),
-        "answered_dont_know_without_bank": dict(Counter(s for o in outcomes for s in o.transcript.unbanked).most_common()),
+        "answered_dont_know_without_bank": dict(
+            Counter(s for o in outcomes for s in o.transcript.unbanked).most_common()
+        ),
         "failed_with_a_known_gap_phrasing": sum(1 for o in outcomes if not o.ok and o.diagnostics.get("gaps")),
         "failed_after_a_typo": sum(1 for o in outcomes if not o.ok and o.diagnostics.get("typos")),
         "diagnostics_screenings": dict(diag.most_common()),
@@ -110,7 +129,8 @@ def figures(outcomes: list[Outcome], wall: float, workers: int) -> dict:
         "by_perturbation": {tag: {"n": c["n"], "failed": c["failed"]} for tag, c in sorted(per_tag.items())},
         "late_answers": sum(any(t.sent.kind == "late" for t in o.transcript.turns) for o in outcomes),
         "late_answers_with_a_new_result": sum(
-            any(t.sent.kind == "late" for t in o.transcript.turns) and len(o.transcript.results) >= 2 for o in outcomes),
+            any(t.sent.kind == "late" for t in o.transcript.turns) and len(o.transcript.results) >= 2 for o in outcomes
+        ),
         "tracker_calls_for_requested_slot": sum(o.transcript.tracker_calls for o in outcomes),
         "turns": total_turns,
         "wall_seconds": round(wall, 1),
@@ -142,19 +162,34 @@ def text_summary(fig: dict, outcomes: list[Outcome], samples: int = 2) -> str:
             detail = (" - " + ", ".join(f"{k}: {v}" for k, v in keys.items())) if keys else ""
             lines.append(f"  {code}: {n}{detail}")
     if fig["failed"]:
-        lines.append(f"of the failed screenings, {fig['failed_with_a_known_gap_phrasing']} used a phrasing tagged as a "
-                     f"known normaliser gap and {fig['failed_after_a_typo']} had a typo")
+        lines.append(
+            f"of the failed screenings, {fig['failed_with_a_known_gap_phrasing']} used a phrasing tagged as a "
+            f"known normaliser gap and {fig['failed_after_a_typo']} had a typo"
+        )
     if fig["diagnostics_screenings"] or fig["misread_fields"]:
-        lines.append("diagnostics (screenings): " + ", ".join(f"{k} {v}" for k, v in fig["diagnostics_screenings"].items())
-                     + ("; misread fields: " + ", ".join(f"{k} {v}" for k, v in fig["misread_fields"].items())
-                        if fig["misread_fields"] else "")
-                     + ("; lost: " + ", ".join(f"{k} {v}" for k, v in fig["lost_fields"].items()) if fig["lost_fields"] else "")
-                     + ("; corrections not taken: " + ", ".join(f"{k} {v}" for k, v in fig["corrections_not_taken"].items())
-                        if fig["corrections_not_taken"] else ""))
-    worst = sorted(((v["failed"] / v["n"], tag, v) for tag, v in fig["by_perturbation"].items() if v["n"] >= 3), reverse=True)
+        lines.append(
+            "diagnostics (screenings): "
+            + ", ".join(f"{k} {v}" for k, v in fig["diagnostics_screenings"].items())
+            + (
+                "; misread fields: " + ", ".join(f"{k} {v}" for k, v in fig["misread_fields"].items())
+                if fig["misread_fields"]
+                else ""
+            )
+            + ("; lost: " + ", ".join(f"{k} {v}" for k, v in fig["lost_fields"].items()) if fig["lost_fields"] else "")
+            + (
+                "; corrections not taken: " + ", ".join(f"{k} {v}" for k, v in fig["corrections_not_taken"].items())
+                if fig["corrections_not_taken"]
+                else ""
+            )
+        )
+    worst = sorted(
+        ((v["failed"] / v["n"], tag, v) for tag, v in fig["by_perturbation"].items() if v["n"] >= 3), reverse=True
+    )
     if worst and fig["failed"]:
-        lines.append("failure rate by feature of the screening: " + ", ".join(
-            f"{tag} {v['failed']}/{v['n']}" for _, tag, v in worst))
+        lines.append(
+            "failure rate by feature of the screening: "
+            + ", ".join(f"{tag} {v['failed']}/{v['n']}" for _, tag, v in worst)
+        )
     by_code: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:
         for code in dict.fromkeys(f.code for f in o.failures):

@@ -24,11 +24,13 @@ Behaviour, per question asked (``requested_slot``):
 it); ``meant()`` adds what the bot derives by rule (profiles.derived) and is recorded with
 every result the bot shows.
 """
+
 from __future__ import annotations
 
 import json
 import random
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from knowledge import vocab
@@ -60,9 +62,15 @@ class Message:
         return list(self.phrase.gaps) if self.phrase else []
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "kind": self.kind, "field": self.field, "claims": self.claims,
-                "template": self.phrase.template if self.phrase else None, "gaps": self.gaps,
-                "typo": self.phrase.typo if self.phrase else None}
+        return {
+            "text": self.text,
+            "kind": self.kind,
+            "field": self.field,
+            "claims": self.claims,
+            "template": self.phrase.template if self.phrase else None,
+            "gaps": self.gaps,
+            "typo": self.phrase.typo if self.phrase else None,
+        }
 
 
 @dataclass
@@ -119,8 +127,14 @@ class SimulatedUser:
             claims = {}
             if carer:  # names the relative: the patient is "he" or "she" (and of that sex)
                 claims["subject"] = "he" if self.persona.sex == "male" else "she"
-                gap = next((relative_words(e)[1] for e in self.bank.data["relatives"][self.persona.sex]
-                            if relative_words(e)[0] == self.persona.relative), None)
+                gap = next(
+                    (
+                        relative_words(e)[1]
+                        for e in self.bank.data["relatives"][self.persona.sex]
+                        if relative_words(e)[0] == self.persona.relative
+                    ),
+                    None,
+                )
                 if gap:
                     phrase.gaps.append(gap)
             out.append(Message(self._typed(text), "opening", claims=claims, phrase=phrase))
@@ -132,8 +146,13 @@ class SimulatedUser:
         message = self._next(seen)
         if message is not None and message.claims.get("stage") not in (None, UNKNOWN):
             tnm = self.persona.said_tnm if message.claims["stage"] == self.persona.truth.get("stage") else None
-            message.derived = {k: v for k, v in derived({**self.intended, "stage": message.claims["stage"]},
-                                                          self.persona.voice, tnm).items() if k == "stage_ajcc7"}
+            message.derived = {
+                k: v
+                for k, v in derived(
+                    {**self.intended, "stage": message.claims["stage"]}, self.persona.voice, tnm
+                ).items()
+                if k == "stage_ajcc7"
+            }
         return message
 
     def _next(self, seen: Observation) -> Message | None:
@@ -165,7 +184,11 @@ class SimulatedUser:
         first = seen.asks <= 1
         if first and plan.offtopic_at == slot and "offtopic" not in self.done_perturbations:
             self.done_perturbations.add("offtopic")
-            key = slot if self.bank.templates("offtopic_question", slot, self.speaker.voice) and self.rng.random() < 0.5 else "general"
+            key = (
+                slot
+                if self.bank.templates("offtopic_question", slot, self.speaker.voice) and self.rng.random() < 0.5
+                else "general"
+            )
             phrase = self.bank.say("offtopic_question", key, self.speaker, self.rng)
             return Message(self._typed(phrase.text), "offtopic", slot, phrase=phrase)
         if first and plan.remark_at == slot and "remark" not in self.done_perturbations:
@@ -240,7 +263,9 @@ class SimulatedUser:
         if place is None:  # this person would rather not say: Skip straight away (not a skip the bot forced)
             button = self._button(seen, "/skip")
             if button:
-                return Message("/skip", "skip", "location", {}, Phrase(button.get("title", "Skip"), "button"), payload=True)
+                return Message(
+                    "/skip", "skip", "location", {}, Phrase(button.get("title", "Skip"), "button"), payload=True
+                )
             phrase = self.bank.say("dont_know", None, self.speaker, self.rng, clean=True)
             return Message(self._typed(phrase.text), "dont_know", "location", {}, phrase)
         if kind == "anywhere":  # a button that says so, or words (again in other words if asked again)
@@ -251,8 +276,9 @@ class SimulatedUser:
         phrase = self.bank.say("location", kind, self.speaker, self.rng, values, clean=seen.asks > 1)
         return Message(self._typed(phrase.text), "answer", "location", {"location": place}, phrase)
 
-    def _answer(self, slot: str, value: Any, seen: Observation, clean: bool, allow_button: bool,
-                typo: bool = False) -> Message:
+    def _answer(
+        self, slot: str, value: Any, seen: Observation, clean: bool, allow_button: bool, typo: bool = False
+    ) -> Message:
         """The answer meaning ``value`` for ``slot``: a button, or words from the bank."""
         self.given.add(slot)
         if allow_button and (clean or self.rng.random() < self.plan.button_rate):
@@ -288,7 +314,6 @@ class SimulatedUser:
         ``clause``: a part of a several-facts message (answers.several.clauses)."""
         bank, rng, speaker, persona = self.bank, self.rng, self.speaker, self.persona
         claims = {slot: value}
-        kind = "several_clause" if clause else slot
 
         def say(key, values):
             if clause:
@@ -331,8 +356,14 @@ class SimulatedUser:
                 values["response"] = truth["immunotherapy_response"]
             phrase = bank.say("prior_treatment", history, speaker, rng, values, clean=clean)
             if clause and phrase.open:  # a clause among others states what it means on its own
-                phrase = bank.say("prior_treatment", "none" if history in ("planned", "refused") else history,
-                                  speaker, rng, values, clean=True)
+                phrase = bank.say(
+                    "prior_treatment",
+                    "none" if history in ("planned", "refused") else history,
+                    speaker,
+                    rng,
+                    values,
+                    clean=True,
+                )
             placeholders = set(bank.placeholders(phrase.template))
             if placeholders & {"cycles", "cycles_words"}:
                 claims["immunotherapy_cycles"] = values["cycles"]
@@ -359,8 +390,11 @@ class SimulatedUser:
 
     def _clause(self, slot: str, values: dict) -> Phrase:
         spec = self.bank.answers["several"]["clauses"][slot]
-        templates = [t for t in self.bank.for_voice(spec, self.speaker.voice, sex=self.speaker.sex)
-                     if self.bank.usable(t.text, values, self.speaker.voice, self.speaker.sex)]
+        templates = [
+            t
+            for t in self.bank.for_voice(spec, self.speaker.voice, sex=self.speaker.sex)
+            if self.bank.usable(t.text, values, self.speaker.voice, self.speaker.sex)
+        ]
         phrase = self.bank.fill(self.rng.choice(templates), values, self.speaker, self.rng)
         phrase.kind, phrase.key = "several", slot
         return phrase
@@ -369,7 +403,7 @@ class SimulatedUser:
         """Answer ``slot`` and the next known core facts in one message."""
         if slot not in CORE:
             return None
-        fields = [slot] + [f for f in CORE[CORE.index(slot) + 1:] if f not in self.given]
+        fields = [slot] + [f for f in CORE[CORE.index(slot) + 1 :] if f not in self.given]
         if self.plan.correction and self.plan.correction[0] in fields[1:]:  # that one is said wrong, then corrected
             fields = fields[: fields.index(self.plan.correction[0])]
         fields = [f for f in fields if self.intended.get(f, UNKNOWN) != UNKNOWN][: self.plan.several_count]
@@ -437,7 +471,7 @@ class SimulatedUser:
             payload = str(button.get("payload", "")).strip()
             if payload.startswith("/inform"):
                 try:
-                    data = json.loads(payload[len("/inform"):] or "{}")
+                    data = json.loads(payload[len("/inform") :] or "{}")
                 except ValueError:
                     continue
                 if slot in data and _same(slot, data[slot], value):
@@ -467,8 +501,12 @@ class SimulatedUser:
     # --- the end ------------------------------------------------------------------------------
 
     def summary(self) -> dict:
-        return {"intended": dict(self.intended), "skipped": list(self.skipped), "unbanked": list(self.unbanked),
-                "gave_up": self.gave_up}
+        return {
+            "intended": dict(self.intended),
+            "skipped": list(self.skipped),
+            "unbanked": list(self.unbanked),
+            "gave_up": self.gave_up,
+        }
 
 
 def _same(slot: str, said: Any, value: Any) -> bool:
@@ -480,8 +518,14 @@ def _same(slot: str, said: Any, value: Any) -> bool:
 def _all_words(user: SimulatedUser, slot: str, value: Any, speaker: Speaker):
     """Every bank phrasing of ``value`` for ``slot`` (simple one-term kinds only)."""
     bank = user.bank
-    bind = {"tumor_site": "site", "p16": "p16", "differentiation": "diff", "histology": "histology",
-            "immunotherapy_response": "response", "pathologic_response": "path"}
+    bind = {
+        "tumor_site": "site",
+        "p16": "p16",
+        "differentiation": "diff",
+        "histology": "histology",
+        "immunotherapy_response": "response",
+        "pathologic_response": "path",
+    }
     if slot in bind:
         name = bind[slot]
         for entry in bank.term_entries(name, str(value), speaker.voice):
