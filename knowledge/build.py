@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import sqlite_utils
 from tqdm import tqdm
@@ -83,7 +83,7 @@ RULE_COLUMNS = (
 class RuleIds:
     """Gives each distinct rule (within a kind of cancer) one id for the whole build."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.ids: dict[tuple, int] = {}
 
     def assign(self, rows: list[dict]) -> list[dict]:
@@ -182,7 +182,7 @@ def build_database(
 
 
 def _create_tables(db: sqlite_utils.Database) -> None:
-    db["trials"].create(
+    db.table("trials").create(
         {
             "nct_id": str,
             "title": str,
@@ -213,7 +213,7 @@ def _create_tables(db: sqlite_utils.Database) -> None:
     )
     # One row per distinct rule within a kind of cancer: the engine evaluates each
     # rule once per query, however many trials share it ("age 18-75", "ECOG 0-1").
-    db["rules"].create(
+    db.table("rules").create(
         {
             "rule_id": int,
             "cancer_type": str,
@@ -235,7 +235,7 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         },
         pk="rule_id",
     )
-    db["criteria"].create(
+    db.table("criteria").create(
         {
             "id": int,
             "nct_id": str,
@@ -255,7 +255,7 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("nct_id", "trials", "nct_id"), ("rule_id", "rules", "rule_id")],
     )
-    db["locations"].create(
+    db.table("locations").create(
         {
             "id": int,
             "nct_id": str,
@@ -270,15 +270,15 @@ def _create_tables(db: sqlite_utils.Database) -> None:
         pk="id",
         foreign_keys=[("nct_id", "trials", "nct_id")],
     )
-    db["vocabulary"].create({"field": str, "code": str, "label": str, "term": str})
-    db["parse_report"].create(
+    db.table("vocabulary").create({"field": str, "code": str, "label": str, "term": str})
+    db.table("parse_report").create(
         {"nct_id": str, "field": str, "parsed": str, "reviewed": str},
         foreign_keys=[("nct_id", "trials", "nct_id")],
     )
-    db["meta"].create({"key": str, "value": str}, pk="key")
+    db.table("meta").create({"key": str, "value": str}, pk="key")
     # Chinese texts of a trial (title, summary, each criterion's words), translations unless
     # source is "official"; shown marked 译文 beside the English (knowledge/translation.py).
-    db["translations"].create(
+    db.table("translations").create(
         {
             "nct_id": str,
             "key": str,
@@ -308,7 +308,7 @@ def _write_vocabulary(db: sqlite_utils.Database) -> None:
     for term, drug in vocab.drug_terms():
         category = vocab.drugs()[drug]["category"]
         rows.append({"field": "drug", "code": category, "label": drug, "term": term})
-    db["vocabulary"].insert_all(rows)
+    db.table("vocabulary").insert_all(rows)
 
 
 def _write_trials(
@@ -325,14 +325,14 @@ def _write_trials(
         if compare_parser and record["review"]["status"] == "reviewed":
             disagreements += _parser_disagreements(record)
     new_rules = rule_ids.assign(criteria)
-    db["trials"].insert_all(trials, batch_size=1000)
-    db["rules"].insert_all(new_rules, batch_size=2000)
-    db["criteria"].insert_all(criteria, batch_size=2000)
-    db["locations"].insert_all(locations, batch_size=2000)
+    db.table("trials").insert_all(trials, batch_size=1000)
+    db.table("rules").insert_all(new_rules, batch_size=2000)
+    db.table("criteria").insert_all(criteria, batch_size=2000)
+    db.table("locations").insert_all(locations, batch_size=2000)
     if translations:
-        db["translations"].insert_all(translations, batch_size=2000)
+        db.table("translations").insert_all(translations, batch_size=2000)
     if disagreements:
-        db["parse_report"].insert_all(disagreements)
+        db.table("parse_report").insert_all(disagreements)
     report.trials += len(trials)
     report.criteria += len(criteria)
     report.locations += len(locations)
@@ -408,7 +408,7 @@ def _translation_rows(record: dict) -> list[dict]:
 
 def _derived(record: dict) -> list[dict]:
     """The criteria the builder adds to every trial (its kind of cancer; partial or unreviewed)."""
-    derived = [
+    derived: list[dict[str, Any]] = [
         {
             "id": "cancer_type",
             "field": "cancer_type",
@@ -509,21 +509,21 @@ def _text(value) -> str | None:
 
 def _finish(db: sqlite_utils.Database, report: BuildReport) -> None:
     """Indexes and full-text search, added once the rows are in (faster than row by row)."""
-    db["trials"].create_index(["cancer_type"])
-    db["trials"].create_index(["status"])
-    db["criteria"].create_index(["cancer_type", "prescreen", "nct_id", "rule_id"])
-    db["rules"].create_index(["cancer_type"])
-    db["criteria"].create_index(["nct_id", "ord"])
-    db["criteria"].create_index(["field"])
-    db["locations"].create_index(["nct_id"])
-    db["locations"].create_index(["country", "city"])
-    db["vocabulary"].create_index(["field", "code"])
-    db["trials"].enable_fts(["title", "summary", "conditions", "eligibility_text"], tokenize="porter")
-    db["criteria"].enable_fts(["text"], tokenize="porter")
+    db.table("trials").create_index(["cancer_type"])
+    db.table("trials").create_index(["status"])
+    db.table("criteria").create_index(["cancer_type", "prescreen", "nct_id", "rule_id"])
+    db.table("rules").create_index(["cancer_type"])
+    db.table("criteria").create_index(["nct_id", "ord"])
+    db.table("criteria").create_index(["field"])
+    db.table("locations").create_index(["nct_id"])
+    db.table("locations").create_index(["country", "city"])
+    db.table("vocabulary").create_index(["field", "code"])
+    db.table("trials").enable_fts(["title", "summary", "conditions", "eligibility_text"], tokenize="porter")
+    db.table("criteria").enable_fts(["text"], tokenize="porter")
     vocab_hash = hashlib.sha256()
     for path in sorted(vocab.VOCABULARY_DIR.glob("*.yaml")):
         vocab_hash.update(path.read_bytes())
-    db["meta"].insert_all(
+    db.table("meta").insert_all(
         [
             {"key": "schema_version", "value": str(SCHEMA_VERSION)},
             {"key": "built_at", "value": datetime.now(timezone.utc).isoformat(timespec="seconds")},

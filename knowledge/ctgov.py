@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, TypeGuard
 
 import yaml
 from tqdm import tqdm
@@ -158,7 +158,7 @@ def _criteria(eligibility: dict, text: str) -> list[dict]:
             for label, key, value in (("Minimum age", "minimumAge", low), ("Maximum age", "maximumAge", high))
             if value is not None
         ]
-        age = {"field": "age", "kind": "inclusion"}
+        age: dict[str, Any] = {"field": "age", "kind": "inclusion"}
         if low is not None:
             age["min"] = low
         if high is not None:
@@ -227,7 +227,7 @@ def _locations(locations: list) -> list[dict]:
     return result
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

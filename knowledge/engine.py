@@ -20,6 +20,7 @@ Nothing here imports Rasa: the engine is tested and benchmarked alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -242,7 +243,8 @@ def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
             return _INDEX_CACHE[key]
     trials: list[str] = []
     rules: list[tuple[int, ...]] = []
-    current, current_rules = None, []
+    current: str | None = None
+    current_rules: list[int] = []
     for nct_id, rule_id in conn.execute(
         "SELECT nct_id, rule_id FROM criteria WHERE cancer_type = ? AND prescreen = 1 ORDER BY nct_id", (scope,)
     ):
@@ -276,18 +278,20 @@ _CODE = {"met": 0, "n/a": 0, "not_met": 1, "unknown": 2, "needs_review": 3}
 
 
 def _evaluate(conn: sqlite3.Connection, params: dict) -> _Evaluation:
-    statuses, waits, codes = {}, {}, {}
+    statuses: dict[int, str] = {}
+    waits: dict[int, tuple[str, ...]] = {}
+    codes: dict[int, int] = {}
     for r in conn.execute(_rules_query(), params):
         statuses[r["rule_id"]] = r["status"]
         codes[r["rule_id"]] = _CODE[r["status"]]
         if r["status"] == "unknown":
-            waiting = () if r["field_exact"] else (r["field"],)
+            waiting: tuple[str, ...] = () if r["field_exact"] else (r["field"],)
             for n in ("cond1", "cond2", "rcond"):
                 if r[f"{n}_field"] and r[f"{n}_state"] is None:
                     waiting += (r[f"{n}_field"],)
             waits[r["rule_id"]] = waiting
     index = _scope_index(conn, params["scope"])
-    counts = {}
+    counts: dict[str, tuple[int, int, int]] = {}
     for nct_id, rule_ids in zip(index.trials, index.rules):
         tally = [0, 0, 0, 0]
         for rule_id in rule_ids:
@@ -307,7 +311,8 @@ class CriterionResult:
     status: str  # met | not_met | unknown | needs_review | study_team
     text: str  # the trial's own words
     note: str | None = None
-    rule: dict = field(default_factory=dict)
+    # ``dataclasses.field``: the ``field`` attribute above shadows the bare name for type checkers.
+    rule: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 from . import vocab
 
@@ -46,7 +47,10 @@ def _exact_case() -> frozenset[str]:
     return frozenset(words)
 
 
-def _find(text: str, pairs: list[tuple[str, object]]) -> object | None:
+_V = TypeVar("_V")
+
+
+def _find(text: str, pairs: list[tuple[str, _V]]) -> _V | None:
     exact = _exact_case()
     for _start, _end, matched, value in vocab.find_terms(text, pairs):
         if matched in exact or not any(matched.lower() == e.lower() for e in exact):
@@ -56,7 +60,7 @@ def _find(text: str, pairs: list[tuple[str, object]]) -> object | None:
 
 def city(text: str) -> City | None:
     """The city named in ``text`` ("I live in Shanghai" -> Shanghai), or None."""
-    return _find(text, _cities())  # type: ignore[return-value]
+    return _find(text, _cities())
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,7 @@ def place(text: str) -> Place | None:
         return Place("city", found.name, found)
     capital = _find(text, _provinces())
     if capital is not None:
-        return Place("province", _province_name(capital), capital)  # type: ignore[arg-type]
+        return Place("province", _province_name(capital), capital)
     if _find(text, _phrases("rather_not_say")):
         return Place("declined", "unknown")
     if _find(text, _phrases("anywhere")):

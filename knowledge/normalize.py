@@ -122,6 +122,7 @@ def age(text: str | int | float) -> Age | None:
     Returns Age(value) for a plausible age (0-120), Age(None, "implausible")
     for a number no person can be (150, -3), and None when there is no number.
     """
+    number: float | None
     if isinstance(text, (int, float)):
         number = float(text)
     else:
@@ -273,9 +274,9 @@ def stage(text: str, site_code: str | None = None, p16: str | None = None) -> St
         return Stage(
             groups=groups, tnm=tnm, unknown=not groups, ajcc7=_ajcc7_of_tnm(tnm, site_code, p16) if groups else None
         )
-    groups = staging.parse_stage(text)
-    if groups:
-        return Stage(groups=frozenset(groups), ajcc7=_ajcc7_of_group(frozenset(groups), site_code, p16))
+    parsed = staging.parse_stage(text)
+    if parsed:
+        return Stage(groups=frozenset(parsed), ajcc7=_ajcc7_of_group(frozenset(parsed), site_code, p16))
     if is_unknown(text):
         return Stage(groups=frozenset(), unknown=True)
     return None
@@ -543,7 +544,8 @@ def histology(text: str, site_code: str | None = None) -> str | list[str] | None
     """
     if is_unknown(text):
         return "unknown"
-    pairs = [(t, ("plain", c)) for t, c in vocab.histology_terms()]
+    # (kind, value): a histology code for "plain", an index into ``site_dependent`` for "site".
+    pairs: list[tuple[str, tuple[str, Any]]] = [(t, ("plain", c)) for t, c in vocab.histology_terms()]
     pairs += [
         (t, ("site", i)) for i, entry in enumerate(vocab.load("histology")["site_dependent"]) for t in entry["terms"]
     ]
@@ -610,12 +612,12 @@ class ProfileAnswers:
         if p16_value:
             out["p16"] = p16_value
         if "stage" in a:
-            s = stage(a["stage"], site_code, p16_value if p16_value in ("positive", "negative") else None)
-            if s is None:
+            st = stage(a["stage"], site_code, p16_value if p16_value in ("positive", "negative") else None)
+            if st is None:
                 raise ValueError(f"stage: cannot read {a['stage']!r} as a stage")
-            out["stage"] = s.value
-            if s.ajcc7_value:
-                out["stage_ajcc7"] = s.ajcc7_value
+            out["stage"] = st.value
+            if st.ajcc7_value:
+                out["stage_ajcc7"] = st.ajcc7_value
         if "ecog" in a:
             e = ecog(a["ecog"])
             if e is None:

@@ -55,7 +55,7 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import spacy
 from spacy.matcher import Matcher, PhraseMatcher
@@ -190,7 +190,7 @@ class _Pipeline:
 
 
 # Cue phrases, as token patterns. Names are used by the extractors below.
-_CUE_PATTERNS = {
+_CUE_PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
     # "excluding nasopharyngeal cancer", "except ...", "other than ...", "not including ..."
     "EXCEPT": [
         [{"LOWER": {"IN": ["excluding", "except", "excludes", "exclude"]}}],
@@ -705,6 +705,7 @@ def stage_codes(mention: str) -> list[str]:
 
 def _token_codes(token: str, meaning: dict) -> list[str] | None:
     m = re.fullmatch(r"(.+?)-?([a-d])?", token, re.IGNORECASE)
+    assert m is not None  # any non-empty token matches, and the stage tokens are never empty
     number, letter = m.group(1).lower(), (m.group(2) or "").lower()
     entry = meaning.get(number)
     if entry is None and letter:  # "IIa"/"IVd" is not "I"+"Ia"; try the whole token as a number
@@ -747,6 +748,7 @@ def _stage(b: _Bullet) -> list[dict]:
         if not sites:
             general.extend(codes)
             continue
+        assert qualifier is not None  # ``sites`` is empty without one
         when: dict = {"tumor_site": _codes_in_order("tumor_site", (t.code for t in sites))}
         p16 = {t.code for t in b.terms(P16) if qualifier.start() <= t.start < piece_end}
         if len(p16) == 1:
@@ -775,7 +777,8 @@ def _tumour_words(b: _Bullet, label: str) -> tuple[list[str], list[str]]:
     """
     if b.kind != "inclusion" or b.other_cancer:
         return [], []
-    named, excluded = [], []
+    named: list[str] = []
+    excluded: list[str] = []
     clauses = _clauses(b.text)
     cancer_terms = b.terms(CANCER_TYPE, include_consumed=True) + b.terms(HISTOLOGY, include_consumed=True)
     for term in b.terms(label):
@@ -1040,7 +1043,7 @@ def parse_criteria(text: str) -> ParseResult:
     seen: set[str] = set()
     for kind, item in split_bullets(text):
         bullet = _analyse(item, kind)
-        proposed = []
+        proposed: list[dict] = []
         for extract in _EXTRACTORS:
             proposed.extend(_criterion(rule, kind, item) for rule in extract(bullet))
         try:

@@ -190,7 +190,7 @@ def stage_groups_ajcc7(table_or_site: str, tnm: TNM, p16: str | None = None) -> 
     unknown, every reading is kept.
     """
     if table_or_site == "oropharynx":
-        readings = {"negative": ["ajcc7"], "positive": [_ajcc7_p16_table(tnm)]}
+        readings: dict[str | None, list[str]] = {"negative": ["ajcc7"], "positive": [_ajcc7_p16_table(tnm)]}
         keys = readings.get(p16) or ["ajcc7", _ajcc7_p16_table(tnm)]
         return frozenset().union(*(_lookup(k, tnm) for k in keys))
     if table_or_site == "general":

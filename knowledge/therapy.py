@@ -253,7 +253,7 @@ def _also_means() -> dict[str, tuple[str, ...]]:
 @functools.lru_cache(maxsize=1)
 def _known_words() -> frozenset[str]:
     """Every single word of the clinical vocabulary: a typo guess must not be one of them."""
-    words = set()
+    words: set[str] = set()
     for term, _ in [*_mention_terms(), *vocab.site_terms(), *vocab.response_terms(), *vocab.histology_terms()]:
         words.update(w.lower() for w in re.findall(r"[A-Za-z]+", term))
     return frozenset(words)
@@ -337,6 +337,7 @@ def _mentions(text: str) -> list[_Mention]:
     found = []
     for start, end, words, (kind, value) in vocab.find_terms(text, _mention_terms()):
         if kind == "drug":
+            assert value is not None  # a drug term always names its drug
             found.append(_Mention(start, end, words, kind, vocab.drugs()[value]["category"], drug=value))
         else:
             extra = _also_means().get(re.sub(r"[\s\-]+", " ", words.lower()), ())
@@ -517,6 +518,7 @@ def _lines(text: str, mentions: list[_Mention], chunks: list[tuple[int, int]]) -
         elaborates = (
             lines
             and m.kind == "drug"
+            and key_of_last is not None  # always set once there is a line
             and key[1:] == key_of_last[1:]
             and re.match(
                 r"\s*(?:it|that|this|which|they)\s+(?:was|were|is|are)\b", text[chunks[m.chunk][0] : m.start], re.I
@@ -558,6 +560,7 @@ def _lines(text: str, mentions: list[_Mention], chunks: list[tuple[int, int]]) -
 def _agents(m: _Mention) -> tuple[tuple[str, str | None], ...]:
     if m.kind == "procedure":
         return ()
+    assert m.category is not None  # only a procedure has no category
     return ((m.category, m.drug),) + tuple((c, None) for c in m.extra)
 
 
@@ -580,6 +583,7 @@ def _count_phrases(text: str, chunk: tuple[int, int]) -> list[tuple[int, int, Co
         add(m, None)
     for m in rx["count"].finditer(piece):
         a, b = _number(m["a"]), _number(m["b"]) if m["b"] else None
+        assert a is not None  # ``a`` is digits or a number word, and _number reads every one
         add(m, a if b is None or a == b else (min(a, b), max(a, b)))
     for name in ("count_after", "times_after", "times_before"):
         for m in rx[name].finditer(piece):
@@ -627,6 +631,7 @@ def _attach_counts(
             before = [m for m in mentions if m.chunk == index and m.end <= start]
             after = [m for m in mentions if m.chunk == index and m.start >= end]
             scope: list[_Mention] | None = None
+            target: int | None
             if before and re.fullmatch(r"\s*(?:for|x|×|:|-)?\s*", text[before[-1].end : start], re.I):
                 scope = group_of[id(before[-1])]
             elif after and re.fullmatch(r"\s*(?:of|with)?\s*", text[end : after[0].start], re.I):

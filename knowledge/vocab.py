@@ -17,7 +17,7 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
 import yaml
 
@@ -423,6 +423,7 @@ class Prepared:
         """The span of the original text that ``text[start:end]`` was made from."""
         if self.starts is None or end <= start:
             return start, end
+        assert self.ends is not None  # set together with ``starts``
         return self.starts[start], self.ends[end - 1]
 
 
@@ -482,7 +483,10 @@ def _term_pattern(term: str) -> re.Pattern:
     return re.compile(term_regex(term), re.IGNORECASE)
 
 
-def find_terms(text: str, pairs: Iterable[tuple[str, object]]) -> Iterator[tuple[int, int, str, object]]:
+_V = TypeVar("_V")
+
+
+def find_terms(text: str, pairs: Iterable[tuple[str, _V]]) -> Iterator[tuple[int, int, str, _V]]:
     """Non-overlapping matches of the terms in ``text``, longest term first.
 
     Yields (start, end, matched text, value) in text order, offsets in ``text`` as given
@@ -491,7 +495,7 @@ def find_terms(text: str, pairs: Iterable[tuple[str, object]]) -> Iterator[tuple
     """
     ready = prepared(text or "")
     taken: list[tuple[int, int]] = []
-    found = []
+    found: list[tuple[int, int, str, _V]] = []
     for term, value in sorted(pairs, key=lambda p: -len(p[0])):
         for m in _term_pattern(str(term)).finditer(ready.text):
             if any(m.start() < end and start < m.end() for start, end in taken):
