@@ -114,7 +114,7 @@ lint: $(STAMP)
 # The unit tier: what needs no running stack, browser, Datasette or PostgreSQL (tests marked
 # `slow` need one of those). The inner loop; `make test` runs everything.
 test-fast: $(STAMP) $(LOOKUPS)
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q -n 2
 
 # Re-resolve the pins with hashes from requirements.in and requirements-dev.in (needs
 # network access to PyPI; pip-tools runs from its own scratch venv).
