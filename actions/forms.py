@@ -32,7 +32,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import REQUESTED_SLOT, FormValidationAction
 
-from knowledge import engine, geo, normalize, therapy, vocab
+from knowledge import engine, normalize, therapy, vocab
 
 from . import language as languages
 from . import messages, questions, reading
@@ -462,11 +462,7 @@ class ValidatePrescreeningForm(FormValidationAction):
         return {"p16": answer, **restaged}
 
     def validate_differentiation(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        result = _validate_code("differentiation", value, normalize.differentiation)
-        if result.get("differentiation") is None and isinstance(value, str) and normalize.yes_no(value) == "no":
-            # "Did the report say how differentiated it is?" "Nope": the grade is not known.
-            return {"differentiation": UNKNOWN}
-        return result
+        return _validate_code("differentiation", value, normalize.differentiation)
 
     def validate_histology(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
         codes = vocab.field("histology").values
@@ -532,13 +528,12 @@ class ValidatePrescreeningForm(FormValidationAction):
         return _validate_code("pregnant", value, normalize.yes_no)
 
     def validate_location(self, value, dispatcher, tracker, domain) -> Dict[Text, Any]:
-        answer = UNKNOWN if is_unknown(value) else normalize.location(str(value))
-        if answer is None or answer == UNKNOWN:
-            return {"location": answer}
-        place = geo.place(str(value))
+        if is_unknown(value):
+            return {"location": UNKNOWN}
+        place = normalize.location(str(value))
         if place is not None and place.kind in ("anywhere", "country"):
             self.say(dispatcher, tracker, "utter_location_no_order")
-        return {"location": answer}
+        return {"location": place.name if place else None}
 
 
 # --- helpers ------------------------------------------------------------------------------------

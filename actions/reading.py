@@ -124,8 +124,7 @@ READERS: dict[str, Callable[[str], bool]] = {
     "ecog": _finds(normalize.ecog),
     "prior_treatment": _finds(normalize.treatment),
     "p16": _finds(normalize.p16),
-    # "Did the report say how differentiated?" "Nope": an answer (the grade is not known).
-    "differentiation": lambda t: normalize.differentiation(t) is not None or normalize.yes_no(t) == "no",
+    "differentiation": _finds(normalize.differentiation),
     "histology": _finds(normalize.histology),
     "immunotherapy_response": _finds(normalize.response),
     "immunotherapy_cycles": lambda t: normalize.first_number(t) is not None,

@@ -41,7 +41,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -62,7 +61,7 @@ for path in (ROOT, BENCH_DIR):
 import bench_engine  # noqa: E402  (machine description)
 import bench_load as load  # noqa: E402  (the scripted patient, /proc readers, statistics)
 
-from tests.stack import free_port, start_stack  # noqa: E402
+from tests.stack import free_port, start_stack, stop_group  # noqa: E402
 
 HOST = "127.0.0.1"
 OUT_DIR = BENCH_DIR / "out"
@@ -167,12 +166,7 @@ class StockBot:
         raise click.ClickException("the stock bot did not start in time")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 # --- the rounds -----------------------------------------------------------------------------------

@@ -33,17 +33,17 @@ def is_unknown(text: str) -> bool:
     return any(kind == "unknown" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
 
 
-def location(text: str) -> str | None:
-    """What an answer to "where do you live, or where can you travel?" records.
+def location(text: str) -> geo.Place | None:
+    """What an answer to "where do you live, or where can you travel?" says; its ``name`` is recorded.
 
-    A place's name ("Guangzhou", a province, "anywhere", "China"); "unknown" for a
-    don't-know, "rather not say" or a plain no; None when it says neither. The place is
+    A place (a city, a province, "anywhere", "China"); a declined place (name "unknown") for
+    a don't-know, "rather not say" or a plain no; None when it says neither. The place is
     looked for first: "I don't mind where" and "无所谓，哪都行" carry a "no" word but mean anywhere.
     """
     place = None if is_unknown(text) else geo.place(text)
-    if place is not None:
-        return place.name
-    return "unknown" if is_unknown(text) or yes_no(text) == "no" else None
+    if place is None and (is_unknown(text) or yes_no(text) == "no"):
+        return geo.Place("declined", "unknown")
+    return place
 
 
 def yes_no(text: str) -> str | None:
@@ -522,7 +522,10 @@ def p16(text: str) -> str | None:
 
 
 def differentiation(text: str) -> str | None:
-    """ "poorly differentiated", "G3", 低分化; a bare "poorly" when it is the whole answer."""
+    """ "poorly differentiated", "G3", 低分化; a bare "poorly" when it is the whole answer.
+
+    A plain no ("nope" to "did the report say how differentiated?") is an unknown grade.
+    """
     if is_unknown(text):
         return "unknown"
     found = _first_code(text, vocab.differentiation_terms())
@@ -531,6 +534,8 @@ def differentiation(text: str) -> str | None:
         found = next(
             (e["code"] for e in vocab.load("histology")["differentiation"] if bare in e.get("alone", [])), None
         )
+    if found is None and yes_no(text) == "no":
+        return "unknown"
     return found
 
 

@@ -41,6 +41,17 @@ def http(url: str, data: dict | None = None, timeout: float = 60) -> tuple[int, 
         return e.code, e.read().decode()
 
 
+def stop_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """End a server started in its own process group (``start_new_session=True``) and all it
+    started: SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 @dataclass
 class Stack:
     process: subprocess.Popen
@@ -102,12 +113,7 @@ class Stack:
         return pids[0]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 def start_stack(log: Path, timeout: float = 300, unset: tuple[str, ...] = (), **env: str) -> Stack:

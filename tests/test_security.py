@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from bot.server import guards, rasa_server
-from tests.stack import MODEL, ROOT, free_port, start_stack, wait_until_up
+from tests.stack import MODEL, ROOT, free_port, start_stack, stop_group, wait_until_up
 
 SLOW_STACK = [
     pytest.mark.slow,
@@ -79,12 +78,7 @@ class ActionServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        stop_group(self.process)
 
 
 TOKEN = "action-token-" + os.urandom(8).hex()

@@ -311,7 +311,8 @@ def _read(item: Item) -> dict[str, Any]:
             said = {code for *_, code in vocab.find_terms(text, vocab.sex_in_passing_terms())}
             out[name] = said.pop() if len(said) == 1 else None
         elif name == "location":
-            out[name] = normalize.location(text)  # as actions/forms.py validate_location reads it
+            place = normalize.location(text)  # as actions/forms.py validate_location reads it
+            out[name] = place.name if place else None
         elif name == "any":
             out[name] = UNKNOWN if normalize.is_unknown(text) else text
     if not item.claims:  # not an answer: it must not state a fact
