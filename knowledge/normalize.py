@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import geo, staging, vocab
+from . import geo, recognise, staging, vocab
 
 AGE_MIN, AGE_MAX = 0, 120
 ADULT_AGE = 18
@@ -56,12 +56,6 @@ def yes_no(text: str) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=None)
-def _number_words() -> tuple[dict[str, int], dict[str, int]]:
-    words = vocab.load("answers")["number_words"]
-    return words["units"], words["tens"]
-
-
 def one_is_no_number(before: str, after: str) -> bool:
     """True when the "one" between these words counts nothing ("one moment", "this one").
 
@@ -78,7 +72,8 @@ def words_to_number(text: str) -> int | None:
     """The first spoken number in ``text``: "fifty-eight" -> 58, "six" -> 6, "a hundred and two" -> 102.
 
     A "one" that counts nothing ("one moment") is passed over."""
-    units, tens = _number_words()
+    numbers = recognise.number_words()
+    units, tens = numbers.units, numbers.tens
     value, seen = 0, False
     for m in re.finditer(r"[a-z]+", text.lower()):
         token = m.group(0)
@@ -328,31 +323,29 @@ class Ecog:
         return self.value is None
 
 
-def _prefix_regex(prefixes: list[str]) -> str:
-    # "ECOG1", "KPS80": a prefix may touch its number (but not another letter: "PSA" is no "PS").
-    return "|".join(
-        re.sub(r"\\b$", "(?![A-Za-z])", vocab.term_regex(p)) for p in sorted(prefixes, key=len, reverse=True)
-    )
-
-
 def ecog(text: str | int) -> Ecog | None:
     """ECOG grade from "1", "ECOG 1", "PS 0-1", a Karnofsky score ("KPS 80"), or a
     plain description of daily life ("I can do light work but nothing heavy")."""
     if isinstance(text, int):
-        return Ecog(text, "ecog") if 0 <= text <= 4 else None
-    data = vocab.load("ecog")
+        return Ecog(text, "ecog") if text in recognise.ecog_grades() else None
+    grade = recognise.grade_pattern()
     text = vocab.prepare(text)
-    kps = re.search(rf"(?:{_prefix_regex(data['karnofsky_prefixes'])})\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I)
+    # "ECOG1", "KPS80": a prefix may touch its number (but not another letter: "PSA" is no "PS").
+    kps = re.search(
+        rf"{recognise.score_prefix('karnofsky', touching_numbers=True)}\D{{0,20}}?(\d{{1,3}})\s*%?", text, re.I
+    )
     if kps:
         return _from_karnofsky(int(kps.group(1)))
     m = re.search(
-        rf"(?:{_prefix_regex(data['ecog_prefixes'])})\D{{0,25}}?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d)",
+        rf"{recognise.score_prefix('ecog', touching_numbers=True)}\D{{0,25}}?({grade})(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*({grade}))?(?!\d)",
         text,
         re.I,
     )
     if m is None:
         m = re.fullmatch(
-            r"\s*(?:grade\s*)?([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?\s*(?:级|分)?\s*\.?\s*", text, re.I
+            rf"\s*(?:grade\s*)?({grade})(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*({grade}))?\s*(?:级|分)?\s*\.?\s*",
+            text,
+            re.I,
         )
     if m:
         low = int(m.group(1))
@@ -486,11 +479,15 @@ def treatment(text: str) -> Treatment | None:
     )
 
 
-def _cycles(text: str, words: list[str]) -> int | None:
+def cycles(text: str, words: list[str]) -> int | None:
+    """The count of ``words`` ("cycles", "rounds", 周期) in ``text``: "3 cycles", "three rounds",
+    "cycles x 4", "Keytruda x4"; None when there is none.
+
+    Only a count: ``treatment`` reads whole histories with ``knowledge.therapy``; the NLU
+    component calls this on the words it already knows are a count."""
     text = vocab.prepare(text)
     words = [vocab.prepare(w) for w in words]
-    units, tens = _number_words()
-    number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
+    number = r"\d{1,2}|" + recognise.number_words().pattern(compounds=False)
     unit = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
     m = re.search(rf"\b({number})\s+(?:\w+\s+)?(?:{unit})\b", text, re.I)
     if not m:

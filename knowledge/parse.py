@@ -11,15 +11,19 @@ How it reads a text:
 * The text is split into Inclusion / Exclusion sections and bullets. ``kind``
   comes from the section; lines before any header count as inclusion.
 * Clinical words (sites, cancer types, treatments and drug names, responses,
-  histology, differentiation, p16) are found by spaCy ``PhraseMatcher``
-  patterns generated from ``knowledge/vocabulary`` (see ``vocab``), so a new
+  histology, differentiation, p16) are found by ``recognise.TermMatcher`` (spaCy
+  ``PhraseMatcher`` patterns, read as criteria text is: ``recognise.CRITERIA``)
+  generated from ``knowledge/vocabulary`` (see ``vocab``), so a new
   synonym there reaches the parser without touching this file. Within one kind
   of word the longest match wins ("nasal cavity and sinus" beats "sinus",
   "pyriform sinus" beats "sinus"). All-capital abbreviations ("RT", "CR",
   "NPC") only match in capitals, so "cup" or "rt" in running text are not read.
 * Cue phrases ("excluding", "with or without", "combined with", "no prior")
-  are spaCy ``Matcher`` patterns; numbers, ages, ECOG grades and stage groups
-  are read with plain regular expressions.
+  are spaCy ``Matcher`` patterns and the words for a cancer, an age,
+  recurrence and pregnancy are word lists, both in
+  ``vocabulary/criteria_cues.yaml``; numbers, ages, ECOG grades and stage groups
+  are read with plain regular expressions (number words and ECOG / KPS prefixes
+  from ``recognise``).
 
 Rules always state what an eligible patient looks like, whatever the section:
 the exclusion "Current tumor is recurrent" becomes ``recurrent in [no]``, the
@@ -55,14 +59,14 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import spacy
-from spacy.matcher import Matcher, PhraseMatcher
+from spacy.matcher import Matcher
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from . import records, vocab
+from . import recognise, records, vocab
 
 try:  # the staging module owns the order of stage groups
     from .staging import STAGE_ORDER
@@ -173,104 +177,26 @@ def _clinical_response(term: str) -> bool:
 
 
 def _is_abbreviation(term: str) -> bool:
-    return bool(re.fullmatch(r"[A-Z]{2,5}", term))
-
-
-def _variants(term: str) -> set[str]:
-    """A term as written, with hyphens as spaces, and with spaces as hyphens."""
-    return {term, term.replace("-", " "), re.sub(r"\s+", "-", term)}
+    """An abbreviation as criteria text writes it (``recognise.CRITERIA``): "CR", "OPSCC"."""
+    return recognise.is_abbreviation(term, recognise.CRITERIA.abbreviation_letters)
 
 
 @dataclass
 class _Pipeline:
     nlp: spacy.Language
-    terms: PhraseMatcher
+    terms: recognise.TermMatcher
     cues: Matcher
-    caps_only: dict[str, set[str]]  # label -> lower-case forms that must be written in capitals
-
-
-# Cue phrases, as token patterns. Names are used by the extractors below.
-_CUE_PATTERNS: dict[str, list[list[dict[str, Any]]]] = {
-    # "excluding nasopharyngeal cancer", "except ...", "other than ...", "not including ..."
-    "EXCEPT": [
-        [{"LOWER": {"IN": ["excluding", "except", "excludes", "exclude"]}}],
-        [{"LOWER": "other"}, {"LOWER": "than"}],
-        [{"LOWER": "not"}, {"LOWER": "including"}],
-    ],
-    # "non-nasopharyngeal": the next word only.
-    "NON": [[{"LOWER": "non"}, {"ORTH": "-", "OP": "?"}], [{"LOWER": {"REGEX": r"^non-$"}}]],
-    # "with or without concurrent chemotherapy": what follows is optional.
-    "OPTIONAL": [
-        [{"LOWER": "with"}, {"LOWER": "or"}, {"LOWER": "without"}],
-        [{"LOWER": "+"}, {"LOWER": "/"}, {"LOWER": "-"}],
-    ],
-    # "PD-1/L1 combined chemotherapy", "anti-PD-1 plus chemotherapy", "in combination with"
-    "COMBINED": [
-        [{"LOWER": {"IN": ["combined", "plus", "+"]}}, {"LOWER": "with", "OP": "?"}],
-        [{"LOWER": "in"}, {"LOWER": "combination"}, {"LOWER": "with"}],
-    ],
-    # Prior treatment ruled out inside the bullet itself: "No prior", "not previously received".
-    "NEGATION": [
-        [
-            {"LOWER": {"IN": ["no", "without", "never"]}},
-            {"LOWER": {"IN": ["prior", "previous", "history", "previously"]}},
-        ],
-        [
-            {"LOWER": {"IN": ["not", "never"]}},
-            {"LOWER": {"IN": ["have", "been", "previously", "yet"]}, "OP": "*"},
-            {"LOWER": {"IN": ["received", "had", "undergone", "treated", "underwent"]}},
-        ],
-    ],
-    # Something already happened: "Received", "previously treated", "prior", "had undergone".
-    # "prior to immunotherapy" means before it, not that it was given.
-    "PAST": [
-        [
-            {
-                "LOWER": {
-                    "IN": [
-                        "received",
-                        "treated",
-                        "underwent",
-                        "undergone",
-                        "completed",
-                        "previous",
-                        "previously",
-                        "had",
-                        "pretreated",
-                        "after",
-                    ]
-                }
-            }
-        ],
-        [{"LOWER": "prior"}, {"LOWER": {"NOT_IN": ["to"]}}],
-    ],
-}
 
 
 @functools.lru_cache(maxsize=1)
 def _pipeline() -> _Pipeline:
-    """The blank English pipeline and its matchers, built once from the vocabulary."""
-    nlp = spacy.blank("en")
-    terms = PhraseMatcher(nlp.vocab, attr="LOWER")
-    caps_only: dict[str, set[str]] = {}
-    for label, pairs in _term_table().items():
-        by_code: dict[str, list[Doc]] = {}
-        seen: set[tuple[str, ...]] = set()
-        plain = {t.lower() for t, _ in pairs if not _is_abbreviation(t)}
-        caps_only[label] = {t.lower() for t, _ in pairs if _is_abbreviation(t)} - plain
-        for term, code in pairs:
-            for variant in _variants(str(term)):
-                doc = nlp.make_doc(variant)
-                key = (str(code), *(t.lower_ for t in doc))
-                if len(doc) and key not in seen:
-                    seen.add(key)
-                    by_code.setdefault(str(code), []).append(doc)
-        for code, docs in by_code.items():
-            terms.add(f"{label}|{code}", docs)
-    cues = Matcher(nlp.vocab)
-    for name, patterns in _CUE_PATTERNS.items():
+    """The blank English pipeline and its matchers, built once from the vocabulary: the terms
+    read as criteria text is (``recognise.CRITERIA``), the cue phrases of criteria_cues.yaml."""
+    terms = recognise.TermMatcher(_term_table(), recognise.CRITERIA)
+    cues = Matcher(terms.nlp.vocab)
+    for name, patterns in vocab.load("criteria_cues")["cues"].items():
         cues.add(name, patterns)
-    return _Pipeline(nlp=nlp, terms=terms, cues=cues, caps_only=caps_only)
+    return _Pipeline(nlp=terms.nlp, terms=terms, cues=cues)
 
 
 # --- one bullet, analysed -----------------------------------------------------------------------
@@ -316,14 +242,10 @@ def _analyse(text: str, kind: str) -> _Bullet:
     pipe = _pipeline()
     doc = pipe.nlp(text)
     spans = []
-    for match_id, start, end in pipe.terms(doc):
-        label, code = pipe.nlp.vocab.strings[match_id].split("|", 1)
-        span = doc[start:end]
-        if span.text.lower() in pipe.caps_only[label] and span.text != span.text.upper():
-            continue  # "rt", "cup": not the abbreviation
+    for label, code, span in pipe.terms(doc):  # "rt", "cup" in lower case are left out
         if label == RESPONSE and _is_abbreviation(span.text) and _touches_hyphen(text, span.start_char, span.end_char):
             continue  # the "PD" of "PD-L1"
-        spans.append(Span(doc, start, end, label=f"{label}|{code}"))
+        spans.append(Span(doc, span.start, span.end, label=f"{label}|{code}"))
     words = []
     for label in (SITE, CANCER_TYPE, TREATMENT, RESPONSE, PATH_RESPONSE, HISTOLOGY, DIFFERENTIATION, P16):
         for span in filter_spans([s for s in spans if s.label_.startswith(label + "|")]):
@@ -396,29 +318,15 @@ def _slash_l1(doc: Doc, words: list[_Term]) -> list[_Term]:
 
 
 @functools.lru_cache(maxsize=1)
-def _number_words() -> dict[str, int]:
-    """Spoken numbers from the vocabulary: "six" -> 6, "twenty-one" -> 21."""
-    spoken = vocab.load("answers")["number_words"]
-    words = {str(k): int(v) for k, v in spoken["units"].items()}
-    words.update({str(k): int(v) for k, v in spoken["tens"].items()})
-    for ten, ten_value in spoken["tens"].items():
-        for unit, unit_value in spoken["units"].items():
-            if 1 <= unit_value <= 9:
-                words[f"{ten}-{unit}"] = words[f"{ten} {unit}"] = ten_value + unit_value
-    return words
-
-
-@functools.lru_cache(maxsize=1)
 def _num_pattern() -> str:
-    words = sorted(_number_words(), key=len, reverse=True)
-    return r"(?:\d+(?:\.\d+)?|" + "|".join(re.escape(w) for w in words) + r")(?![\w.]\d|\w)"
+    return r"(?:\d+(?:\.\d+)?|" + recognise.number_words().pattern() + r")(?![\w.]\d|\w)"
 
 
 def _number(text: str) -> float | int:
-    text = text.strip().lower()
-    if text in _number_words():
-        return _number_words()[text]
-    value = float(text)
+    spoken = recognise.number_words().value(text)
+    if spoken is not None:
+        return spoken
+    value = float(text.strip())
     return int(value) if value.is_integer() else value
 
 
@@ -501,7 +409,13 @@ def _other_cancer(b: _Bullet) -> list[dict]:
     return [rule]
 
 
-_AGE_CUE = re.compile(r"\b(?:ages?|aged|years?\s+old|years?\s+of\s+age|year-old)\b", re.IGNORECASE)
+@functools.lru_cache(maxsize=1)
+def _age_cue() -> re.Pattern:
+    """A word that makes a nearby number an age ("aged", "years old"): criteria_cues.yaml."""
+    words = recognise.phrase_regex(vocab.load("criteria_cues")["age_words"])
+    return re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
+
+
 _NOT_YEARS = re.compile(
     r"\s*(?:months?|weeks?|days?|hours?|mg|g/|ml|mm|cm|%|cycles?|ms\b|x\b|×|/|times)", re.IGNORECASE
 )
@@ -564,7 +478,7 @@ def _age(b: _Bullet) -> list[dict]:
 def _about_age(text: str, m: re.Match) -> bool:
     """Is this number an age? An age word nearby, or a form only ages take."""
     window = text[max(0, m.start() - 40) : m.end() + 25]
-    if _AGE_CUE.search(window):
+    if _age_cue().search(window):
         return True
     if m["range"] and m["unit"] and m.start() <= 8:
         return True  # the registry form "18 Years to 75 Years"
@@ -579,17 +493,10 @@ def _about_age(text: str, m: re.Match) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _ecog_regex() -> tuple[re.Pattern, re.Pattern]:
-    ecog = vocab.load("ecog")
-    grade = r"(?:[0-4]|zero|one|two|three|four)"
-    kps = r"(?:100|[1-9]0)"
-
-    def prefix(words: list[str]) -> str:
-        return "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in sorted(words, key=len, reverse=True))
-
-    filler = (
-        r"(?:\s*\([^)]*\))?\s*\)?"
-        r"(?:\s*(?:performance\s+status|performance\s+score|status|score|\(?PS\)?|grade|of|is|must\s+be|should\s+be|:|=|%))*\s*"
-    )
+    grade = recognise.grade_pattern(words=True)  # "0" .. "4", "zero" .. "four"
+    kps = recognise.score_pattern()  # "10" .. "100"
+    words = recognise.phrase_regex(vocab.load("criteria_cues")["score_fillers"])
+    filler = rf"(?:\s*\([^)]*\))?\s*\)?(?:\s*(?:{words}|\(?PS\)?|:|=|%))*\s*"
 
     def value(g: str) -> str:
         return (
@@ -601,8 +508,10 @@ def _ecog_regex() -> tuple[re.Pattern, re.Pattern]:
         )
 
     return (
-        re.compile(rf"(?<!\w)(?:{prefix(ecog['ecog_prefixes'])})(?!\w){filler}{value(grade)}", re.IGNORECASE),
-        re.compile(rf"(?<!\w)(?:{prefix(ecog['karnofsky_prefixes'])})(?!\w){filler}{value(kps)}", re.IGNORECASE),
+        re.compile(rf"{recognise.score_prefix('ecog', touching_numbers=False)}{filler}{value(grade)}", re.IGNORECASE),
+        re.compile(
+            rf"{recognise.score_prefix('karnofsky', touching_numbers=False)}{filler}{value(kps)}", re.IGNORECASE
+        ),
     )
 
 
@@ -624,7 +533,8 @@ def _allowed(m: re.Match, scale: list[int], kind: str) -> set[int]:
     elif m["a"]:
         named = {v for v in scale if n(m["a"]) <= v <= n(m["b"])}
     elif m["list"]:
-        named = {n(x) for x in re.findall(r"\d+|zero|one|two|three|four", m["list"], re.IGNORECASE)}
+        spoken = recognise.number_words().pattern(compounds=False, up_to=max(recognise.ecog_grades()))
+        named = {n(x) for x in re.findall(rf"\d+|{spoken}", m["list"], re.IGNORECASE)}
     else:
         k = n(m["single"])
         named = {v for v in scale if v <= k} if m["orless"] else {v for v in scale if v >= k} if m["ormore"] else {k}
@@ -765,7 +675,11 @@ def _stage(b: _Bullet) -> list[dict]:
     return rules + per_site
 
 
-_CANCER_WORD = re.compile(r"\b(?:cancers?|carcinomas?|tumou?rs?|malignan\w*|neoplasms?)\b", re.IGNORECASE)
+@functools.lru_cache(maxsize=1)
+def _cancer_word() -> re.Pattern:
+    """A word that names a cancer ("carcinoma", "malignancy"): criteria_cues.yaml."""
+    words = recognise.phrase_regex(vocab.load("criteria_cues")["cancer_words"])
+    return re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
 
 
 def _tumour_words(b: _Bullet, label: str) -> tuple[list[str], list[str]]:
@@ -784,7 +698,7 @@ def _tumour_words(b: _Bullet, label: str) -> tuple[list[str], list[str]]:
     for term in b.terms(label):
         clause = next((c for c in clauses if c[0] <= term.start < c[1]), (0, len(b.text)))
         clause_text = b.text[clause[0] : clause[1]]
-        if not (_CANCER_WORD.search(clause_text) or any(clause[0] <= t.start < clause[1] for t in cancer_terms)):
+        if not (_cancer_word().search(clause_text) or any(clause[0] <= t.start < clause[1] for t in cancer_terms)):
             continue
         if re.match(r"\W*metasta", b.text[term.end :], re.IGNORECASE):
             continue
@@ -934,10 +848,26 @@ def _pathologic_response(b: _Bullet) -> list[dict]:
     return [_category_rule(b.kind, codes, "pathologic_response")] if codes else []
 
 
-# Yes/no facts. These cue words are the parser's (the vocabulary has no lists for
-# them): what each pattern means is in the extractor's docstring.
-_RECURRENT = re.compile(r"\b(?P<neg>non-?|not\s+|no\s+)?(?:recurren(?:t|ce)|relapsed?)\b", re.IGNORECASE)
-_PREGNANT = re.compile(r"\b(?:pregnan\w*|breast[\s-]?feeding|lactating|nursing\s+(?:women|mothers))\b", re.IGNORECASE)
+# Yes/no facts: what each pattern means is in the extractor's docstring; the recurrence and
+# pregnancy words are in criteria_cues.yaml.
+
+
+@functools.lru_cache(maxsize=1)
+def _recurrent_regex() -> re.Pattern:
+    words = vocab.load("criteria_cues")["recurrence"]
+    joined, alone = recognise.phrase_regex(words["negations_joined"]), recognise.phrase_regex(words["negations"])
+    return re.compile(
+        rf"\b(?P<neg>(?:{joined})|(?:{alone})\s+)?(?:{recognise.phrase_regex(words['words'])})\b", re.IGNORECASE
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _pregnant_regex() -> re.Pattern:
+    return re.compile(
+        rf"\b(?:{recognise.phrase_regex(vocab.load('criteria_cues')['pregnancy_words'])})\b", re.IGNORECASE
+    )
+
+
 _RESECTABLE = re.compile(
     r"\b(?P<neg>un|in|non-?|not\s+)?(?:resectable|operable)\b"
     r"|\b(?:eligible|candidates?|suitable|fit)\s+for\s+(?:radical|curative)\s+(?:surgery|surgical\s+resection|resection)\b",
@@ -955,7 +885,7 @@ def _recurrent(b: _Bullet) -> list[dict]:
     """ "Current tumor is recurrent" (exclusion) -> recurrent in [no]; "risk of recurrence" is no fact."""
     if b.other_cancer:
         return []
-    for m in _RECURRENT.finditer(b.text):
+    for m in _recurrent_regex().finditer(b.text):
         if re.search(r"risk\s+(?:of|for)\s*$", b.text[: m.start()], re.IGNORECASE):
             continue
         value = _yes_no(b.kind, bool(m["neg"]))
@@ -969,7 +899,7 @@ def _recurrent(b: _Bullet) -> list[dict]:
 
 def _pregnant(b: _Bullet) -> list[dict]:
     """Pregnancy or breastfeeding, in either section (a negative test, "non-lactating") -> pregnant in [no]."""
-    return [{"field": "pregnant", "in": ["no"]}] if _PREGNANT.search(b.text) else []
+    return [{"field": "pregnant", "in": ["no"]}] if _pregnant_regex().search(b.text) else []
 
 
 def _resectable(b: _Bullet) -> list[dict]:

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -36,9 +37,9 @@ def load():
     """The parsed staging.yaml, with each table's rows expanded into a
     {(t, n, m): stage code} dict. Loaded once; a row that contradicts another
     or uses an unknown stage code is a data error, raised here."""
-    from .vocab import _merge_languages  # Chinese words beside the English ones (vocab.load)
+    from .vocab import merge_languages  # Chinese words beside the English ones (vocab.load)
 
-    data = _merge_languages(yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8")))
+    data = merge_languages(yaml.safe_load(STAGING_YAML.read_text(encoding="utf-8")))
     tables = {}
     for name, table in data["tables"].items():
         if "rows_from" in table:  # same stage groups as another table (AJCC 7 = `general`)
@@ -63,7 +64,7 @@ def load():
 # --- TNM in free text ------------------------------------------------------
 
 _PREFIX = "yp|yc|c|p"
-_TNM_RE = re.compile(
+TNM_PATTERN = re.compile(
     rf"(?<![A-Za-z0-9])(?P<prefix>{_PREFIX})?(?i:T(?P<t>is|[0-4][ab]?|x))"
     rf"[\s,;/-]*(?:{_PREFIX})?(?i:N(?P<n>[0-3][a-c]?|x))"
     rf"(?:[\s,;/-]*(?:{_PREFIX})?(?i:M(?P<m>[01]|x)))?"
@@ -89,7 +90,7 @@ def parse_tnm(text: str) -> TNM | None:
     write TNM many ways ("T3N1M0", "cT2 N2b M0", "pT1 pN1 M0", "T3, N1, M0",
     any case), so spacing, commas and per-category prefixes are allowed.
     """
-    match = _TNM_RE.search(text or "")
+    match = TNM_PATTERN.search(text or "")
     if not match:
         return None
     return TNM(
@@ -215,16 +216,25 @@ def _alternation(items):
     return "|".join(re.escape(prepare(str(w))) for w in sorted(items, key=lambda w: len(str(w)), reverse=True))
 
 
+class StagePatterns(NamedTuple):
+    """The regexes that find a stage group in words (see ``stage_patterns``)."""
+
+    prefixed: re.Pattern  # a stage after a prefix anywhere in a sentence: "stage 4a", "stage is IV"
+    whole: re.Pattern  # a whole answer that is only a stage: "IVa", "it's III"
+    pronoun: re.Pattern  # what follows an "I" that is the pronoun: "the stage I was told"
+    alternative: re.Pattern  # a second stage right after the first: "3 or 4", "III/IV"
+
+
 @lru_cache(maxsize=None)
-def _stage_patterns():
-    """Regexes built from `stage_words`: a stage after a prefix anywhere in a
-    sentence, a whole answer that is only a stage, and the pronoun "I"."""
+def stage_patterns() -> StagePatterns:
+    """The stage regexes, built once from `stage_words`. Public because the NLU component
+    finds stage entities with the same patterns the normaliser reads them with."""
     words = load()["stage_words"]
     number = _alternation(w for entry in words["numbers"] for w in entry["words"])
     # The letter may be joined ("4a", "IV-b") or, only at the end of a phrase,
     # spaced ("stage 4 b"), so "stage 4 a lot of pain" stays a bare four.
     stage = rf"(?P<number>{number})(?:-?(?P<joined>[a-z])|\s+(?P<spaced>[a-z])(?=\s*(?:$|[.,;:!?)])))?(?!\w)"
-    return (
+    return StagePatterns(
         re.compile(
             rf"(?<!\w)(?:{_alternation(words['prefixes'])})\s*(?:is\s+|was\s+|[:=#-]\s*)?{stage}",
             re.IGNORECASE,
@@ -239,7 +249,7 @@ def _stage_patterns():
 
 
 @lru_cache(maxsize=None)
-def _suffixed_pattern():
+def suffixed_stage_pattern() -> re.Pattern:
     """A stage written before its suffix, as Chinese does: "3 期", "IVA 期", "第 3 期"
     (prepared text: "三期" -> "3 期", "Ⅳa期" -> "IVa 期")."""
     words = load()["stage_words"]
@@ -259,7 +269,7 @@ def vague_stage(text: str):
     return None if found is None else (found[0], found[1], frozenset(found[3]))
 
 
-def _is_stage(match, text, pronoun):
+def is_stage(match: re.Match, text: str, pronoun: re.Pattern) -> bool:
     """False for a "stage" that is not about a stage group: "at this stage",
     or "stage I" where the I is the pronoun ("the stage I was told")."""
     before = text[: match.start()].split()
@@ -278,9 +288,9 @@ def parse_stage(text: str) -> frozenset[str] | None:
     AJCC 8 head and neck stage has ("3b", "IVd") gives None, not a guess.
     """
     text = text or ""
-    prefixed, whole, pronoun, alternative = _stage_patterns()
-    match = next((m for m in prefixed.finditer(text) if _is_stage(m, text, pronoun)), None)
-    if match is None and (suffixed := _suffixed_pattern().search(text)) is not None:
+    prefixed, whole, pronoun, alternative = stage_patterns()
+    match = next((m for m in prefixed.finditer(text) if is_stage(m, text, pronoun)), None)
+    if match is None and (suffixed := suffixed_stage_pattern().search(text)) is not None:
         return _groups(suffixed)  # "3 期", "IVA 期"
     is_whole_answer = match is None
     match = match or whole.match(text)

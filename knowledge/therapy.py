@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
-from . import normalize, vocab
+from . import normalize, recognise, vocab
 
 IMMUNOTHERAPY = frozenset({"anti_pd1", "anti_pdl1", "immunotherapy_unspecified"})
 # Drugs given in cycles beside the immunotherapy: a count said of a line that has them
@@ -178,7 +178,8 @@ def _alternation(terms: Iterable[str]) -> str:
 def _regexes() -> dict[str, re.Pattern]:
     """Regexes built once from therapy.yaml and answers.yaml."""
     cues = _cues()
-    units, tens = normalize._number_words()
+    numbers = recognise.number_words()
+    units, tens = numbers.units, numbers.tens
     ordinals = vocab.load("answers")["ordinals"]
     number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
     unit = _alternation(vocab.load("treatments")["cycle_words"])

@@ -43,21 +43,21 @@ def load(name: str) -> dict:
     it, read with ``text(entry, key, language)``.
     """
     with open(VOCABULARY_DIR / f"{name}.yaml", encoding="utf-8") as f:
-        return _merge_languages(yaml.safe_load(f))
+        return merge_languages(yaml.safe_load(f))
 
 
-def _merge_languages(node):
+def merge_languages(node):
     """``<key>_zh`` lists appended to their ``<key>`` lists, everywhere in a parsed file."""
     if isinstance(node, list):
-        return [_merge_languages(item) for item in node]
+        return [merge_languages(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _merge_languages(v) for k, v in node.items()}
+    out = {k: merge_languages(v) for k, v in node.items()}
     for key, value in node.items():
         if isinstance(key, str) and key.endswith("_zh") and isinstance(value, list):
             base = key[: -len("_zh")]
             if isinstance(out.get(base), list) or base not in out:
-                out[base] = list(out.get(base) or []) + [_merge_languages(v) for v in value]
+                out[base] = list(out.get(base) or []) + [merge_languages(v) for v in value]
                 del out[key]  # a table's keys stay its own (status: planned, not planned_zh)
     return out
 

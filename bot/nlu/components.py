@@ -10,8 +10,9 @@ How it reads a message:
 
 * Vocabulary words (sites and the ambiguous site words, drug names, aliases and
   brands, treatment words, responses, p16, differentiation, ECOG descriptions
-  including the ECOG button texts) are found by a spaCy ``PhraseMatcher`` on a
-  blank English pipeline. Its patterns are generated from ``knowledge.vocab``:
+  including the ECOG button texts) are found by ``knowledge.recognise.TermMatcher`` (a
+  spaCy ``PhraseMatcher`` on a blank English pipeline, the same one the criteria parser
+  uses, reading as a message is: ``recognise.MESSAGE``). Its patterns are generated from ``knowledge.vocab``:
   no clinical word list lives here, so a synonym added to
   ``knowledge/vocabulary`` reaches the bot without touching this file. Matching
   is on spaCy's NORM (lower case, "can't" = "cannot" = "cant"); hyphens and
@@ -57,7 +58,6 @@ from typing import Any, Dict, Iterable, List, Optional, Text, Tuple
 
 import numpy as np
 import scipy.sparse
-import spacy
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -77,9 +77,8 @@ from rasa.shared.nlu.constants import (
 )
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
-from spacy.matcher import PhraseMatcher
 
-from knowledge import normalize, staging, therapy, vocab
+from knowledge import normalize, recognise, staging, therapy, vocab
 
 logger = logging.getLogger(__name__)
 
@@ -173,39 +172,12 @@ def _term_table() -> Dict[str, List[Tuple[str, str]]]:
     }
 
 
-def _is_short_abbreviation(term: str) -> bool:
-    return bool(re.fullmatch(r"[A-Z]{2,3}", term))
-
-
-_DETERMINERS = ("the", "my", "his", "her", "their", "your")
-
-
-def _variants(term: str) -> set:
-    """A term as written, with inner hyphens as spaces and spaces as hyphens, and with
-    "the" read as any determiner ("back of the nose" = "back of my nose")."""
-    term = term.strip()
-    forms = {term, re.sub(r"(?<=\w)-(?=\w)", " ", term), re.sub(r"\s+", "-", term)}
-    if re.search(r"\bthe\b", term, re.I):
-        forms |= {re.sub(r"\bthe\b", d, term, flags=re.I) for d in _DETERMINERS}
-    return forms
-
-
 # --- regular expressions for numbers with a meaning -----------------------------------------------
 
 
 def _alternation(words: Iterable[str]) -> str:
     """Words as the patterns see them (Chinese prepared: "个周期" -> "个 周 期"), longest first."""
     return "|".join(re.escape(w) for w in sorted({vocab.prepare(str(w)) for w in words}, key=len, reverse=True))
-
-
-def _prefix_regex(prefixes: Iterable[str]) -> str:
-    """Prefix words ("ECOG PS", "Karnofsky score") with flexible spaces/hyphens, any case,
-    not inside a longer word but allowed right before a digit ("PS0", "ECOG1")."""
-    parts = []
-    for p in sorted(prefixes, key=len, reverse=True):
-        words = [re.escape(w) for w in re.split(r"[\s\-]+", vocab.prepare(p).strip()) if w]
-        parts.append(r"[\s\-]*".join(words))
-    return rf"(?<![A-Za-z])(?:{'|'.join(parts)})(?![A-Za-z])"
 
 
 @dataclass(frozen=True)
@@ -227,7 +199,8 @@ class _Regexes:
 
 
 def _build_regexes() -> _Regexes:
-    units, tens = normalize._number_words()
+    numbers = recognise.number_words()
+    units, tens = numbers.units, numbers.tens
     small = [w for w, n in units.items() if 0 < n < 10]
     spoken = (
         rf"(?:(?:a|one)\s+hundred(?:\s+and\s+(?:(?:{_alternation(tens)})(?:[\s\-]+(?:{_alternation(small)}))?|{_alternation(units)}))?"
@@ -238,20 +211,18 @@ def _build_regexes() -> _Regexes:
     num = rf"(?:{digits}|{spoken})"
     b = r"(?<![\w.])"  # a number starts a word
     e = r"(?![\w])"
-    ecog_data = vocab.load("ecog")
-    # Words allowed between "ECOG"/"KPS" and the score: "ECOG is probably 1", "KPS should be 80".
-    filler_words = (
-        "is|was|of|score|grade|now|currently|about|around|roughly|probably|maybe|approximately|approx|"
-        "likely|status|should|would|will|be|been|really|actually|definitely|more|like"
-    )
-    # Chinese characters between the prefix and the score too: "ECOG 评 分 是 1", "KPS 评 分 80".
-    filler = rf"(?:[\s:=#(\-]+|\b(?:{filler_words})\b|[{vocab.CJK}])*?"
-    cycle_words = _alternation(vocab.load("treatments")["cycle_words"])
+    # Words allowed between "ECOG"/"KPS" and the score (ecog.yaml): "ECOG is probably 1", "KPS should be 80";
+    # Chinese characters too: "ECOG 评 分 是 1", "KPS 评 分 80".
+    fillers = recognise.phrase_regex(vocab.load("ecog")["score_fillers"])
+    filler = rf"(?:[\s:=#(\-]+|\b(?:{fillers})\b|[{vocab.CJK}])*?"
+    treatments = vocab.load("treatments")
+    cycle_words = _alternation(treatments["cycle_words"])
+    cycle_filler = rf"(?:(?:{recognise.phrase_regex(treatments['cycle_fillers'])})\s+)?"
     # "my aunt is 61": the relatives of people.yaml (knowledge/speaker.py reads the same words).
-    people = _alternation(w for words in vocab.load("people")["relatives"].values() for w in words)
-    cycle_filler = (
-        r"(?:(?:more|full|further|total|complete|completed|additional|separate|weekly|monthly|three-weekly)\s+)?"
-    )
+    people_words = vocab.load("people")
+    people = _alternation(w for words in people_words["relatives"].values() for w in words)
+    said = people_words["age_statements"]
+    grade = recognise.grade_pattern()
     return _Regexes(
         spoken=spoken,
         number=re.compile(rf"{b}(\d{{1,4}}(?:\.\d+)?)(?:\s*(?:-|–|to|or)\s*(\d{{1,3}}(?:\.\d+)?))?\s*%?(?![\w])", re.I),
@@ -267,8 +238,8 @@ def _build_regexes() -> _Regexes:
         ),
         # "I'm 61", "I am fifty-eight", "he's 70", "the patient is 52", "just turned 60"
         age_pronoun=re.compile(
-            rf"(?:\b(?:i['’]?m|i\s+am|he['’]s|she['’]s|he\s+is|she\s+is|(?:patient|pt|{people})\s+is)"
-            rf"|\bturn(?:ed|ing|s)?)\s+(?:now\s+|just\s+|only\s+|actually\s+|almost\s+|nearly\s+|about\s+|turning\s+)?(?P<num>{num})"
+            rf"(?:\b(?:{recognise.phrase_regex(said['subjects'])}|(?:{recognise.phrase_regex(said['named_then_is'])}|{people})\s+is)"
+            rf"|\b(?:{recognise.phrase_regex(said['turning'])}))\s+(?:(?:{recognise.phrase_regex(said['softeners'])})\s+)?(?P<num>{num})"
             rf"(?![\w])(?!\s*(?:%|percent|cycles?|rounds?|courses?|doses?|weeks?|months?|days?|hours?|kg|cm|mm|times|x\b|or\s+\d))",
             re.I,
         ),
@@ -280,11 +251,12 @@ def _build_regexes() -> _Regexes:
             r"(?!\s*(?:月|号|日|年|个|次|期|级|分|周|天|%|\.\d|\d))"
         ),
         ecog=re.compile(
-            rf"{_prefix_regex(ecog_data['ecog_prefixes'])}{filler}(?<!\d)([0-4])(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*([0-4]))?(?!\d|\.\d)",
+            rf"{recognise.score_prefix('ecog', touching_numbers=True)}{filler}(?<!\d)({grade})(?:\s*(?:-|–|~|～|to|or|到|或|至)\s*({grade}))?(?!\d|\.\d)",
             re.I,
         ),
         karnofsky=re.compile(
-            rf"{_prefix_regex(ecog_data['karnofsky_prefixes'])}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)", re.I
+            rf"{recognise.score_prefix('karnofsky', touching_numbers=True)}{filler}(?<!\d)(\d{{1,3}})(?:\s*%)?(?!\d|\.\d)",
+            re.I,
         ),
         # not an ordinal: "第 1 次" is "the first time" (prepared Chinese)
         cycles_after=re.compile(rf"{b}(?<!第\s)(?:\d{{1,2}}|{spoken})\s+{cycle_filler}(?:{cycle_words})\b", re.I),
@@ -300,39 +272,18 @@ def _build_regexes() -> _Regexes:
 @dataclass
 class _Pipeline:
     nlp: Any
-    matcher: PhraseMatcher
-    caps_only: Dict[str, set]  # entity -> lower-case terms that must be written in capitals
+    terms: recognise.TermMatcher  # the vocabulary words of every entity
     regexes: _Regexes
-    cities: PhraseMatcher
+    cities: recognise.TermMatcher  # city names, a feature for DIET (no entity)
 
 
 @functools.lru_cache(maxsize=1)
 def pipeline() -> _Pipeline:
-    """The blank English pipeline and its matchers, built once from the vocabulary."""
-    nlp = spacy.blank("en")
-    matcher = PhraseMatcher(nlp.vocab, attr="NORM")
-    caps_only: Dict[str, set] = {}
-    for entity, pairs in _term_table().items():
-        plain = {t.lower() for t, _ in pairs if not _is_short_abbreviation(t)}
-        caps_only[entity] = {t.lower() for t, _ in pairs if _is_short_abbreviation(t)} - plain
-        by_value: Dict[str, list] = {}
-        seen: set = set()
-        for term, value in pairs:
-            for variant in _variants(str(term)):
-                doc = nlp.make_doc(vocab.prepare(variant))
-                key = (value, *(t.norm_ for t in doc))
-                if len(doc) and key not in seen:
-                    seen.add(key)
-                    by_value.setdefault(value, []).append(doc)
-        for value, docs in by_value.items():
-            matcher.add(f"{entity}|{value}", docs)
-    cities = PhraseMatcher(nlp.vocab, attr="NORM")
-    city_terms = _city_terms()
-    caps_only[CITY] = {t.lower() for t in city_terms if _is_short_abbreviation(t)}
-    city_docs = [nlp.make_doc(vocab.prepare(v)) for t in city_terms for v in _variants(t)]
-    if city_docs:
-        cities.add(CITY, city_docs)
-    return _Pipeline(nlp=nlp, matcher=matcher, caps_only=caps_only, regexes=_build_regexes(), cities=cities)
+    """The blank English pipeline and its matchers, built once from the vocabulary, read as a
+    message is (``recognise.MESSAGE``)."""
+    terms = recognise.TermMatcher(_term_table(), recognise.MESSAGE)
+    cities = recognise.TermMatcher({CITY: [(t, CITY) for t in _city_terms()]}, recognise.MESSAGE, nlp=terms.nlp)
+    return _Pipeline(nlp=terms.nlp, terms=terms, regexes=_build_regexes(), cities=cities)
 
 
 def _city_terms() -> List[str]:
@@ -382,7 +333,7 @@ def _ecog_value(text: str) -> Optional[str]:
 def _cycles_value(text: str) -> Optional[str]:
     # normalize.treatment() reads cycles with this helper; calling it directly skips
     # the drug and treatment word searches, which the PhraseMatcher has already done.
-    cycles = normalize._cycles(text, vocab.load("treatments")["cycle_words"])
+    cycles = normalize.cycles(text, vocab.load("treatments")["cycle_words"])
     return None if cycles is None else str(cycles)
 
 
@@ -412,14 +363,7 @@ def _phrase_candidates(pipe: _Pipeline, text: str) -> List[Found]:
     # spaCy's tokenizer is slow on very long runs without spaces (2,000 emoji take
     # ~0.4 s); such runs hold no vocabulary term, so they are blanked out, keeping offsets.
     doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), text))
-    found = []
-    for match_id, start, end in pipe.matcher(doc):
-        entity, value = pipe.nlp.vocab.strings[match_id].split("|", 1)
-        span = doc[start:end]
-        if span.text.lower() in pipe.caps_only[entity] and span.text != span.text.upper():
-            continue  # "cup", "pd": not the abbreviation
-        found.append(Found(entity, value, span.start_char, span.end_char))
-    return found
+    return [Found(entity, value, span.start_char, span.end_char) for entity, value, span in pipe.terms(doc)]
 
 
 def _regex_candidates(pipe: _Pipeline, text: str) -> List[Found]:
@@ -432,7 +376,7 @@ def _regex_candidates(pipe: _Pipeline, text: str) -> List[Found]:
 
     for m in rx.nct.finditer(text):
         add(NCT_ID, m.start(), m.end(), "NCT" + m.group(1))
-    for m in staging._TNM_RE.finditer(text):
+    for m in staging.TNM_PATTERN.finditer(text):
         add(TNM, m.start(), m.end(), _tnm_value(m))
     found.extend(_stage_candidates(text))
     for m in rx.ecog.finditer(text):
@@ -462,7 +406,7 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
             if (
                 value is None
                 or int(value) < 10
-                or (before and before[-1].lower() in _NOT_AGE_BEFORE)
+                or (before and before[-1].lower() in _not_age_before())
                 or re.match(r"(?:ago|since|later|before|after|back|now|of|in|with|on|post|out|into|and\s+\d)\b", after)
             ):
                 continue
@@ -488,36 +432,17 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
     return found
 
 
-_NOT_AGE_BEFORE = {
-    "for",
-    "in",
-    "over",
-    "past",
-    "last",
-    "within",
-    "after",
-    "since",
-    "about",
-    "around",
-    "nearly",
-    "almost",
-    "than",
-    "ago",
-    "next",
-    "first",
-    "few",
-    "every",
-    "those",
-    "these",
-    "the",
-}
+@functools.lru_cache(maxsize=1)
+def _not_age_before() -> frozenset:
+    """Words before "<n> years" that make it a time, not an age ("for 30 years"): people.yaml."""
+    return frozenset(str(w) for w in vocab.load("people")["age_statements"]["not_before_years"])
 
 
 def _stage_candidates(text: str) -> List[Found]:
     """Stage groups after a stage word anywhere ("stage 4a", "Stage IV or IVb"), or a whole
     answer written like a stage ("IVa", "it's III", "4b"). A bare digit or number word
     without a letter ("3", "four") is left to ``number``: the form knows what it asked."""
-    prefixed, whole, pronoun, alternative = staging._stage_patterns()
+    prefixed, whole, pronoun, alternative = staging.stage_patterns()
     found = []
 
     def extend(match: re.Match) -> int:
@@ -527,13 +452,13 @@ def _stage_candidates(text: str) -> List[Found]:
         return end
 
     for m in prefixed.finditer(text):
-        if not staging._is_stage(m, text, pronoun):
+        if not staging.is_stage(m, text, pronoun):
             continue
         end = extend(m)
         value = _stage_value(text[m.start() : end])
         if value:
             found.append(Found(STAGE, value, m.start(), end))
-    for m in staging._suffixed_pattern().finditer(text):  # Chinese: "3 期", "IVA 期"
+    for m in staging.suffixed_stage_pattern().finditer(text):  # Chinese: "3 期", "IVA 期"
         value = _stage_value(text[m.start() : m.end()])
         if value:
             found.append(Found(STAGE, value, m.start(), m.end()))
@@ -604,10 +529,7 @@ def _feature_spans(text: str) -> Tuple[Found, ...]:
     pipe = pipeline()
     ready = vocab.prepared(text[:MAX_CHARS])
     doc = pipe.nlp.make_doc(_LONG_RUN.sub(lambda m: " " * len(m.group()), ready.text))
-    for _, start, end in pipe.cities(doc):
-        span = doc[start:end]
-        if span.text.lower() in pipe.caps_only[CITY] and span.text != span.text.upper():
-            continue
+    for _, _, span in pipe.cities(doc):
         first, last = ready.span(span.start_char, span.end_char)
         if not any(f.start < last and first < f.end for f in found):
             found.append(Found(CITY, text[first:last], first, last))
@@ -667,6 +589,8 @@ def source_fingerprint() -> str:
         knowledge / "vocab.py",
         knowledge / "normalize.py",
         knowledge / "staging.py",
+        knowledge / "recognise.py",
+        knowledge / "therapy.py",
         *sorted(vocab.VOCABULARY_DIR.glob("*.yaml")),
     ]
     digest = hashlib.sha256()
