@@ -381,7 +381,13 @@ _OTHER_CANCER = re.compile(
     r"|\bhistory\s+of\s+(?:any\s+|a\s+)?(?:malignan\w*|cancers?)\b",
     re.IGNORECASE,
 )
-_EXCEPTIONS = re.compile(r"\b(?:except|excluding|excluded|other\s+than|with\s+the\s+exception|unless)\b", re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=1)
+def _exceptions() -> re.Pattern:
+    """Words that list exceptions to the other cancers ruled out: criteria_cues.yaml."""
+    words = recognise.phrase_regex(vocab.load("criteria_cues")["exception_words"])
+    return re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
 
 
 def _other_cancer(b: _Bullet) -> list[dict]:
@@ -395,7 +401,7 @@ def _other_cancer(b: _Bullet) -> list[dict]:
         return []
     b.other_cancer = True
     rule: dict = {"field": "other_cancer_5y", "in": ["no"]}
-    if _EXCEPTIONS.search(b.text):
+    if _exceptions().search(b.text):
         rule["review_if"] = ["yes"]
     years = re.search(
         rf"(?:within|in|during)\s+(?:the\s+)?(?:past|last|previous|prior|preceding)?\s*({_num_pattern()})\s*years?",
@@ -868,12 +874,26 @@ def _pregnant_regex() -> re.Pattern:
     )
 
 
-_RESECTABLE = re.compile(
-    r"\b(?P<neg>un|in|non-?|not\s+)?(?:resectable|operable)\b"
-    r"|\b(?:eligible|candidates?|suitable|fit)\s+for\s+(?:radical|curative)\s+(?:surgery|surgical\s+resection|resection)\b",
-    re.IGNORECASE,
-)
-_ONE_ARM = re.compile(r"\b(?:arm|cohort|group)\s*\w*", re.IGNORECASE)
+@functools.lru_cache(maxsize=1)
+def _resectable_regex() -> re.Pattern:
+    """ "resectable", "unresectable", "not operable", "eligible for radical surgery": criteria_cues.yaml."""
+    words = vocab.load("criteria_cues")["resectability"]
+
+    def alternation(key: str) -> str:
+        return recognise.phrase_regex(words[key])
+
+    return re.compile(
+        rf"\b(?P<neg>(?:{alternation('negations_joined')})|(?:{alternation('negations')})\s+)?(?:{alternation('words')})\b"
+        rf"|\b(?:{alternation('candidate_words')})\s+for\s+(?:{alternation('surgery_kinds')})\s+(?:{alternation('surgery_words')})\b",
+        re.IGNORECASE,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _one_arm() -> re.Pattern:
+    return re.compile(
+        rf"\b(?:{recognise.phrase_regex(vocab.load('criteria_cues')['one_arm_words'])})\s*\w*", re.IGNORECASE
+    )
 
 
 def _yes_no(kind: str, negated: bool) -> str:
@@ -908,12 +928,12 @@ def _resectable(b: _Bullet) -> list[dict]:
     When the bullet limits this to one arm or cohort, a patient who does not fit
     is a matter for review, not a failure.
     """
-    m = _RESECTABLE.search(b.text)
+    m = _resectable_regex().search(b.text)
     if not m:
         return []
     value = _yes_no(b.kind, bool(m["neg"]))
     rule: dict = {"field": "resectable", "in": [value]}
-    if _ONE_ARM.search(b.text):
+    if _one_arm().search(b.text):
         rule["review_if"] = ["no" if value == "yes" else "yes"]
         rule["note"] = "Applies to one arm or cohort only."
     return [rule]

@@ -54,6 +54,16 @@ def test_variants_swap_inner_hyphens_and_spaces_and_optionally_determiners():
     assert all(v.strip() != "p16" for v in recognise.variants("p16-"))
 
 
+def test_a_bare_p16_in_criteria_text_is_no_p16_result():
+    # The parser's old variants rule turned the term "p16-" (negative) into "p16 ", a bare "p16".
+    parsed = parse.parse_criteria("Inclusion Criteria:\n* p16 status must be known").criteria
+    assert [c for c in parsed if c["field"] == "p16"] == []
+    (rule,) = [
+        c for c in parse.parse_criteria("Inclusion Criteria:\n* p16- oropharyngeal SCC").criteria if c["field"] == "p16"
+    ]
+    assert rule["in"] == ["negative"]
+
+
 def _found(matcher: recognise.TermMatcher, text: str) -> list[tuple[str, str, str]]:
     doc = matcher.nlp.make_doc(vocab.prepare(text) if matcher.reading.prepared else text)
     return [(label, value, span.text) for label, value, span in matcher(doc)]
