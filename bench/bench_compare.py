@@ -52,16 +52,12 @@ from pathlib import Path
 import aiohttp
 import click
 
+from bench import bench_engine  # machine description
+from bench import bench_load as load  # the scripted patient, /proc readers, statistics
+from tests.stack import free_port, start_stack, stop_group
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
-for path in (ROOT, BENCH_DIR):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import bench_engine  # noqa: E402  (machine description)
-import bench_load as load  # noqa: E402  (the scripted patient, /proc readers, statistics)
-
-from tests.stack import free_port, start_stack, stop_group  # noqa: E402
 
 HOST = "127.0.0.1"
 OUT_DIR = BENCH_DIR / "out"

@@ -2,7 +2,7 @@
 """Benchmark the eligibility engine on synthetic knowledge bases (not a test).
 
 For each size (default 1k, 10k and 100k trials) this builds a synthetic
-database under bench/ with knowledge/synthetic.py (or reuses one built earlier
+database under bench/ with bench/synthetic.py (or reuses one built earlier
 with the same size, seed, generator version and vocabulary), opens it the way
 the action server does (``knowledge.db.connect``), and times, over a fixed set
 of 20 patient profiles:
@@ -37,12 +37,11 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from bench import synthetic
+from knowledge import db as kdb
+from knowledge import engine, vocab
 
-from knowledge import db as kdb  # noqa: E402
-from knowledge import engine, synthetic, vocab  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 BENCH_DIR = ROOT / "bench"
 OUT_PATH = BENCH_DIR / "out" / "engine.json"
@@ -295,7 +294,7 @@ def reusable(path: Path, n: int) -> bool:
 
 def build_db(n: int, seed: int, path: Path) -> dict:
     """Build in a child process (so its memory does not count against the query process)."""
-    cmd = [sys.executable, "-m", "knowledge.synthetic", str(n), str(path), "--seed", str(seed)]
+    cmd = [sys.executable, "-m", "bench.synthetic", str(n), str(path), "--seed", str(seed)]
     start = time.perf_counter()
     child = subprocess.Popen(cmd, cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)

@@ -61,16 +61,12 @@ import aiohttp
 import click
 import yaml
 
+from bench import bench_engine  # synthetic databases: path, reuse check, build; machine description
+from screenings import store as records  # the stack's record store: which action server did the work
+from tests.stack import start_stack  # the real `python -m bot run`, as the end-to-end tests start it
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
-for path in (ROOT, BENCH_DIR):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import bench_engine  # noqa: E402  (synthetic databases: path, reuse check, build; machine description)
-
-from screenings import store as records  # noqa: E402  (the stack's record store: which action server did the work)
-from tests.stack import start_stack  # noqa: E402  (the real `python -m bot run`, as the end-to-end tests start it)
 
 HOST = "127.0.0.1"
 SEED_KB = ROOT / "knowledge" / "trials.db"

@@ -11,11 +11,8 @@ result; tracker calls the simulator needed besides one per screening; wall time)
 """
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from tests.simulator.__main__ import main  # noqa: E402
+from tests.simulator.__main__ import main
 
 if __name__ == "__main__":
     sys.exit(main())

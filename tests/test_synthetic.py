@@ -5,8 +5,9 @@ import sqlite3
 
 import pytest
 
+from bench import synthetic
 from knowledge import db as kdb
-from knowledge import engine, records, synthetic, vocab
+from knowledge import engine, records, vocab
 
 
 def checkable(record: dict) -> dict:

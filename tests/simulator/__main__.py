@@ -38,7 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress dots")
     args = parser.parse_args(argv)
 
-    sys.path.insert(0, str(ROOT))
     from tests.simulator import bank as banks
     from tests.simulator.generator import generate
     from tests.simulator.player import RestClient, StackClient

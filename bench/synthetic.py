@@ -19,7 +19,11 @@ spread over the other kinds of cancer with sites of their own kind. Output is
 deterministic for a seed, and ``generate(n, seed)`` is a prefix of
 ``generate(m, seed)`` for ``n < m``.
 
-Command line: ``python -m knowledge.synthetic N DB_PATH [--seed S]``.
+Command line: ``python -m bench.synthetic N DB_PATH [--seed S]``.
+
+It lives in bench/, not knowledge/, so that nothing of the clinical core (and no
+knowledge base build: the Makefile rebuilds ``knowledge/trials.db`` when a
+``knowledge/*.py`` changes) depends on it.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ import random
 from pathlib import Path
 from typing import Iterator
 
-from . import vocab
+from knowledge import vocab
 
 # Bump when the generator's output changes, so cached benchmark databases are rebuilt.
 GENERATOR_VERSION = 1
 
 HEAD_AND_NECK_SHARE = 0.05
-SOURCE = "knowledge/synthetic.py (generated for benchmarks; not a real trial)"
+SOURCE = "bench/synthetic.py (generated for benchmarks; not a real trial)"
 TITLE_PREFIX = "[SYNTHETIC] "
 
 # Relative weights of the other kinds of cancer (roughly their share of oncology trials).
@@ -595,8 +599,8 @@ def generate(n: int, seed: int = 0) -> Iterator[dict]:
 
 def build(n: int, db_path: str | Path, seed: int = 0, progress: bool = True):
     """Write ``n`` synthetic trials into ``db_path`` (never the real knowledge base)."""
-    from .build import build_database  # sqlite_utils / tqdm load only when building
-    from .db import DB_PATH
+    from knowledge.build import build_database  # sqlite_utils / tqdm load only when building
+    from knowledge.db import DB_PATH
 
     if Path(db_path).resolve() == Path(DB_PATH).resolve():
         raise ValueError(f"refusing to write synthetic trials into the real knowledge base {DB_PATH}")
@@ -607,7 +611,7 @@ def main(argv: list[str] | None = None) -> None:
     import argparse
     import sys
 
-    parser = argparse.ArgumentParser(prog="python -m knowledge.synthetic", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.synthetic", description=__doc__.split("\n\n")[0])
     parser.add_argument("n", type=int, help="number of synthetic trials")
     parser.add_argument("db_path", type=Path, help="database file to write (not knowledge/trials.db)")
     parser.add_argument("--seed", type=int, default=0)
