@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import os
 import platform
 import resource
@@ -40,6 +39,7 @@ from pathlib import Path
 from bench import synthetic
 from knowledge import db as kdb
 from knowledge import engine, vocab
+from tests.stats import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -306,12 +306,6 @@ def build_db(n: int, seed: int, path: Path) -> dict:
 
 
 # --- timing ----------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def summary(times_s: list[float]) -> dict:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import random
 import re
@@ -64,6 +63,7 @@ import yaml
 from bench import bench_engine  # synthetic databases: path, reuse check, build; machine description
 from screenings import store as records  # the stack's record store: which action server did the work
 from tests.stack import start_stack  # the real `python -m bot run`, as the end-to-end tests start it
+from tests.stats import percentile  # nearest rank, as every report of the project
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -460,12 +460,6 @@ def stop_profile(process, out: Path) -> dict | None:
 
 
 # --- statistics -----------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100), as bench_engine.py."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
 def latency(values: list[float]) -> dict:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable
+
+from tests.stats import percentile
 
 from .bank import Bank
 from .checks import Outcome, check, format_outcome
@@ -43,18 +44,10 @@ def run(
     return outcomes, time.monotonic() - started
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (p90 of 10 values is the 9th smallest)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def _dist(values: list[float]) -> dict:
     return {
         "median": statistics.median(values) if values else None,
-        "p90": percentile(values, 90),
+        "p90": percentile(values, 90) if values else None,
         "max": max(values) if values else None,
     }
 
