@@ -21,7 +21,8 @@ reports what a user feels and what the machine pays:
 
 The simulated user reads the question the bot asked (matched against the
 ``utter_question_*`` texts in domain.yml) and answers it from a fixed table, after a
-fixed opening ("hello", "yes", a message with age, stage and site at once).
+fixed opening ("hello", "yes", a message with age, stage and site at once): the
+end-to-end tests' patient (tests/patient.py, SEVERAL_AT_ONCE with PATIENT_DEFAULTS).
 Only if a question is not recognised (a wording changed since the domain was
 read) does it ask the tracker API which slot is requested - outside the timed
 part, counted and reported. Synthetic knowledge bases ask other follow-ups
@@ -62,6 +63,7 @@ import yaml
 
 from bench import bench_engine  # synthetic databases: path, reuse check, build; machine description
 from screenings import store as records  # the stack's record store: which action server did the work
+from tests.patient import PATIENT_DEFAULTS, SEVERAL_AT_ONCE  # the scripted patient of the end-to-end tests
 from tests.stack import start_stack  # the real `python -m bot run`, as the end-to-end tests start it
 from tests.stats import percentile  # nearest rank, as every report of the project
 
@@ -75,30 +77,16 @@ MAX_TURNS = 30  # a screening that has not reached its result by then is stuck
 REQUEST_TIMEOUT = 60.0  # seconds; a reply later than this is lost
 TARGETS_P95_MS = {1: 150.0, 50: 500.0}  # the issue's targets: single user, and 50 concurrent conversations
 
-# What the simulated patient says first: a greeting, consent, then three answers in one message.
-OPENING = ["hello", "yes", "I'm 61 with stage 4a cancer of the hypopharynx"]
-# Then the answer to each question the bot asks (every utter_question_<slot> in domain.yml).
+# The simulated patient is the end-to-end tests' (tests/patient.py): what it says first (a
+# greeting, consent, then three answers in one message), then the answer to each question
+# the bot asks (every utter_question_<slot> in domain.yml: the scenario's answers, else a
+# patient's default answer).
+OPENING: list[str] = list(SEVERAL_AT_ONCE.opening)
+ANSWERS: dict[str, str] = {}
+for _slot, _words in {**PATIENT_DEFAULTS, **SEVERAL_AT_ONCE.answers}.items():
+    assert isinstance(_words, str), f"{_slot}: the benchmark's patient gives one answer per question"
+    ANSWERS[_slot] = _words
 QUESTION_PREFIX = "utter_question_"
-ANSWERS = {
-    "consent": "yes",
-    "age": "I'm 61",
-    "tumor_site": "hypopharynx",
-    "stage": "stage 4a",
-    "ecog": "ECOG 1",
-    "prior_treatment": "no treatment yet",
-    "p16": "I don't know",
-    "histology": "squamous cell carcinoma",
-    "differentiation": "poorly differentiated",
-    "immunotherapy_response": "not sure",
-    "immunotherapy_cycles": "not sure",
-    "pathologic_response": "not sure",
-    "recurrent": "no",
-    "resectable": "not sure",
-    "other_cancer_5y": "no",
-    "pregnant": "no",
-    "sex": "male",
-    "location": "Shanghai",
-}
 
 
 # --- reading the bot's question ------------------------------------------------------------------

@@ -20,8 +20,8 @@ from rasa.core.lock_store import InMemoryLockStore
 from bot.server.guards import ConversationLocks
 from knowledge import build
 from tests.conftest import copy_records
+from tests.patient import SCENARIOS, SEED_A, SEED_B, Scenario, play
 from tests.stack import MODEL, Stack, session_children, start_stack, wait_until_up
-from tests.test_conversations import SCENARIOS, SEED_A, SEED_B, Scenario, play
 
 STACK = [
     pytest.mark.slow,

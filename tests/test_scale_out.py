@@ -46,9 +46,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
 from bot.server.tracker_store import FORGET_ACTION, ForgettingSQLTrackerStore, SQLiteTrackerStore, purge_configured
+from tests.patient import SCENARIOS, check_complete_screening, play
 from tests.stack import MODEL, free_port, http
-from tests.test_conversations import SCENARIOS, play
-from tests.test_conversations import test_a_complete_screening as check_complete_screening
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "scale-out-services.sh"
@@ -362,7 +361,7 @@ def _assert_round_robin(cluster: Cluster, sender: str) -> None:
 
 
 def test_screenings_hop_between_workers_and_keep_every_answer(cluster, services):
-    """Every end-to-end screening of tests/test_conversations.py, with its own checks
+    """Every end-to-end screening of tests/test_conversations.py (tests/patient.py), with its own checks
     (verdicts, no question asked twice...), each turn on another worker; three at once."""
 
     def screening(scenario):

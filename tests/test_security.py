@@ -544,7 +544,7 @@ def play_over_socketio(running, text: str) -> list[str]:
 def test_no_patient_answer_or_sender_id_in_any_log(tmp_path):
     """A full screening, every kind of slash message Rasa warns about, a web-page conversation
     and a malformed body; then no answer, message, sender id or session secret in any log."""
-    from tests.test_conversations import PATIENT_DEFAULTS, Scenario, play
+    from tests.patient import PATIENT_DEFAULTS, Scenario, play
 
     sender = "privacy-" + os.urandom(6).hex()
     slash_sender = "privacy-slash-" + os.urandom(6).hex()
