@@ -76,14 +76,25 @@ def check_record(record: Any, source: str = "<record>") -> None:
     seen_ids = set()
     for i, criterion in enumerate(record["criteria"]):
         where = f"criteria[{i}]"
-        _check_criterion(criterion, source, where)
+        check_criterion(criterion, source, where)
         cid = criterion_id(criterion, i)
         if cid in seen_ids:
             raise RecordError(source, f"{where}.id", f"duplicate criterion id {cid!r}")
         seen_ids.add(cid)
 
 
-def _check_criterion(criterion: dict, source: str, where: str) -> None:
+def check_criterion(criterion: dict, source: str, where: str) -> None:
+    """Raise RecordError unless one criterion fits the vocabulary and the rules its field allows.
+
+    The per-criterion half of ``check_record`` (which also checks the schema and that ids are
+    unique), public because the criteria parser (knowledge/parse.py) checks each criterion it
+    proposes the same way. ``source`` and ``where`` only locate the error in its message
+    (``"NCT01234567.yaml"``, ``"criteria[3]"``). A ``study_team`` criterion carries text
+    only; any other names a profile field that records may hold (not a derived one), with
+    one rule that applies to the field's type (a number may have min and max) or
+    ``needs_review: true``, codes the vocabulary knows, and well-formed ``review_if`` and
+    ``when``.
+    """
     name = criterion["field"]
     rules = ALL_RULES & criterion.keys()
     if name == STUDY_TEAM:
@@ -118,6 +129,10 @@ def _check_criterion(criterion: dict, source: str, where: str) -> None:
     if "review_if" in criterion:
         _check_review_if(criterion, field, source, f"{where}.review_if")
     _check_conditions(criterion.get("when", {}), source, f"{where}.when")
+
+
+# The old private name, still called by knowledge/parse.py; remove once it calls check_criterion.
+_check_criterion = check_criterion
 
 
 def _check_review_if(criterion: dict, field: vocab.Field, source: str, where: str) -> None:
