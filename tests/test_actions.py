@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -18,8 +16,9 @@ from actions.dialogue import ActionRestart
 from actions.forms import ValidatePrescreeningForm
 from actions.results import ActionMatchTrials
 from knowledge import db
+from tests.files import load_yaml
 
-DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = load_yaml("domain.yml")
 
 CONSENTED = {"consent": True, "role": "patient"}
 IDEAL_B = {

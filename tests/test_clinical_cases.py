@@ -9,14 +9,12 @@ the criteria, so a reviewer can tell a regression from a changed reading.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 
 from knowledge import engine, normalize, vocab
+from tests.files import load_yaml
 
-TABLE = yaml.safe_load((Path(__file__).parent / "clinical_cases.yaml").read_text(encoding="utf-8"))
+TABLE = load_yaml("tests/clinical_cases.yaml")
 CASES = TABLE["cases"]
 SEEDS = ("NCT06100497", "NCT07320690")
 SCOPE = "head_and_neck"

@@ -14,16 +14,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import yaml
-
 from actions import profile
 from knowledge import vocab
 from knowledge.__main__ import FIELD_OF_OPTION, PATIENT_OPTIONS
 from screenings import store
+from tests.files import load_yaml
 from tests.patient import PATIENT_DEFAULTS, SCENARIOS, SEVERAL_AT_ONCE
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = load_yaml("domain.yml")
 FIELDS = vocab.fields()  # in question-priority order
 # Fields the engine derives from others (the kind of cancer from the site); never a slot.
 ENGINE_DERIVED = {name for name, field in FIELDS.items() if field.derived}

@@ -18,13 +18,13 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
 
 from actions.profile import FORM_SLOTS
+from tests.files import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
-RULES = yaml.safe_load((ROOT / "data" / "rules.yml").read_text(encoding="utf-8"))["rules"]
+DOMAIN = load_yaml("domain.yml")
+RULES = load_yaml("data/rules.yml")["rules"]
 OWN_RULES = {"restart": "action_restart", "delete_my_data": "action_delete_my_data"}
 
 

@@ -14,10 +14,8 @@ import os
 import sqlite3
 import stat
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-import yaml
 from click.testing import CliRunner
 from rasa_sdk import Tracker
 from rasa_sdk.events import Restarted
@@ -27,8 +25,9 @@ from actions.privacy import ActionDeleteMyData, save_record
 from bot.__main__ import cli
 from knowledge import engine
 from screenings import store as records
+from tests.files import load_yaml
 
-DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[1] / "domain.yml").read_text(encoding="utf-8"))
+DOMAIN = load_yaml("domain.yml")
 PROFILE = {"age": 58, "tumor_site": "larynx", "stage": ["IVA"], "ecog": 1, "prior_treatment": []}
 VERDICTS = {
     "NCT06100497": {"verdict": "uncertain", "not_met": [], "unknown": ["differentiation"]},

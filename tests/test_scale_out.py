@@ -20,6 +20,7 @@ A machine without PostgreSQL or Redis fails here, with how to install them
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shlex
@@ -151,12 +152,17 @@ def test_services_listen_on_loopback_only_and_require_passwords(services):
 
 # --- The conversation store on PostgreSQL, through Rasa's own factory -----------------------------
 
-DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+
+@functools.lru_cache(maxsize=None)
+def domain() -> Domain:
+    """Rasa's Domain of domain.yml, read (and schema-checked, ~1 s) once, by the first test
+    that needs it: not at import, which every pytest-xdist worker pays while collecting."""
+    return Domain.load(str(ROOT / "domain.yml"))
 
 
 @pytest.fixture
 def pg_store(service_env):
-    created = TrackerStore.create(read_endpoint_config(str(ENDPOINTS), "tracker_store"), domain=DOMAIN)
+    created = TrackerStore.create(read_endpoint_config(str(ENDPOINTS), "tracker_store"), domain=domain())
     yield created
     created.engine.dispose()
 
@@ -170,7 +176,7 @@ def _turn(tracker: DialogueStateTracker, text: str, action: str, timestamp: floa
 def test_the_scale_out_store_is_the_forgetting_store_on_postgresql(pg_store, services):
     assert type(pg_store) is ForgettingSQLTrackerStore and not isinstance(pg_store, SQLiteTrackerStore)
     assert pg_store.engine.dialect.name == "postgresql"
-    keep, forget = DialogueStateTracker("pg-keep", DOMAIN.slots), DialogueStateTracker("pg-forget", DOMAIN.slots)
+    keep, forget = DialogueStateTracker("pg-keep", domain().slots), DialogueStateTracker("pg-forget", domain().slots)
     for tracker in (keep, forget):
         _turn(tracker, "hello", "utter_greet")
         asyncio.run(pg_store.save(tracker))
@@ -186,7 +192,7 @@ def test_the_scale_out_store_is_the_forgetting_store_on_postgresql(pg_store, ser
 
 
 def test_retention_purges_old_conversations_in_postgresql(pg_store, services, monkeypatch):
-    old, recent = DialogueStateTracker("pg-old", DOMAIN.slots), DialogueStateTracker("pg-recent", DOMAIN.slots)
+    old, recent = DialogueStateTracker("pg-old", domain().slots), DialogueStateTracker("pg-recent", domain().slots)
     _turn(old, "hello", "utter_greet", timestamp=time.time() - 40 * 86400)
     _turn(recent, "hello", "utter_greet")
     asyncio.run(pg_store.save(old))

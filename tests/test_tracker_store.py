@@ -10,6 +10,7 @@ removes the stored conversation and its record.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sqlite3
 import stat
@@ -27,7 +28,12 @@ from bot.server.tracker_store import FORGET_ACTION, SQLiteTrackerStore, purge_co
 from screenings import store as records
 from tests.stack import MODEL, ROOT, Stack, start_stack
 
-DOMAIN = Domain.load(str(ROOT / "domain.yml"))
+
+@functools.lru_cache(maxsize=None)
+def domain() -> Domain:
+    """Rasa's Domain of domain.yml, read (and schema-checked, ~1 s) once, by the first test
+    that needs it: not at import, which every pytest-xdist worker pays while collecting."""
+    return Domain.load(str(ROOT / "domain.yml"))
 
 
 @pytest.fixture
@@ -40,7 +46,7 @@ def db_path(tmp_path, monkeypatch) -> Path:
 @pytest.fixture
 def store(db_path) -> SQLiteTrackerStore:
     """Built from endpoints.yml through Rasa's own factory, as the server does."""
-    created = TrackerStore.create(read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store"), domain=DOMAIN)
+    created = TrackerStore.create(read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store"), domain=domain())
     assert isinstance(created, SQLiteTrackerStore)
     yield created
     created.engine.dispose()
@@ -73,10 +79,10 @@ def test_file_is_private_and_every_connection_uses_wal(store, db_path):
 
 
 def test_a_new_store_on_the_same_file_resumes_the_conversation(store, db_path):
-    tracker = DialogueStateTracker("patient-1", DOMAIN.slots)
+    tracker = DialogueStateTracker("patient-1", domain().slots)
     turn(tracker, "58", "prescreening_form", age=58)
     asyncio.run(store.save(tracker))
-    again = SQLiteTrackerStore(domain=DOMAIN, db=str(db_path))
+    again = SQLiteTrackerStore(domain=domain(), db=str(db_path))
     resumed = asyncio.run(again.retrieve("patient-1"))
     assert resumed.get_slot("age") == 58
     assert len(resumed.events) == len(tracker.events)
@@ -84,8 +90,8 @@ def test_a_new_store_on_the_same_file_resumes_the_conversation(store, db_path):
 
 
 def test_delete_my_data_deletes_every_event_of_that_conversation_only(store, db_path):
-    mine = DialogueStateTracker("me", DOMAIN.slots)
-    other = DialogueStateTracker("other", DOMAIN.slots)
+    mine = DialogueStateTracker("me", domain().slots)
+    other = DialogueStateTracker("other", domain().slots)
     for t in (mine, other):
         turn(t, "58", "prescreening_form", age=58)
         asyncio.run(store.save(t))
@@ -98,7 +104,7 @@ def test_delete_my_data_deletes_every_event_of_that_conversation_only(store, db_
 
 
 def test_an_earlier_deletion_turn_does_not_delete_later_turns(store, db_path):
-    tracker = DialogueStateTracker("me", DOMAIN.slots)
+    tracker = DialogueStateTracker("me", domain().slots)
     turn(tracker, "delete my data", FORGET_ACTION)
     asyncio.run(store.save(tracker))
     turn(tracker, "hello", "utter_greet")
@@ -109,10 +115,10 @@ def test_an_earlier_deletion_turn_does_not_delete_later_turns(store, db_path):
 def test_purge_drops_whole_conversations_whose_last_event_is_old(store, db_path):
     now = time.time()
     day = 86400
-    stale = DialogueStateTracker("stale", DOMAIN.slots)
+    stale = DialogueStateTracker("stale", domain().slots)
     turn(stale, "hi", "utter_greet", timestamp=now - 40 * day)
     turn(stale, "58", "prescreening_form", timestamp=now - 31 * day, age=58)
-    alive = DialogueStateTracker("alive", DOMAIN.slots)
+    alive = DialogueStateTracker("alive", domain().slots)
     turn(alive, "hi", "utter_greet", timestamp=now - 40 * day)
     turn(alive, "58", "prescreening_form", timestamp=now - 1 * day, age=58)
     for t in (stale, alive):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
+from tests.files import load_yaml
 
 PHRASES = Path(__file__).with_name("phrases")
 REGISTERS = ("self", "other", "lay", "clinical")
@@ -128,7 +128,7 @@ class Bank:
     def __init__(self, language: str = "en", path: Path | None = None):
         self.language = language
         self.path = path or PHRASES / f"{language}.yaml"
-        data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        data = load_yaml(self.path)
         if data.get("language") != language:
             raise ValueError(f"{self.path}: language is {data.get('language')!r}, expected {language!r}")
         self.data = data

@@ -16,13 +16,13 @@ known-bad behaviours so the tests can show each invariant catches them.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from knowledge import engine, speaker
+from tests.files import load_yaml
 
 from .profiles import CORE
 from .questions import DOMAIN
@@ -66,8 +66,10 @@ class _Conversation:
     gave_up: set = field(default_factory=set)  # questions asked three times: never asked again
 
 
+@functools.lru_cache(maxsize=None)
 def _questions() -> dict[str, list[dict]]:
-    responses = yaml.safe_load(DOMAIN.read_text(encoding="utf-8"))["responses"]
+    """The utter_question_* responses of domain.yml (read once: every ReferenceBot asks them; read-only)."""
+    responses = load_yaml(DOMAIN)["responses"]
     return {name: variants for name, variants in responses.items() if name.startswith("utter_question_")}
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from tests.files import load_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN = ROOT / "domain.yml"
@@ -73,7 +73,7 @@ class QuestionReader:
     """The questions of a domain, recognisable in reply texts."""
 
     def __init__(self, domain: Path = DOMAIN):
-        responses = (yaml.safe_load(domain.read_text(encoding="utf-8")) or {}).get("responses") or {}
+        responses = (load_yaml(domain) or {}).get("responses") or {}
         owners: dict[str, set] = {}
         found: list[tuple[str, str, str]] = []  # (paragraph, slot, variant kind)
         self.kinds: dict[str, set] = {}
