@@ -1,7 +1,7 @@
 """The one percentile of the project's reports: the dialogue simulator's figures
 (tests/simulator/report.py) and the benchmarks' latencies (bench/) all use it, so a p90
 or p95 means the same everywhere. Test support, so the benchmarks may import it (they
-import tests' support); tests never import bench/."""
+import tests' support); no test support imports bench/."""
 
 from __future__ import annotations
 
