@@ -29,13 +29,14 @@ LOOKUPS := data/lookups.yml
 MODEL_SOURCES := config.yml domain.yml $(filter-out $(LOOKUPS),$(wildcard data/*.yml)) $(LOOKUPS) bot/nlu/components.py \
                  knowledge/vocab.py knowledge/normalize.py knowledge/staging.py $(wildcard knowledge/vocabulary/*.yaml)
 
-.PHONY: help setup kb train test test-fast lint pytest run lock bench clean
+.PHONY: help setup kb train test test-fast lint pytest run lock bench bench-load bench-compare clean
 
 help:
 	@echo "make run        set up, build the knowledge base, train if stale, start the assistant"
 	@echo "make test       set up, build, train, run every test (lint and type checks first)"
 	@echo "make test-fast  the unit tier: no stack, no browser, no PostgreSQL (the inner loop)"
-	@echo "make lint | setup | kb | train | bench | lock | clean"
+	@echo "make bench | bench-load | bench-compare   the engine; the stack under load; ours against the stock Rasa bot"
+	@echo "make lint | setup | kb | train | lock | clean"
 
 setup: $(STAMP) $(WEB_STAMP) $(CHROMIUM)
 
@@ -102,6 +103,11 @@ bench: $(STAMP)
 # Load benchmark over REST on a stack it starts (bench/bench_load.py; docs/performance.md): 1 user, then 50 concurrent.
 bench-load: $(STAMP) $(KB) $(MODEL)
 	$(PY) bench/bench_load.py --users 1 --users 50
+
+# This assistant against the stock `rasa init` bot, side by side on this machine (bench/bench_compare.py;
+# trains the stock bot once, cached under bench/out/stock-model/).
+bench-compare: $(STAMP) $(KB) $(MODEL)
+	$(PY) bench/bench_compare.py
 
 # Lint, format and type checks (pinned in requirements-dev.lock; settings in pyproject.toml).
 lint: $(STAMP)
