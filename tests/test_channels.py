@@ -348,7 +348,8 @@ def test_credentials_file_registers_this_channel():
 def page_server(monkeypatch):
     monkeypatch.setenv("TRIALBOT_API_TOKEN", "secret-token-never-served")
     server = web.make_server(0, rasa_port=5999)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll: 0.5 s by default, at every teardown.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", server
     server.shutdown()
