@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -26,12 +27,23 @@ def edit_record(path: Path, change) -> None:
     path.write_text(yaml.safe_dump(record, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
-@pytest.fixture
-def workspace(tmp_path):
-    """Seed records and a built database in a temp folder."""
-    trials = copy_records(tmp_path / "trials", SEED_IDS)
-    path = build.build(dirs=[trials], db_path=tmp_path / "trials.db", compare_parser=False).path
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Seed records and their database, built once for the module (each build takes ~0.3 s)."""
+    folder = tmp_path_factory.mktemp("built")
+    trials = copy_records(folder / "trials", SEED_IDS)
+    path = build.build(dirs=[trials], db_path=folder / "trials.db", compare_parser=False).path
     return trials, path
+
+
+@pytest.fixture
+def workspace(built, tmp_path):
+    """Seed records and a built database in a temp folder of the test's own: a copy of
+    ``built`` (the same files, byte for byte), since tests change records and rebuild."""
+    trials, path = built
+    shutil.copytree(trials, tmp_path / "trials")
+    shutil.copyfile(path, tmp_path / "trials.db")
+    return tmp_path / "trials", tmp_path / "trials.db"
 
 
 def test_built_database_has_tables_indexes_fts_and_version(workspace):
