@@ -30,6 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
+
 from . import vocab
 from .db import reader
 
@@ -219,34 +221,63 @@ def _rules_query() -> str:
 
 @dataclass
 class _ScopeIndex:
-    """Which rules each trial of a scope has: read once per build and scope.
+    """Which rules each trial of a scope has, as flat arrays: read once per build and scope.
 
-    Turning rule statuses into verdicts is then a pass over small tuples in
-    memory instead of a scan of the criteria table on every question.
+    Why arrays: at registry scale a scope holds thousands of trials and their rules, and
+    every form turn turns rule statuses into verdicts and asks which fields the trials still
+    possible wait for. Over (trial, rule) pairs in numpy that is a few array operations;
+    as Python loops over every criterion of every trial it grew to most of a turn's cost.
+    ``entry_rule``/``entry_trial`` list every (trial, rule) pair in trial order (trials
+    sorted by NCT id, rules in criterion order), each rule as its place in ``rule_ids``;
+    ``starts`` is where each trial's pairs begin (every trial in the index has at least one).
     """
 
     trials: list[str]
     rules: list[tuple[int, ...]]
+    rule_ids: list[int]
+    position: dict[int, int]  # rule_id -> its place in rule_ids
+    entry_rule: np.ndarray
+    entry_trial: np.ndarray
+    starts: np.ndarray
+    rows: dict[str, tuple]  # nct_id -> its TRIAL_COLUMNS, as match() lists them
 
+
+TRIAL_COLUMNS = ("nct_id", "title", "url", "status", "phase", "cancer_type", "criteria_completeness", "review_status")
 
 _INDEX_CACHE: "OrderedDict[tuple[str, str], _ScopeIndex]" = OrderedDict()
 _INDEX_CACHE_SIZE = 16
 _INDEX_LOCK = threading.Lock()
 
 
-def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
-    build_id = conn.execute("SELECT value FROM meta WHERE key = 'build_id'").fetchone()[0]
-    key = (build_id, scope)
+def _build_id(conn: sqlite3.Connection) -> str:
+    return conn.execute("SELECT value FROM meta WHERE key = 'build_id'").fetchone()[0]
+
+
+def _cached(cache: OrderedDict, key: Any, size: int, make: Any) -> Any:
+    """``cache[key]``, made by ``make()`` when missing; the least recently used goes beyond ``size``."""
     with _INDEX_LOCK:
-        if key in _INDEX_CACHE:
-            _INDEX_CACHE.move_to_end(key)
-            return _INDEX_CACHE[key]
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    value = make()
+    with _INDEX_LOCK:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+    return value
+
+
+def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
+    return _cached(_INDEX_CACHE, (_build_id(conn), scope), _INDEX_CACHE_SIZE, lambda: _read_scope(conn, scope))
+
+
+def _read_scope(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
     trials: list[str] = []
     rules: list[tuple[int, ...]] = []
     current: str | None = None
     current_rules: list[int] = []
     for nct_id, rule_id in conn.execute(
-        "SELECT nct_id, rule_id FROM criteria WHERE cancer_type = ? AND prescreen = 1 ORDER BY nct_id", (scope,)
+        "SELECT nct_id, rule_id FROM criteria WHERE cancer_type = ? AND prescreen = 1 ORDER BY nct_id, ord", (scope,)
     ):
         if nct_id != current:
             if current is not None:
@@ -257,47 +288,71 @@ def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
     if current is not None:
         trials.append(current)
         rules.append(tuple(current_rules))
-    index = _ScopeIndex(trials, rules)
-    with _INDEX_LOCK:
-        _INDEX_CACHE[key] = index
-        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
-            _INDEX_CACHE.popitem(last=False)
-    return index
+    rule_ids = sorted({r for trial_rules in rules for r in trial_rules})
+    position = {r: i for i, r in enumerate(rule_ids)}
+    sizes = np.array([len(trial_rules) for trial_rules in rules], dtype=np.int64)
+    entry_rule = np.array([position[r] for trial_rules in rules for r in trial_rules], dtype=np.int64)
+    entry_trial = np.repeat(np.arange(len(trials), dtype=np.int64), sizes)
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64) if len(trials) else sizes
+    listed = json.dumps(trials)
+    rows = {
+        row[0]: tuple(row)
+        for row in conn.execute(
+            f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
+            (listed,),
+        )
+    }
+    return _ScopeIndex(trials, rules, rule_ids, position, entry_rule, entry_trial, starts, rows)
 
 
 @dataclass
 class _Evaluation:
-    """One profile evaluated against one scope."""
+    """One profile evaluated against one scope; shared between calls, so never changed."""
 
+    index: _ScopeIndex
     statuses: dict[int, str]  # rule_id -> met | not_met | unknown | needs_review | n/a
     waits: dict[int, tuple[str, ...]]  # rule_id -> fields an unknown rule is waiting for
-    counts: dict[str, tuple[int, int, int]]  # nct_id -> (not met, unknown, needs review)
+    tally: np.ndarray  # per trial of the index: (not met, unknown, needs review)
+
+    @functools.cached_property
+    def counts(self) -> dict[str, tuple[int, int, int]]:
+        """nct_id -> (not met, unknown, needs review)."""
+        return dict(zip(self.index.trials, map(tuple, self.tally.tolist())))
 
 
 _CODE = {"met": 0, "n/a": 0, "not_met": 1, "unknown": 2, "needs_review": 3}
+# The last few evaluations, by build and profile: a form turn asks for the verdicts and then
+# for the next question of the same profile, and each used to evaluate every rule again.
+_EVALUATIONS: "OrderedDict[tuple, _Evaluation]" = OrderedDict()
+_EVALUATIONS_SIZE = 8
 
 
 def _evaluate(conn: sqlite3.Connection, params: dict) -> _Evaluation:
+    key = (_build_id(conn), tuple(sorted(params.items())))
+    return _cached(_EVALUATIONS, key, _EVALUATIONS_SIZE, lambda: _evaluate_now(conn, params))
+
+
+def _evaluate_now(conn: sqlite3.Connection, params: dict) -> _Evaluation:
+    index = _scope_index(conn, params["scope"])
     statuses: dict[int, str] = {}
     waits: dict[int, tuple[str, ...]] = {}
-    codes: dict[int, int] = {}
+    codes = np.full(len(index.rule_ids), -1, dtype=np.int64)
     for r in conn.execute(_rules_query(), params):
         statuses[r["rule_id"]] = r["status"]
-        codes[r["rule_id"]] = _CODE[r["status"]]
+        at = index.position.get(r["rule_id"])
+        if at is not None:
+            codes[at] = _CODE[r["status"]]
         if r["status"] == "unknown":
             waiting: tuple[str, ...] = () if r["field_exact"] else (r["field"],)
             for n in ("cond1", "cond2", "rcond"):
                 if r[f"{n}_field"] and r[f"{n}_state"] is None:
                     waiting += (r[f"{n}_field"],)
             waits[r["rule_id"]] = waiting
-    index = _scope_index(conn, params["scope"])
-    counts: dict[str, tuple[int, int, int]] = {}
-    for nct_id, rule_ids in zip(index.trials, index.rules):
-        tally = [0, 0, 0, 0]
-        for rule_id in rule_ids:
-            tally[codes[rule_id]] += 1
-        counts[nct_id] = (tally[1], tally[2], tally[3])
-    return _Evaluation(statuses, waits, counts)
+    if (codes < 0).any():  # a criterion whose rule is missing from the rules table: a broken build
+        raise KeyError(index.rule_ids[int(np.flatnonzero(codes < 0)[0])])
+    n = len(index.trials)
+    tally = np.bincount(index.entry_trial * 4 + codes[index.entry_rule], minlength=4 * n).reshape(n, 4)[:, 1:]
+    return _Evaluation(index, statuses, waits, tally)
 
 
 # --- results --------------------------------------------------------------------------------
@@ -435,24 +490,15 @@ def match(
     encoded = encode_profile(profile)
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
     evaluation = _evaluate(conn, params)
-    ranked = sorted(
-        evaluation.counts.items(),
-        key=lambda item: (VERDICT_ORDER[_verdict(*item[1])], item[1][0], item[1][1] + item[1][2], item[0]),
-    )
     if only is not None:
-        ranked = [item for item in ranked if item[0] == only]
+        ranked = [(only, evaluation.counts[only])] if only in evaluation.counts else []
+    else:
+        ranked = _ranked(evaluation)
     if limit is not None:
         ranked = ranked[:limit]
     if not ranked:
         return []
-    trials = {
-        t["nct_id"]: t
-        for t in conn.execute(
-            "SELECT nct_id, title, url, status, phase, cancer_type, criteria_completeness, review_status "
-            "FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
-            (json.dumps([nct_id for nct_id, _ in ranked]),),
-        )
-    }
+    trials = evaluation.index.rows
     explained = {nct_id for nct_id, _ in (ranked if explain is None else ranked[:explain])}
     ids = json.dumps(sorted(explained))
     locations: dict[str, list[dict]] = {}
@@ -484,17 +530,17 @@ def match(
         )
     results = []
     for nct_id, (n_not_met, n_unknown, n_review) in ranked:
-        t = trials[nct_id]
+        _, title, url, status, phase, cancer_type, completeness, review = trials[nct_id]
         results.append(
             TrialMatch(
                 nct_id=nct_id,
-                title=t["title"],
-                url=t["url"],
-                status=t["status"],
-                phase=t["phase"],
-                cancer_type=t["cancer_type"],
-                partial=t["criteria_completeness"] == "partial",
-                reviewed=t["review_status"] == "reviewed",
+                title=title,
+                url=url,
+                status=status,
+                phase=phase,
+                cancer_type=cancer_type,
+                partial=completeness == "partial",
+                reviewed=review == "reviewed",
                 verdict=_verdict(n_not_met, n_unknown, n_review),
                 criteria=criteria.get(nct_id, []),
                 locations=locations.get(nct_id, []),
@@ -515,12 +561,31 @@ def decisive(db=None) -> frozenset[str]:
     team; the conversation asks its questions, and stops asking, for these.
     """
     conn = _connection(db)
-    return frozenset(
-        row[0]
-        for row in conn.execute(
-            "SELECT nct_id FROM trials WHERE criteria_completeness = 'full' AND review_status = 'reviewed'"
-        )
+    # Once per build: at 100k trials this is some 85,000 ids, and every form turn asks.
+    return _cached(_DECISIVE, _build_id(conn), _INDEX_CACHE_SIZE, lambda: _read_decisive(conn))
+
+
+_DECISIVE: "OrderedDict[str, frozenset[str]]" = OrderedDict()
+
+
+def _read_decisive(conn: sqlite3.Connection) -> frozenset[str]:
+    query = "SELECT nct_id FROM trials WHERE criteria_completeness = 'full' AND review_status = 'reviewed'"
+    return frozenset(row[0] for row in conn.execute(query))
+
+
+def _ranked(evaluation: _Evaluation) -> list[tuple[str, tuple[int, int, int]]]:
+    """Every trial with its counts, best first: verdict, then failed criteria, then open ones,
+    then NCT id (the index's own order). Sorted in numpy: thousands of trials at registry scale."""
+    tally = evaluation.tally
+    not_met, open_ = tally[:, 0], tally[:, 1] + tally[:, 2]
+    verdict = np.where(
+        not_met > 0,
+        VERDICT_ORDER["ineligible"],
+        np.where(open_ > 0, VERDICT_ORDER["uncertain"], VERDICT_ORDER["eligible"]),
     )
+    order = np.lexsort((np.arange(len(tally)), open_, not_met, verdict))
+    trials, rows = evaluation.index.trials, tally.tolist()
+    return [(trials[i], tuple(rows[i])) for i in order.tolist()]
 
 
 def next_question(
@@ -547,26 +612,55 @@ def next_question(
     encoded = encode_profile(profile)
     params = {**_params(encoded), "scope": _scope(encoded, scope)}
     evaluation = _evaluate(conn, params)
-    possible = {nct_id for nct_id, counts in evaluation.counts.items() if not counts[0]}
+    index = evaluation.index
+    possible = evaluation.tally[:, 0] == 0
     if among is not None:
-        possible &= set(among)
-    if not possible:
+        among = among if isinstance(among, (set, frozenset)) else set(among)
+        possible &= np.fromiter((nct_id in among for nct_id in index.trials), dtype=bool, count=len(index.trials))
+    if not possible.any():
         return None
     allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if f.ask}
     allowed -= set(asked)
-    index = _scope_index(conn, params["scope"])
-    waiting: dict[str, set[str]] = {}
-    for nct_id, rule_ids in zip(index.trials, index.rules):
-        if nct_id not in possible:
-            continue
-        for rule_id in rule_ids:
-            for name in evaluation.waits.get(rule_id, ()):
-                waiting.setdefault(name, set()).add(nct_id)
-    candidates = [(name, ids) for name, ids in waiting.items() if name in allowed]
+    waiting = _trials_waiting(evaluation, possible)
+    candidates = [(name, holds) for name, holds in waiting.items() if name in allowed]
     if not candidates:
         return None
-    name, ids = min(candidates, key=lambda c: (-len(c[1]), vocab.field(c[0]).priority))
-    return Question(field=name, label=vocab.field(name).label, trials=sorted(ids))
+    name, holds = min(candidates, key=lambda c: (-int(c[1].sum()), vocab.field(c[0]).priority))
+    return Question(field=name, label=vocab.field(name).label, trials=[index.trials[i] for i in np.flatnonzero(holds)])
+
+
+def _trials_waiting(evaluation: _Evaluation, possible: np.ndarray) -> dict[str, np.ndarray]:
+    """Field -> which trials of the index wait for it (a mask), among the ``possible`` ones.
+
+    A trial waits for a field when one of its rules is unknown because of it. Fields come in
+    the order they are first waited for (trial, then criterion, then the rule's own order):
+    the order a tie between equally useful questions has always been broken in.
+    """
+    index = evaluation.index
+    names: list[str] = []
+    for waiting in evaluation.waits.values():
+        names.extend(name for name in waiting if name not in names)
+    if not names:
+        return {}
+    bit = {name: 1 << i for i, name in enumerate(names)}
+    rule_bits = np.zeros(len(index.rule_ids), dtype=np.int64)
+    for rule_id, waiting in evaluation.waits.items():
+        at = index.position.get(rule_id)
+        if at is not None:
+            for name in waiting:
+                rule_bits[at] |= bit[name]
+    entry_bits = rule_bits[index.entry_rule]
+    entry_bits[~possible[index.entry_trial]] = 0
+    trial_bits = np.bitwise_or.reduceat(entry_bits, index.starts)
+    masks = {name: (trial_bits & bit[name]) != 0 for name in names}
+    firsts = {}
+    for name in names:
+        hits = np.flatnonzero((entry_bits & bit[name]) != 0)
+        if len(hits):
+            first = int(hits[0])
+            rule_id = index.rule_ids[int(index.entry_rule[first])]
+            firsts[name] = (first, evaluation.waits[rule_id].index(name))
+    return {name: masks[name] for name in sorted(firsts, key=firsts.__getitem__)}
 
 
 def question_timing(field_name: str, db=None, among: Iterable[str] | None = None) -> frozenset[str]:
