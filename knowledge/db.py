@@ -72,11 +72,15 @@ class Reader:
 
 
 _readers: dict[Path, Reader] = {}
+_named: dict[str | Path | None, Reader] = {}  # as callers name the file: resolved once, not on every query
 
 
 def reader(path: str | Path | None = None) -> sqlite3.Connection:
     """The shared read-only connection for ``path`` (default: knowledge/trials.db)."""
-    key = Path(path or DB_PATH).resolve()
-    if key not in _readers:
-        _readers[key] = Reader(key)
-    return _readers[key].conn()
+    found = _named.get(path)
+    if found is None:
+        key = Path(path or DB_PATH).resolve()
+        found = _readers.setdefault(key, Reader(key))
+        if path is None or Path(path).is_absolute():  # a relative name depends on the working directory
+            _named[path] = found
+    return found.conn()

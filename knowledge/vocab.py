@@ -483,6 +483,14 @@ def _term_pattern(term: str) -> re.Pattern:
     return re.compile(term_regex(term), re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=None)
+def _term_key(term: str) -> str:
+    """The longest word of ``term``, lower case: every text ``term_regex(term)`` matches contains it
+    (the regex's words are literal, any case), so a text without it needs no regex search."""
+    parts = [p for p in re.split(r"[\s\-]+", prepare(term).strip()) if p]
+    return max(parts, key=len).lower() if parts else ""
+
+
 _V = TypeVar("_V")
 
 
@@ -494,9 +502,12 @@ def find_terms(text: str, pairs: Iterable[tuple[str, _V]]) -> Iterator[tuple[int
     "base of tongue" wins over "tongue" because longer terms claim their span first.
     """
     ready = prepared(text or "")
+    lowered = ready.text.lower()
     taken: list[tuple[int, int]] = []
     found: list[tuple[int, int, str, _V]] = []
     for term, value in sorted(pairs, key=lambda p: -len(p[0])):
+        if _term_key(str(term)) not in lowered:  # cannot match: skip the regex (thousands of terms a message)
+            continue
         for m in _term_pattern(str(term)).finditer(ready.text):
             if any(m.start() < end and start < m.end() for start, end in taken):
                 continue
