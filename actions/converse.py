@@ -43,10 +43,8 @@ def state(tracker: Tracker) -> str:
 
 
 def already_greeted(tracker: Tracker) -> bool:
-    return any(
-        e.get("event") == "bot" and (e.get("metadata") or {}).get("utter_action") == "utter_greet"
-        for e in tracker.events_after_latest_restart()
-    )
+    """Said once a conversation: a slot, so the action server needs no past events to know."""
+    return tracker.get_slot("greeted") is True
 
 
 class ActionConverse(Action):
@@ -73,6 +71,7 @@ class ActionConverse(Action):
             say(dispatcher, domain, slots, reading.QUESTION_INTENTS[turn.intent])
         if "utter_nurse_mode" not in says and (not already_greeted(tracker) or tracker.get_slot("consent") is False):
             say(dispatcher, domain, slots, "utter_greet")
+            events.append(SlotSet("greeted", True))
         for name in says:
             say(dispatcher, domain, slots, name)
         if tracker.get_slot("consent") is False:

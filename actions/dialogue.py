@@ -31,6 +31,8 @@ class ActionSessionStart(Action):
         language = languages.from_metadata(metadata) or tracker.get_slot("language")
         if language in languages.LANGUAGES and language != languages.DEFAULT:
             events.append(SlotSet("language", language))
+        if tracker.get_slot("greeted") is True:  # a new session of the same conversation: not welcomed twice
+            events.append(SlotSet("greeted", True))
         events.append(ActionExecuted("action_listen"))
         return events
 
@@ -60,6 +62,7 @@ class ActionRestart(Action):
             AllSlotsReset(),
             SlotSet("role", tracker.get_slot("role") or "patient"),
             SlotSet("language", tracker.get_slot("language")),
+            SlotSet("greeted", tracker.get_slot("greeted")),
             SlotSet("read_message", (tracker.latest_message or {}).get("message_id")),
             ActiveLoop(FORM),
         ]

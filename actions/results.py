@@ -199,6 +199,7 @@ class ActionMatchTrials(Action):
                 AllSlotsReset(),
                 SlotSet("role", tracker.get_slot("role")),
                 SlotSet("language", tracker.get_slot("language")),
+                SlotSet("greeted", tracker.get_slot("greeted")),
             ]
         profile = profile_from_tracker(tracker)
         try:

@@ -628,6 +628,51 @@ def action_responses_checked_once_built() -> None:
     RemoteAction._validate_action_result = _validate_action_result
 
 
+# --- the action call carries this turn's events only ---------------------------------------------
+
+
+def current_turn(events: List[Any]) -> List[Any]:
+    """The events from the latest user message on (all of them before the first one)."""
+    from rasa.shared.core.events import UserUttered
+
+    for at in range(len(events) - 1, -1, -1):
+        if isinstance(events[at], UserUttered):
+            return events[at:]
+    return events
+
+
+def action_calls_carry_this_turn() -> None:
+    """Replace ``rasa.core.actions.action.RemoteAction._action_call_format``: the tracker sent
+    to the action server keeps its slots, latest message and active loop, and only this
+    turn's events.
+
+    Why: Rasa sends every event of the conversation on every action call, so a screening's
+    later turns serialised (here) and parsed (there) a longer and longer history: together a
+    quarter of the action server's work and a tenth of Rasa's. The actions read slots and the
+    latest message, and the form's validation reads the slot events at the end of the turn
+    (``Tracker.slots_to_validate``); what they once read further back ("was the welcome
+    said?") is a slot (``greeted``). The rest is Rasa 3.6's own call format.
+    """
+    import rasa
+    from rasa.core.actions.action import RemoteAction
+    from rasa.shared.core.trackers import EventVerbosity
+
+    def _action_call_format(self, tracker, domain) -> Dict[Text, Any]:
+        state = tracker.current_state(EventVerbosity.NONE)
+        state["events"] = [event.as_dict() for event in current_turn(list(tracker.events))]
+        body = {
+            "next_action": self._name,
+            "sender_id": tracker.sender_id,
+            "tracker": state,
+            "version": rasa.__version__,
+        }
+        if not self._is_selective_domain_enabled() or domain.does_custom_action_explicitly_need_domain(self.name()):
+            body["domain"] = domain.as_dict()
+        return body
+
+    RemoteAction._action_call_format = _action_call_format
+
+
 # --- events: each event name resolved to its class once -----------------------------------------
 
 
@@ -735,6 +780,7 @@ def install(actions_token: str, actions_port: Optional[str]) -> ConversationLock
     redacted_logs()
     action_endpoint_auth(actions_token, actions_port)
     action_calls_kept_alive()
+    action_calls_carry_this_turn()
     cannot_check_when_actions_fail()
     action_responses_checked_once_built()
     event_types_resolved_once()
