@@ -232,3 +232,54 @@ def test_delete_my_data_removes_the_stored_conversation_and_the_record(stack):
     stack.say("forget-me", "hello")
     slots = stack.slots("forget-me")
     assert slots["age"] is None and slots["tumor_site"] is None and slots["consent"] is None
+
+
+# --- trackers held between turns ---------------------------------------------------------------
+
+
+def a_saved_turn(store: SQLiteTrackerStore, sender: str) -> DialogueStateTracker:
+    """A conversation stored, loaded and given one more turn, as Rasa does a turn."""
+    first = DialogueStateTracker(sender, DOMAIN.slots)
+    turn(first, "58", "prescreening_form", age=58)
+    asyncio.run(store.save(first))
+    tracker = asyncio.run(store.retrieve(sender))
+    turn(tracker, "tongue", "prescreening_form", tumor_site="oral_tongue")
+    asyncio.run(store.save(tracker))
+    return tracker
+
+
+def test_the_next_turn_takes_the_saved_tracker_as_a_fresh_load_would_build_it(store):
+    saved = a_saved_turn(store, "held")
+    taken = asyncio.run(store.retrieve("held"))
+    assert taken is saved  # not rebuilt from its events
+    fresh = asyncio.run(store._retrieve("held", fetch_events_from_all_sessions=False))
+    assert taken.current_state() == fresh.current_state()
+    assert list(taken.events) == list(fresh.events)
+    assert asyncio.run(store.retrieve("held")) is not saved  # handed out once: the next load is fresh
+
+
+def test_a_turn_saved_by_another_worker_is_read_from_the_store(store, db_path):
+    a_saved_turn(store, "shared")
+    other_worker = SQLiteTrackerStore(domain=DOMAIN, db=str(db_path))
+    theirs = asyncio.run(other_worker.retrieve("shared"))
+    turn(theirs, "ECOG 1", "prescreening_form", ecog=1)
+    asyncio.run(other_worker.save(theirs))
+    ours = asyncio.run(store.retrieve("shared"))
+    assert ours.get_slot("ecog") == 1 and len(ours.events) == len(theirs.events)
+    other_worker.engine.dispose()
+
+
+def test_a_turn_that_failed_before_saving_leaves_nothing_behind(store, db_path):
+    a_saved_turn(store, "failed")
+    taken = asyncio.run(store.retrieve("failed"))
+    turn(taken, "I'm 61", "prescreening_form", age=61)  # then the turn fails: never saved
+    again = asyncio.run(store.retrieve("failed"))
+    assert again is not taken and again.get_slot("age") == 58
+    assert len(again.events) == stored_events(db_path, "failed")
+
+
+def test_a_deleted_conversation_is_not_held(store, db_path):
+    saved = a_saved_turn(store, "gone")
+    turn(saved, "delete my data", FORGET_ACTION)
+    asyncio.run(store.save(saved))
+    assert asyncio.run(store.retrieve("gone")) is None

@@ -23,6 +23,11 @@ Why a subclass of Rasa's ``SQLTrackerStore`` and not the stock ``type: SQL``:
   connections open in a small pool: SQLAlchemy 1.4 opens and closes a new one for
   every session on a file, and closing the last connection to a WAL database
   checkpoints it, so every turn paid for a connect, three PRAGMAs and a checkpoint.
+* **Held between turns.** The tracker a turn saved is kept in memory, and the next turn
+  of that conversation takes it instead of rebuilding it from its events (Rasa replays
+  every event of the session to rebuild one). It is taken only while the store still
+  holds exactly what that turn saved (the conversation's last event id and event count),
+  so another Rasa worker's turn, a deletion or a failed turn means a fresh load.
 
 Configured in ``endpoints.yml``::
 
@@ -48,7 +53,9 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Optional, Text
 
@@ -78,6 +85,8 @@ _NOT_FOR_SQLITE = ("dialect", "host", "port", "username", "password", "login_db"
 _STORED = "_trialbot_events_stored"
 # Open SQLite connections kept for reuse (Rasa uses one at a time, on its event loop).
 SQLITE_POOL_SIZE = 4
+# Conversations whose last saved tracker is held in memory for their next turn.
+HELD_TRACKERS = 500
 
 
 def conversations_path(db: str | Path | None = None) -> Path:
@@ -123,8 +132,36 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
     are; the scale-out deployment uses it with ``dialect: postgresql``.
     """
 
+    @property
+    def held(self) -> "OrderedDict[str, tuple[DialogueStateTracker, tuple[Any, int]]]":
+        """sender_id -> (the tracker its last turn saved, (last event id, event count) after that save)."""
+        return self.__dict__.setdefault("_held", OrderedDict())
+
+    def _hold(self, tracker: DialogueStateTracker, mark: tuple[Any, int]) -> None:
+        with _HELD_LOCK:
+            self.held[tracker.sender_id] = (tracker, mark)
+            self.held.move_to_end(tracker.sender_id)
+            while len(self.held) > HELD_TRACKERS:
+                self.held.popitem(last=False)
+
+    def _take_held(self, sender_id: Text) -> Optional[tuple[DialogueStateTracker, tuple[Any, int]]]:
+        with _HELD_LOCK:
+            return self.held.pop(sender_id, None)
+
+    def _mark(self, session: Any, sender_id: Text) -> tuple[Any, int]:
+        """(last event id, event count) of one conversation as stored now."""
+        events = self.SQLEvent.__table__
+        query = self.__dict__.get("_mark_query")
+        if query is None:
+            query = self.__dict__["_mark_query"] = sa.select(sa.func.max(events.c.id), sa.func.count()).where(
+                events.c.sender_id == sa.bindparam("sender_id")
+            )
+        last, count = session.execute(query, {"sender_id": sender_id}).one()
+        return last, count
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Append the turn's events, or delete the whole conversation if the user asked to."""
+        self._take_held(tracker.sender_id)
         if ran_forget_action(tracker):
             self.forget(tracker.sender_id)
             return
@@ -136,7 +173,9 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
         # load, and one INSERT for all the rows instead of an ORM object per event.
         await self.stream_events(tracker)
         rows = []
+        new_session = False
         for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+            new_session = new_session or isinstance(event, SessionStarted)
             data = event.as_dict()
             rows.append(
                 {
@@ -152,10 +191,24 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
             session.commit()
+            mark = self._mark(session, tracker.sender_id)
         setattr(tracker, _STORED, len(tracker.events))
+        if not new_session:  # a fresh load reads the new session only: no old session's events held
+            self._hold(tracker, mark)
 
     async def retrieve(self, sender_id: Text) -> Optional[DialogueStateTracker]:
-        """The latest session's tracker, noting how many events were stored (see ``save``)."""
+        """The latest session's tracker, noting how many events were stored (see ``save``).
+
+        The tracker the last turn saved, when the store still holds exactly that turn's
+        events; it is handed out once (whoever takes it owns it), then rebuilt or held again.
+        """
+        held = self._take_held(sender_id)
+        if held is not None:
+            tracker, mark = held
+            with self.session_scope() as session:
+                now = self._mark(session, sender_id)
+            if now == mark and len(tracker.events) == getattr(tracker, _STORED, None):
+                return tracker
         return await self._retrieve(sender_id, fetch_events_from_all_sessions=False)
 
     async def _retrieve(self, sender_id: Text, fetch_events_from_all_sessions: bool) -> Optional[DialogueStateTracker]:
@@ -191,6 +244,7 @@ class ForgettingSQLTrackerStore(SQLTrackerStore):
 
     def forget(self, sender_id: Text) -> int:
         """Delete every stored event of one conversation; returns how many."""
+        self._take_held(sender_id)
         with self.session_scope() as session:
             n = (
                 session.query(self.SQLEvent)
@@ -257,6 +311,8 @@ class SQLiteTrackerStore(ForgettingSQLTrackerStore):
         sa.event.listen(self.engine, "connect", _configure_connection)
         self.sessionmaker = sessionmaker(bind=self.engine)
 
+
+_HELD_LOCK = threading.Lock()
 
 STORE_TYPES = {f"{__name__}.{cls.__name__}": cls for cls in (SQLiteTrackerStore, ForgettingSQLTrackerStore)}
 
