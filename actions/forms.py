@@ -296,12 +296,13 @@ class ValidatePrescreeningForm(FormValidationAction):
         if slots.get("consent") is not True:
             return None if slots.get("consent") is False else "consent"
         profile = profile_from_slots(slots)
-        verdicts = engine.verdicts(profile, scope=SCOPE)
-        possible = [nct for nct, verdict in verdicts.items() if verdict != "ineligible"]
+        possible = engine.still_possible(profile, scope=SCOPE)
         # Questions serve the trials a screening can settle; partial records are listed
         # in the result with their open points for the study team, but ask nothing.
         decisive = engine.decisive()
-        if not (set(possible) & decisive) and any(slots.get(s) is not None for s in CORE):
+        if not engine.still_possible(profile, scope=SCOPE, among=decisive) and any(
+            slots.get(s) is not None for s in CORE
+        ):
             if slots.get(REQUESTED_SLOT) is not None:
                 self.say(dispatcher, tracker, "utter_no_trial_fits")
             return None

@@ -72,15 +72,16 @@ class Reader:
 
 
 _readers: dict[Path, Reader] = {}
-_named: dict[str | Path | None, Reader] = {}  # as callers name the file: resolved once, not on every query
+_named: dict[str | Path, Reader] = {}  # as callers name the file: resolved once, not on every query
 
 
 def reader(path: str | Path | None = None) -> sqlite3.Connection:
     """The shared read-only connection for ``path`` (default: knowledge/trials.db)."""
-    found = _named.get(path)
+    name = path or DB_PATH
+    found = _named.get(name)
     if found is None:
-        key = Path(path or DB_PATH).resolve()
+        key = Path(name).resolve()
         found = _readers.setdefault(key, Reader(key))
-        if path is None or Path(path).is_absolute():  # a relative name depends on the working directory
-            _named[path] = found
+        if Path(name).is_absolute():  # a relative name depends on the working directory
+            _named[name] = found
     return found.conn()

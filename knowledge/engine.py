@@ -240,6 +240,22 @@ class _ScopeIndex:
     entry_trial: np.ndarray
     starts: np.ndarray
     rows: dict[str, tuple]  # nct_id -> its TRIAL_COLUMNS, as match() lists them
+    masks: dict[frozenset, np.ndarray] = field(default_factory=dict)  # a set of trials -> which of these
+
+    def among(self, trials: Iterable[str]) -> np.ndarray:
+        """Which trials of the index are in ``trials``, as a mask; kept for a frozenset (the
+        decisive trials: the same set on every form turn, some 85,000 ids at 100k trials)."""
+        if isinstance(trials, frozenset):
+            found = self.masks.get(trials)
+            if found is None:
+                found = self.masks[trials] = self._mask(trials)
+                while len(self.masks) > 4:
+                    self.masks.pop(next(iter(self.masks)))
+            return found
+        return self._mask(set(trials))
+
+    def _mask(self, trials: set[str] | frozenset[str]) -> np.ndarray:
+        return np.fromiter((nct_id in trials for nct_id in self.trials), dtype=bool, count=len(self.trials))
 
 
 TRIAL_COLUMNS = ("nct_id", "title", "url", "status", "phase", "cancer_type", "criteria_completeness", "review_status")
@@ -460,12 +476,37 @@ def _verdict(n_not_met: int, n_unknown: int, n_review: int) -> str:
     return "uncertain" if n_unknown or n_review else "eligible"
 
 
+_VERDICTS = ("eligible", "uncertain", "ineligible")
+
+
 def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> dict[str, str]:
     """Verdict per trial in scope, without explanations (cheap)."""
+    evaluation = _evaluate_profile(profile, db, scope)
+    codes = _verdict_codes(evaluation.tally).tolist()
+    return dict(zip(evaluation.index.trials, map(_VERDICTS.__getitem__, codes)))
+
+
+def still_possible(
+    profile: Mapping[str, Any], db=None, scope: str | None = None, among: Iterable[str] | None = None
+) -> list[str]:
+    """The trials in scope (``among`` some, e.g. ``decisive()``) where nothing failed: the
+    form's "is any trial still open?" without a verdict for every trial (thousands at 100k)."""
+    evaluation = _evaluate_profile(profile, db, scope)
+    index = evaluation.index
+    mask = evaluation.tally[:, 0] == 0
+    if among is not None:
+        mask = mask & index.among(among)
+    return [index.trials[i] for i in np.flatnonzero(mask).tolist()]
+
+
+def _evaluate_profile(profile: Mapping[str, Any], db, scope: str | None) -> _Evaluation:
     encoded = encode_profile(profile)
-    params = {**_params(encoded), "scope": _scope(encoded, scope)}
-    evaluation = _evaluate(_connection(db), params)
-    return {nct_id: _verdict(*counts) for nct_id, counts in evaluation.counts.items()}
+    return _evaluate(_connection(db), {**_params(encoded), "scope": _scope(encoded, scope)})
+
+
+def _verdict_codes(tally: np.ndarray) -> np.ndarray:
+    """Per trial: 0 eligible, 1 uncertain, 2 ineligible (as VERDICT_ORDER), from its counts."""
+    return np.where(tally[:, 0] > 0, 2, np.where(tally[:, 1] + tally[:, 2] > 0, 1, 0))
 
 
 def match(
@@ -578,12 +619,7 @@ def _ranked(evaluation: _Evaluation) -> list[tuple[str, tuple[int, int, int]]]:
     then NCT id (the index's own order). Sorted in numpy: thousands of trials at registry scale."""
     tally = evaluation.tally
     not_met, open_ = tally[:, 0], tally[:, 1] + tally[:, 2]
-    verdict = np.where(
-        not_met > 0,
-        VERDICT_ORDER["ineligible"],
-        np.where(open_ > 0, VERDICT_ORDER["uncertain"], VERDICT_ORDER["eligible"]),
-    )
-    order = np.lexsort((np.arange(len(tally)), open_, not_met, verdict))
+    order = np.lexsort((np.arange(len(tally)), open_, not_met, _verdict_codes(tally)))
     trials, rows = evaluation.index.trials, tally.tolist()
     return [(trials[i], tuple(rows[i])) for i in order.tolist()]
 
@@ -615,8 +651,7 @@ def next_question(
     index = evaluation.index
     possible = evaluation.tally[:, 0] == 0
     if among is not None:
-        among = among if isinstance(among, (set, frozenset)) else set(among)
-        possible &= np.fromiter((nct_id in among for nct_id in index.trials), dtype=bool, count=len(index.trials))
+        possible = possible & index.among(among)
     if not possible.any():
         return None
     allowed = set(askable) if askable is not None else {n for n, f in vocab.fields().items() if f.ask}
