@@ -366,8 +366,8 @@ def _evaluate_now(conn: sqlite3.Connection, params: dict) -> _Evaluation:
             waits[r["rule_id"]] = waiting
     if (codes < 0).any():  # a criterion whose rule is missing from the rules table: a broken build
         raise KeyError(index.rule_ids[int(np.flatnonzero(codes < 0)[0])])
-    n = len(index.trials)
-    tally = np.bincount(index.entry_trial * 4 + codes[index.entry_rule], minlength=4 * n).reshape(n, 4)[:, 1:]
+    size = len(index.trials)
+    tally = np.bincount(index.entry_trial * 4 + codes[index.entry_rule], minlength=4 * size).reshape(size, 4)[:, 1:]
     return _Evaluation(index, statuses, waits, tally)
 
 

@@ -32,13 +32,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
-
-import spacy
-from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, Span
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from . import vocab
+
+if TYPE_CHECKING:  # spaCy is imported where a matcher is built: the normalisers (and so the action
+    # server) need none, and importing it pulls in TensorFlow through thinc (~400 MB per process).
+    import spacy
+    from spacy.tokens import Doc, Span
 
 # --- vocabulary terms ------------------------------------------------------------------------
 
@@ -110,6 +111,9 @@ class TermMatcher:
     def __init__(
         self, tables: dict[str, list[tuple[str, str]]], reading: Reading, nlp: spacy.Language | None = None
     ) -> None:
+        import spacy
+        from spacy.matcher import PhraseMatcher
+
         self.nlp = nlp if nlp is not None else spacy.blank("en")
         self.reading = reading
         self.matcher = PhraseMatcher(self.nlp.vocab, attr=reading.attr)

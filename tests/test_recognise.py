@@ -155,3 +155,18 @@ def test_phrase_regex_reads_spaces_apostrophes_and_endings():
     assert pattern.search("18 years  old").group(0) == "years  old"
     assert pattern.search("I’m 61").group(0) == "I’m"
     assert pattern.search("malign") is None
+
+
+def test_the_normalisers_and_the_action_server_import_no_spacy_or_tensorflow():
+    """spaCy comes in where a matcher is built (the parser, the Rasa component); importing it
+    pulls in TensorFlow through thinc, some 400 MB in an action server that needs neither."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import actions.forms, actions.results, actions.converse, actions.privacy, knowledge.normalize\n"
+        "print(sorted(m for m in ('spacy', 'thinc', 'tensorflow') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
