@@ -985,7 +985,7 @@ def _criterion(rule: dict, kind: str, text: str) -> dict:
 def parse_criteria(text: str) -> ParseResult:
     """Proposed criteria for an eligibility text, and the bullets left for review.
 
-    Each criterion passes ``records._check_criterion``; a proposal that would
+    Each criterion passes ``records.check_criterion``; a proposal that would
     not (a bug, or an odd text) sends its bullet to ``unparsed`` instead.
     Identical rules from two bullets of the same section are kept once.
     """
@@ -998,7 +998,7 @@ def parse_criteria(text: str) -> ParseResult:
             proposed.extend(_criterion(rule, kind, item) for rule in extract(bullet))
         try:
             for i, criterion in enumerate(proposed):
-                records._check_criterion(criterion, "parse", f"criteria[{i}]")
+                records.check_criterion(criterion, "parse", f"criteria[{i}]")
         except records.RecordError:
             proposed = []
         if not proposed:

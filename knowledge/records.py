@@ -131,10 +131,6 @@ def check_criterion(criterion: dict, source: str, where: str) -> None:
     _check_conditions(criterion.get("when", {}), source, f"{where}.when")
 
 
-# The old private name, still called by knowledge/parse.py; remove once it calls check_criterion.
-_check_criterion = check_criterion
-
-
 def _check_review_if(criterion: dict, field: vocab.Field, source: str, where: str) -> None:
     """``review_if``: a list of codes, or {in | min/max, when} (why: a value may be
     ambiguous for some patients only, e.g. an ECOG 2 the patient gave in lay words)."""

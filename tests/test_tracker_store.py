@@ -239,7 +239,7 @@ def test_delete_my_data_removes_the_stored_conversation_and_the_record(stack):
 
 def a_saved_turn(store: SQLiteTrackerStore, sender: str) -> DialogueStateTracker:
     """A conversation stored, loaded and given one more turn, as Rasa does a turn."""
-    first = DialogueStateTracker(sender, DOMAIN.slots)
+    first = DialogueStateTracker(sender, domain().slots)
     turn(first, "58", "prescreening_form", age=58)
     asyncio.run(store.save(first))
     tracker = asyncio.run(store.retrieve(sender))
@@ -260,7 +260,7 @@ def test_the_next_turn_takes_the_saved_tracker_as_a_fresh_load_would_build_it(st
 
 def test_a_turn_saved_by_another_worker_is_read_from_the_store(store, db_path):
     a_saved_turn(store, "shared")
-    other_worker = SQLiteTrackerStore(domain=DOMAIN, db=str(db_path))
+    other_worker = SQLiteTrackerStore(domain=domain(), db=str(db_path))
     theirs = asyncio.run(other_worker.retrieve("shared"))
     turn(theirs, "ECOG 1", "prescreening_form", ecog=1)
     asyncio.run(other_worker.save(theirs))
