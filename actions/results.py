@@ -34,11 +34,15 @@ HEADINGS = {
     "ineligible": "Does not fit",
 }
 NCT_PATTERN = re.compile(r"\bNCT\d{8}\b", re.IGNORECASE)
-# Trials explained in full (reasons and sites) in one result; every other trial in scope is
-# still listed with its exact verdict. Why: a knowledge base the size of the registry puts
+# Trials explained in full (reasons and sites) in one result; the next ones are listed with
+# their exact verdicts (up to LISTED_IN_RESULT). Why: a knowledge base the size of the registry puts
 # thousands of trials in scope, and explaining them all took seconds per result
 # (docs/performance.md); the knowledge base this bot ships has far fewer.
 EXPLAINED_IN_FULL = 20
+# Trials listed in a result, best first: at registry scale (thousands in scope) the rest are
+# counted by verdict, and "why not NCT…" explains any of them. Why: a result message of every
+# trial in scope cost a second per screening and a chat no one can read.
+LISTED_IN_RESULT = 200
 
 
 def _quote(text: str, limit: int = 220) -> str:
@@ -115,9 +119,14 @@ def summary_line(match: engine.TrialMatch, sites: List[dict], words: Words | Non
 
 
 def result_payload(
-    profile: dict, matches: List[engine.TrialMatch], origin: geo.City | None, words: Words | None = None
+    profile: dict,
+    matches: List[engine.TrialMatch],
+    origin: geo.City | None,
+    words: Words | None = None,
+    totals: Dict[str, int] | None = None,
 ) -> dict:
-    """The ``trial_matches`` message: every trial in scope, ineligible ones included.
+    """The ``trial_matches`` message: the trials listed, ineligible ones included, best first;
+    ``not_listed`` counts by verdict the trials in scope beyond them (``totals``: all of them).
 
     Each trial also carries its Chinese texts where the record has them (``title_zh``,
     ``title_zh_source``, each criterion's ``text_zh`` and who translated them), so the
@@ -143,10 +152,12 @@ def result_payload(
                 "reviewer": first.get("reviewer"),
             }
         items.append(item)
+    listed = {verdict: sum(1 for m in matches if m.verdict == verdict) for verdict in VERDICT_WORDS}
     return {
         "type": "trial_matches",
         "profile": profile,
         "matches": items,
+        "not_listed": {v: (totals or listed).get(v, 0) - n for v, n in listed.items()},
         "disclaimer": words("disclaimer"),
         "language": words.language,
     }
@@ -203,7 +214,8 @@ class ActionMatchTrials(Action):
             ]
         profile = profile_from_tracker(tracker)
         try:
-            matches = engine.match(profile, scope=SCOPE, explain=EXPLAINED_IN_FULL)
+            matches = engine.match(profile, scope=SCOPE, explain=EXPLAINED_IN_FULL, limit=LISTED_IN_RESULT)
+            totals = engine.verdict_counts(profile, scope=SCOPE)
             words = Words(languages.of(tracker), translation.for_trials(m.nct_id for m in matches if m.explained))
         except (KnowledgeBaseError, OSError, ValueError) as e:
             logger.error("matching failed: %s", type(e).__name__)
@@ -230,8 +242,8 @@ class ActionMatchTrials(Action):
                 changes="\n".join(changed),
             )
         origin = geo.origin(location)
-        payload = result_payload(profile, matches, origin, words)
-        dispatcher.utter_message(text=self.summary(payload["matches"], matches, words))
+        payload = result_payload(profile, matches, origin, words, totals)
+        dispatcher.utter_message(text=self.summary(payload["matches"], matches, words, totals))
         dispatcher.utter_message(json_message=payload)
         ref = save_record(dispatcher, tracker, domain, profile, matches, ref=tracker.get_slot("record_ref"))
         say(dispatcher, domain, tracker.slots, "utter_after_result")
@@ -244,22 +256,25 @@ class ActionMatchTrials(Action):
         ]
 
     @staticmethod
-    def summary(items: List[dict], matches: List[engine.TrialMatch], words: Words | None = None) -> str:
+    def summary(
+        items: List[dict],
+        matches: List[engine.TrialMatch],
+        words: Words | None = None,
+        totals: Dict[str, int] | None = None,
+    ) -> str:
+        """The result in words: the explained trials by verdict, then how many more of each
+        (``totals``: every trial in scope, listed or not; by default the listed ones)."""
         words = words or Words()
         if not matches:
             return words("no_trials") + " " + words("disclaimer")
         sections = []
         for verdict in HEADINGS:
-            lines = [
-                summary_line(m, item["sites"], words)
-                for m, item in zip(matches, items)
-                if m.verdict == verdict and m.explained
-            ]
+            explained = [(m, item) for m, item in zip(matches, items) if m.verdict == verdict and m.explained]
+            lines = [summary_line(m, item["sites"], words) for m, item in explained]
             brief = [m.nct_id for m in matches if m.verdict == verdict and not m.explained]
-            if brief:
-                lines.append(
-                    words("brief", n=f"{len(brief):,}", ids=", ".join(brief[:3]) + (", …" if len(brief) > 3 else ""))
-                )
+            more = (totals[verdict] - len(explained)) if totals is not None else len(brief)
+            if more:
+                lines.append(words("brief", n=f"{more:,}", ids=", ".join(brief[:3]) + (", …" if more > 3 else "")))
             if lines:
                 sections.append(
                     f"{words('heading_' + verdict)}{'：' if words.language == 'zh' else ':'}\n" + "\n".join(lines)

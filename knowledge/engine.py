@@ -499,6 +499,12 @@ def still_possible(
     return [index.trials[i] for i in np.flatnonzero(mask).tolist()]
 
 
+def verdict_counts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> dict[str, int]:
+    """How many trials in scope have each verdict (every verdict named, 0 included)."""
+    codes = np.bincount(_verdict_codes(_evaluate_profile(profile, db, scope).tally), minlength=3)
+    return {name: int(n) for name, n in zip(_VERDICTS, codes.tolist())}
+
+
 def _evaluate_profile(profile: Mapping[str, Any], db, scope: str | None) -> _Evaluation:
     encoded = encode_profile(profile)
     return _evaluate(_connection(db), {**_params(encoded), "scope": _scope(encoded, scope)})

@@ -648,6 +648,28 @@ def test_a_result_with_more_trials_than_it_explains_still_lists_every_verdict(mo
     assert reason in messages[0]["text"]
 
 
+def test_a_result_lists_the_best_trials_and_counts_the_rest_by_verdict(monkeypatch):
+    """With more trials in scope than a result lists, the best-ranked are listed and the rest
+    counted: the summary still counts every trial, and "why not" explains one not listed."""
+    from actions import results
+
+    _, full, _, _ = result(IDEAL_B)
+    assert full["not_listed"] == {"eligible": 0, "uncertain": 0, "ineligible": 0}
+    monkeypatch.setattr(results, "EXPLAINED_IN_FULL", 1)
+    monkeypatch.setattr(results, "LISTED_IN_RESULT", 3)
+    summary, payload, slots, _ = result(IDEAL_B)
+    assert [m["nct_id"] for m in payload["matches"]] == [m["nct_id"] for m in full["matches"][:3]]
+    rest = full["matches"][3:]
+    assert payload["not_listed"] == {v: sum(1 for m in rest if m["verdict"] == v) for v in payload["not_listed"]}
+    ineligible = sum(1 for m in full["matches"] if m["verdict"] == "ineligible")
+    assert f"and {ineligible} more" in summary  # every trial counted, listed or not
+    unlisted = next(m for m in rest if m["verdict"] == "ineligible")
+    assert set(slots["result_verdicts"]) == {m["nct_id"] for m in payload["matches"]}  # late answers compare the listed
+    profile = {k: v for k, v in IDEAL_B.items() if k not in ("consent", "role")}
+    messages, _ = converse({**IDEAL_B, "result_profile": profile}, f"why not {unlisted['nct_id']}?", "ask_why_not")
+    assert unlisted["not_met"][0] in messages[0]["text"]
+
+
 def test_no_consent_means_no_result_and_answers_are_cleared():
     messages, events, _ = run(ActionMatchTrials(), tracker({"consent": False, "age": 58}))
     assert not any(m.get("custom") for m in messages)

@@ -48,6 +48,10 @@
       },
       where: "Where", read: function (nct) { return "Read " + nct + " on ClinicalTrials.gov"; },
       resultsLabel: "Trial results", intro: "The trials I checked, best fit first:",
+      notListed: function (fit, maybe, not) {
+        return "Not listed here: " + (fit + maybe + not) + " more trials in scope (" + fit + " likely fit, " +
+          maybe + " might fit, " + not + " do not fit). Ask \u201cwhy not\u201d with a trial's NCT number for its reasons.";
+      },
       noTrials: "I have no trials for this kind of cancer.", noAnswers: "No answers yet.",
       nowAsking: function (f) { return "Now asking: " + f; },
       criteriaOf: function (nct) { return "Criteria of " + nct; },
@@ -76,6 +80,10 @@
       },
       where: "研究中心", read: function (nct) { return "在ClinicalTrials.gov上查看" + nct; },
       resultsLabel: "试验结果", intro: "我核对过的试验，最可能符合的排在前面：",
+      notListed: function (fit, maybe, not) {
+        return "此处未列出范围内另外 " + (fit + maybe + not) + " 项试验（可能符合 " + fit + " 项，或许符合 " + maybe +
+          " 项，不符合 " + not + " 项）。如需了解原因，请发送“为什么不符合”加试验的 NCT 编号。";
+      },
       noTrials: "我没有这类癌症的试验。", noAnswers: "还没有回答。",
       nowAsking: function (f) { return "正在询问：" + f; },
       criteriaOf: function (nct) { return nct + "的标准"; },
@@ -215,6 +223,13 @@
         tr().read(match.nct_id)) : null);
   }
 
+  function notListed(counts) {
+    // Trials in scope beyond those listed (a registry-sized knowledge base): counted, not carded.
+    if (!counts) return null;
+    var fit = counts.eligible || 0, maybe = counts.uncertain || 0, not = counts.ineligible || 0;
+    return fit + maybe + not ? h("p", { className: "results-not-listed" }, tr().notListed(fit, maybe, not)) : null;
+  }
+
   function results(payload, onMounted) {
     var matches = payload.matches || [];
     var t = tr();
@@ -222,6 +237,7 @@
                           lang: zh() ? "zh-CN" : "en" },
       h("p", { className: "results-intro" }, matches.length ? t.intro : t.noTrials),
       matches.map(card),
+      notListed(payload.not_listed),
       payload.disclaimer ? h("p", { className: "results-disclaimer" }, payload.disclaimer) : null);
   }
 
