@@ -487,9 +487,11 @@ def cycles(text: str, words: list[str]) -> int | None:
     component calls this on the words it already knows are a count."""
     text = vocab.prepare(text)
     words = [vocab.prepare(w) for w in words]
-    number = r"\d{1,2}|" + recognise.number_words().pattern(compounds=False)
+    # Compounds first ("twenty-one", "twenty one"), and never from inside one: "twenty-one
+    # cycles" is 21, not the "one" after the hyphen or the "twenty" before "one".
+    number = r"\d{1,2}|" + recognise.number_words().pattern(compounds=True)
     unit = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
-    m = re.search(rf"\b({number})\s+(?:\w+\s+)?(?:{unit})\b", text, re.I)
+    m = re.search(rf"(?<![\w-])({number})\s+(?:\w+\s+)?(?:{unit})\b", text, re.I)
     if not m:
         m = re.search(rf"\b(?:{unit})\s*(?:x|×|:)?\s*({number})\b", text, re.I)
     if not m:  # clinical shorthand: "Keytruda x4", "TPF ×3"

@@ -181,7 +181,8 @@ def _regexes() -> dict[str, re.Pattern]:
     numbers = recognise.number_words()
     units, tens = numbers.units, numbers.tens
     ordinals = vocab.load("answers")["ordinals"]
-    number = r"\d{1,2}|" + "|".join(sorted([*units, *tens], key=len, reverse=True))
+    # Compounds first: "twenty-one cycles" is 21, not "one cycles" after a stray "twenty".
+    number = r"\d{1,2}|" + numbers.pattern(compounds=True)
     unit = _alternation(vocab.load("treatments")["cycle_words"])
     ordinal = r"\d{1,2}(?:st|nd|rd|th)|第\s*\d{1,2}|" + "|".join(sorted(ordinals, key=len, reverse=True))
     vague = _alternation(cues["vague_counts"])
@@ -192,7 +193,7 @@ def _regexes() -> dict[str, re.Pattern]:
         "coordinators": re.compile(rf"^(?:\s|{_symbols_or_words(cues['coordinators'])})*$", re.I),
         # "3 cycles", "2-3 cycles", "6 more cycles", "three rounds"
         "count": re.compile(
-            rf"\b(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I
+            rf"(?<![\w-])(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I
         ),
         "count_after": re.compile(rf"\b(?:{unit})\s*(?:x|×|:)\s*(?P<a>\d{{1,2}})\b", re.I),  # "cycles x 3"
         "times_after": re.compile(r"(?:\bx|×)\s*(?P<a>\d{1,2})\b", re.I),  # "Keytruda x4"

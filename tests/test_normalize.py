@@ -508,3 +508,17 @@ def test_edits_count_two_swapped_letters_as_one():
 )
 def test_a_bare_grade_word_is_a_grade_only_as_the_whole_answer(text, code):
     assert n.differentiation(text) == code
+
+
+@pytest.mark.parametrize(
+    "text, count",
+    [
+        ("pembrolizumab twenty-one cycles, stable disease", 21),
+        ("pembrolizumab twenty one cycles", 21),
+        ("three rounds of keytruda", 3),
+    ],
+)
+def test_a_count_in_words_is_read_whole_not_from_its_last_word(text, count):
+    """ "twenty-one cycles" is 21: neither the "one" after the hyphen nor a stray "twenty"."""
+    assert n.treatment(text).cycles == count
+    assert n.cycles(text, vocab.load("treatments")["cycle_words"]) == count
