@@ -193,7 +193,8 @@ def _regexes() -> dict[str, re.Pattern]:
         "coordinators": re.compile(rf"^(?:\s|{_symbols_or_words(cues['coordinators'])})*$", re.I),
         # "3 cycles", "2-3 cycles", "6 more cycles", "three rounds"
         "count": re.compile(
-            rf"(?<![\w-])(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})", re.I
+            rf"(?<![\w-])(?P<a>{number})(?:\s*(?:-|–|to|or|到|至|或|~)\s*(?P<b>{number}))?\s+(?:\w+\s+)?(?:{unit})",
+            re.I,
         ),
         "count_after": re.compile(rf"\b(?:{unit})\s*(?:x|×|:)\s*(?P<a>\d{{1,2}})\b", re.I),  # "cycles x 3"
         "times_after": re.compile(r"(?:\bx|×)\s*(?P<a>\d{1,2})\b", re.I),  # "Keytruda x4"
