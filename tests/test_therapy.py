@@ -236,6 +236,15 @@ def test_a_scan_that_came_back_clear_is_no_recurrence():
     assert "recurrent" not in derived("the scan came back clear after 4 cycles of nivolumab").fields
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["they said stage three, p16 came back positive", "the HPV test came back positive", "pathology came back benign"],
+)
+def test_a_test_result_that_came_back_is_no_recurrence(text):
+    """Typed at the stage question (seen in a screening): "came back" is the test's result here."""
+    assert therapy.recurrence_mentions(text) == []
+
+
 # --- words ------------------------------------------------------------------------------------------------
 
 
