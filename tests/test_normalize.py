@@ -522,3 +522,11 @@ def test_a_count_in_words_is_read_whole_not_from_its_last_word(text, count):
     """ "twenty-one cycles" is 21: neither the "one" after the hyphen nor a stray "twenty"."""
     assert n.treatment(text).cycles == count
     assert n.cycles(text, vocab.load("treatments")["cycle_words"]) == count
+
+
+def test_why_not_a_trial_is_no_no_answer():
+    """ "why not NCT06100497" typed at the differentiation question asks about a trial: its "not"
+    answered the question as an unknown grade and the question was lost (seen in a screening)."""
+    assert n.yes_no("why not NCT06100497") is None
+    assert n.differentiation("why not NCT06100497") is None
+    assert n.yes_no("not really") == "no"
