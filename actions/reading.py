@@ -152,6 +152,13 @@ def _masked(text: str, entities: tuple, keep: tuple) -> str:
     return "".join(chars)
 
 
+def _corrects(turn_: Turn, requested: str) -> bool:
+    """A message the NLU takes for a correction that may still answer this question: it names
+    no other question ("I live in Suzhou but can travel to Shanghai", "no wait, stage 3"). Not
+    for a yes/no question: "no, sorry, I meant yes" must not be read as its first word."""
+    return turn_.intent == "correct" and requested not in YES_NO_SLOTS and named_field(turn_.text) in (None, requested)
+
+
 def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     """What the message answers to the question being asked, before validation.
 
@@ -162,8 +169,8 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     """
     if requested is None or requested not in FORM_SLOTS or turn_.is_question or turn_.is_control:
         return None
-    if turn_.intent in REPAIR_INTENTS and not turn_.entities:
-        return None
+    if turn_.intent in REPAIR_INTENTS and not turn_.entities and not _corrects(turn_, requested):
+        return None  # "skip", "go back", "I made a mistake in my age": no answer to this question
     found = turn_.entity_values(SLOT_ENTITIES.get(requested, ()))
     if found and requested == "ecog":
         return "; ".join(found)  # "works part time, but in bed most afternoons": both, read as a range

@@ -240,12 +240,18 @@ def stage_patterns() -> StagePatterns:
             re.IGNORECASE,
         ),
         re.compile(
-            rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}(?=\s*(?:or\b|/|[.!?]*\s*$))", re.IGNORECASE
+            rf"^\s*(?:(?:{_alternation(words['lead_ins'])})\s+)*{stage}(?=\s*(?:or\b|/|{_trail_off(words)}[.!?]*\s*$))",
+            re.IGNORECASE,
         ),
         re.compile(rf"^\s*(?:['’]|(?:{_alternation(words['pronoun_followers'])})\b)", re.IGNORECASE),
         # A second stage offered as an alternative right after the first: "3 or 4", "III/IV".
         re.compile(rf"\s*(?:or|/)\s*(?:{_alternation(words['prefixes'])}\s*)?{stage}", re.IGNORECASE),
     )
+
+
+def _trail_off(words: dict) -> str:
+    """An optional hedge after a bare stage ("4a i think", "3, I believe"), as a regex."""
+    return rf"(?:,?\s*(?:{_alternation(words.get('trail_offs', []))}))?" if words.get("trail_offs") else ""
 
 
 @lru_cache(maxsize=None)
@@ -303,8 +309,8 @@ def parse_stage(text: str) -> frozenset[str] | None:
         extra = _groups(more)
         groups = None if extra is None else groups | extra
         match = more
-    if is_whole_answer and text[match.end() :].strip(" .!?"):
-        return None  # "3 or so people" is not a stage answer
+    if is_whole_answer and not re.fullmatch(_trail_off(load()["stage_words"]) + r"[\s.!?]*", text[match.end() :], re.I):
+        return None  # "3 or so people" is not a stage answer; "4a, I think" is
     return groups
 
 

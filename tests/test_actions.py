@@ -851,3 +851,14 @@ def test_a_lay_description_of_light_work_is_ecog_1():
     base = {**CONSENTED, "age": 71, "tumor_site": "larynx", "stage": ["III"]}
     _, slots = answer(base, "he still gets out most days but can't manage anything heavy any more", "ecog")
     assert slots["ecog"] == 1
+
+
+def test_an_answer_the_nlu_takes_for_a_correction_is_still_read():
+    """ "I live in Suzhou but can travel to Shanghai" was classified as a correction and lost (seen
+    in a typed screening); a correction naming another question, or at a yes/no question, is not read."""
+    _, slots = answer({**CONSENTED}, "i live in suzhou but can travel to shanghai", "location", intent="correct")
+    assert slots["location"] == "Suzhou"
+    _, slots = answer({**CONSENTED, "age": 58}, "sorry, i got my age wrong", "location", intent="correct")
+    assert slots.get("location") is None
+    _, slots = answer({**CONSENTED}, "no sorry, i meant yes", "other_cancer_5y", intent="correct")
+    assert slots.get("other_cancer_5y") is None

@@ -102,6 +102,8 @@ def test_throat_is_ambiguous_and_gibberish_is_none():
         ("Stage 2", {"II"}),
         ("stage 4", {"IVA", "IVB", "IVC"}),
         ("stage four", {"IVA", "IVB", "IVC"}),
+        ("4a i think", {"IVA"}),  # a hedge after a bare answer (typed in a screening)
+        ("3, I believe.", {"III"}),
     ],
 )
 def test_stage_words(text, groups):
@@ -530,3 +532,8 @@ def test_why_not_a_trial_is_no_no_answer():
     assert n.yes_no("why not NCT06100497") is None
     assert n.differentiation("why not NCT06100497") is None
     assert n.yes_no("not really") == "no"
+
+
+@pytest.mark.parametrize("text", ["3 or so people", "4a lot of pain", "2 years ago, i think"])
+def test_a_bare_number_followed_by_other_words_is_no_stage(text):
+    assert n.stage(text) is None
