@@ -356,7 +356,12 @@ class ValidatePrescreeningForm(FormValidationAction):
             self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))
             return {"tumor_site": None}
         if site.ambiguous:
-            self.say(dispatcher, tracker, "utter_site_ambiguous", matched=site.matched)
+            # One word for several places ("throat"), or several places named ("laryngeal, not
+            # nasopharyngeal"): said in the person's words, then the places as buttons.
+            named = _site_words(tracker, list(site.codes)) if codes else {}
+            several = len(set(named.values())) > 1
+            matched = ("、" if languages.of(tracker) == "zh" else ", ").join(named) or site.matched
+            self.say(dispatcher, tracker, "utter_site_several" if several else "utter_site_ambiguous", matched=matched)
             self._notes.buttons["tumor_site"] = questions.site_buttons(list(site.codes), languages.of(tracker))
             return {"tumor_site": None}
         if not site.in_scope:
@@ -538,6 +543,18 @@ class ValidatePrescreeningForm(FormValidationAction):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _site_words(tracker: Tracker, codes: List[str]) -> Dict[str, str]:
+    """The words of the latest message that named these sites, each with what it names
+    ("throat" -> all three; "laryngeal" -> larynx, "nasopharyngeal" -> nasopharynx)."""
+    text = (tracker.latest_message or {}).get("text") or ""
+    pairs = vocab.site_terms() + [(term, "|".join(c)) for term, c in vocab.ambiguous_site_terms()]
+    return {
+        matched: str(code)
+        for _, _, matched, code in vocab.find_terms(text, pairs)
+        if set(str(code).split("|")) & set(codes)
+    }
 
 
 def _changed(before: Dict[str, Any], after: Dict[str, Any]) -> List[EventType]:

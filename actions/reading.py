@@ -175,7 +175,7 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     if found and requested == "ecog":
         return "; ".join(found)  # "works part time, but in bed most afternoons": both, read as a range
     if found and requested != "prior_treatment":
-        return found[0]
+        return one_value(requested, found)
     if turn_.intent == "dont_know":
         return "don't know" if turn_.command else turn_.text
     if turn_.command:
@@ -195,6 +195,19 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     return None
 
 
+def one_value(slot: str, found: list[str]) -> str:
+    """The value a message gives one question, from the entities found for it.
+
+    Two different sites named do not settle where the cancer started ("laryngeal cancer, not
+    nasopharyngeal", "it spread from the tongue to the lung"): every site named is kept, as
+    an ambiguous word's are ("throat"), so the form asks which one instead of taking the first.
+    """
+    if slot == "tumor_site":
+        codes = list(dict.fromkeys(code for value in found for code in str(value).split("|")))
+        return "|".join(codes)
+    return found[0]
+
+
 def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
     """Answers to questions that were not asked ("I'm 61 with stage 4a cancer of the hypopharynx").
 
@@ -210,7 +223,9 @@ def volunteered(turn_: Turn, requested: Optional[str]) -> dict[str, str]:
         found = turn_.entity_values(names)
         if found:
             # A treatment history is read whole: cycles, responses and plans need their context.
-            values[slot] = treatment_words(turn_) if slot == "prior_treatment" and not turn_.command else found[0]
+            values[slot] = (
+                treatment_words(turn_) if slot == "prior_treatment" and not turn_.command else one_value(slot, found)
+            )
     if requested != "location" and not turn_.command:
         place = geo.place(turn_.text)
         if place is not None and place.kind in ("city", "province"):

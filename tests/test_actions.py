@@ -862,3 +862,33 @@ def test_an_answer_the_nlu_takes_for_a_correction_is_still_read():
     assert slots.get("location") is None
     _, slots = answer({**CONSENTED}, "no sorry, i meant yes", "other_cancer_5y", intent="correct")
     assert slots.get("other_cancer_5y") is None
+
+
+@pytest.mark.parametrize(
+    "text, requested",
+    [
+        ("laryngeal cancer, not nasopharyngeal", "tumor_site"),
+        ("我爸爸得了鼻咽癌以外的喉癌", "consent"),  # volunteered before any question (seen in a screening)
+    ],
+)
+def test_two_different_sites_named_are_asked_about_not_taken_first(text, requested):
+    """Where the cancer started is not settled by a message naming two sites: the form asks which."""
+    from bot.nlu.components import extract
+
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    slots = {**CONSENTED, "age": 60} if requested != "consent" else {}
+    messages, slots = answer(slots, text, requested, entities=entities)
+    assert slots.get("tumor_site") is None
+    if requested == "tumor_site":
+        assert "more than one place (laryngeal cancer, nasopharyngeal)" in texts(messages)
+        buttons = {b["payload"] for m in messages for b in m.get("buttons") or []}
+        assert any("larynx" in p for p in buttons) and any("nasopharynx" in p for p in buttons)
+
+
+def test_one_site_named_twice_is_taken():
+    from bot.nlu.components import extract
+
+    text = "cancer of the tonsil, which is in the oropharynx"
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    _, slots = answer({**CONSENTED}, text, "tumor_site", entities=entities)
+    assert slots["tumor_site"] == "oropharynx"
