@@ -240,6 +240,7 @@ class _ScopeIndex:
     entry_trial: np.ndarray
     starts: np.ndarray
     rows: dict[str, tuple]  # nct_id -> its TRIAL_COLUMNS, as match() lists them
+    rule_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # rule_ids, sorted
     masks: dict[frozenset, np.ndarray] = field(default_factory=dict)  # a set of trials -> which of these
 
     def among(self, trials: Iterable[str]) -> np.ndarray:
@@ -318,7 +319,8 @@ def _read_scope(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
             (listed,),
         )
     }
-    return _ScopeIndex(trials, rules, rule_ids, position, entry_rule, entry_trial, starts, rows)
+    rule_array = np.array(rule_ids, dtype=np.int64)
+    return _ScopeIndex(trials, rules, rule_ids, position, entry_rule, entry_trial, starts, rows, rule_array=rule_array)
 
 
 @dataclass
@@ -350,20 +352,23 @@ def _evaluate(conn: sqlite3.Connection, params: dict) -> _Evaluation:
 
 def _evaluate_now(conn: sqlite3.Connection, params: dict) -> _Evaluation:
     index = _scope_index(conn, params["scope"])
-    statuses: dict[int, str] = {}
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: thousands of rules a turn at registry scale
+    rows = cursor.execute(_rules_query(), params).fetchall()
+    statuses: dict[int, str] = {row[0]: row[1] for row in rows}
     waits: dict[int, tuple[str, ...]] = {}
+    for rule_id, status, field_name, *conditions in rows:
+        if status == "unknown":
+            # conditions: cond1/cond2/rcond fields, the field's exactness, cond1/cond2/rcond states
+            fields, exact, states = conditions[:3], conditions[3], conditions[4:]
+            waiting: tuple[str, ...] = () if exact else (field_name,)
+            waits[rule_id] = waiting + tuple(f for f, state in zip(fields, states) if f and state is None)
     codes = np.full(len(index.rule_ids), -1, dtype=np.int64)
-    for r in conn.execute(_rules_query(), params):
-        statuses[r["rule_id"]] = r["status"]
-        at = index.position.get(r["rule_id"])
-        if at is not None:
-            codes[at] = _CODE[r["status"]]
-        if r["status"] == "unknown":
-            waiting: tuple[str, ...] = () if r["field_exact"] else (r["field"],)
-            for n in ("cond1", "cond2", "rcond"):
-                if r[f"{n}_field"] and r[f"{n}_state"] is None:
-                    waiting += (r[f"{n}_field"],)
-            waits[r["rule_id"]] = waiting
+    if rows:
+        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        at = np.searchsorted(index.rule_array, ids)
+        known = (at < len(index.rule_ids)) & (index.rule_array[np.minimum(at, len(index.rule_ids) - 1)] == ids)
+        codes[at[known]] = np.fromiter((_CODE[row[1]] for row in rows), dtype=np.int64, count=len(rows))[known]
     if (codes < 0).any():  # a criterion whose rule is missing from the rules table: a broken build
         raise KeyError(index.rule_ids[int(np.flatnonzero(codes < 0)[0])])
     size = len(index.trials)
@@ -691,16 +696,19 @@ def _trials_waiting(evaluation: _Evaluation, possible: np.ndarray) -> dict[str, 
             for name in waiting:
                 rule_bits[at] |= bit[name]
     entry_bits = rule_bits[index.entry_rule]
-    entry_bits[~possible[index.entry_trial]] = 0
-    trial_bits = np.bitwise_or.reduceat(entry_bits, index.starts)
-    masks = {name: (trial_bits & bit[name]) != 0 for name in names}
-    firsts = {}
+    # The pairs that wait for something, of trials still possible, in trial and criterion order.
+    live = np.flatnonzero((entry_bits != 0) & possible[index.entry_trial])
+    bits, trials = entry_bits[live], index.entry_trial[live]
+    masks, firsts = {}, {}
     for name in names:
-        hits = np.flatnonzero((entry_bits & bit[name]) != 0)
-        if len(hits):
-            first = int(hits[0])
-            rule_id = index.rule_ids[int(index.entry_rule[first])]
-            firsts[name] = (first, evaluation.waits[rule_id].index(name))
+        hits = np.flatnonzero((bits & bit[name]) != 0)
+        if not len(hits):
+            continue
+        first = int(live[hits[0]])
+        rule_id = index.rule_ids[int(index.entry_rule[first])]
+        firsts[name] = (first, evaluation.waits[rule_id].index(name))
+        masks[name] = np.zeros(len(index.trials), dtype=bool)
+        masks[name][trials[hits]] = True
     return {name: masks[name] for name in sorted(firsts, key=firsts.__getitem__)}
 
 
