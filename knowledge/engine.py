@@ -228,20 +228,22 @@ class _ScopeIndex:
     possible wait for. Over (trial, rule) pairs in numpy that is a few array operations;
     as Python loops over every criterion of every trial it grew to most of a turn's cost.
     ``entry_rule``/``entry_trial`` list every (trial, rule) pair in trial order (trials
-    sorted by NCT id, rules in criterion order), each rule as its place in ``rule_ids``;
-    ``starts`` is where each trial's pairs begin (every trial in the index has at least one).
+    sorted by NCT id, rules in criterion order), each as its place in ``rule_ids``/``trials``.
     """
 
     trials: list[str]
-    rules: list[tuple[int, ...]]
-    rule_ids: list[int]
-    position: dict[int, int]  # rule_id -> its place in rule_ids
+    rule_ids: np.ndarray  # the scope's distinct rule ids, sorted
     entry_rule: np.ndarray
     entry_trial: np.ndarray
-    starts: np.ndarray
     rows: dict[str, tuple]  # nct_id -> its TRIAL_COLUMNS, as match() lists them
-    rule_array: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # rule_ids, sorted
     masks: dict[frozenset, np.ndarray] = field(default_factory=dict)  # a set of trials -> which of these
+
+    def places(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each rule id's place in ``rule_ids``, and whether the scope has that rule at all."""
+        at = np.searchsorted(self.rule_ids, ids)
+        known = at < len(self.rule_ids)
+        known[known] = self.rule_ids[at[known]] == ids[known]
+        return at, known
 
     def among(self, trials: Iterable[str]) -> np.ndarray:
         """Which trials of the index are in ``trials``, as a mask; kept for a frozenset (the
@@ -289,38 +291,22 @@ def _scope_index(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
 
 
 def _read_scope(conn: sqlite3.Connection, scope: str) -> _ScopeIndex:
-    trials: list[str] = []
-    rules: list[tuple[int, ...]] = []
-    current: str | None = None
-    current_rules: list[int] = []
-    for nct_id, rule_id in conn.execute(
+    pairs = conn.execute(
         "SELECT nct_id, rule_id FROM criteria WHERE cancer_type = ? AND prescreen = 1 ORDER BY nct_id, ord", (scope,)
-    ):
-        if nct_id != current:
-            if current is not None:
-                trials.append(current)
-                rules.append(tuple(current_rules))
-            current, current_rules = nct_id, []
-        current_rules.append(rule_id)
-    if current is not None:
-        trials.append(current)
-        rules.append(tuple(current_rules))
-    rule_ids = sorted({r for trial_rules in rules for r in trial_rules})
-    position = {r: i for i, r in enumerate(rule_ids)}
-    sizes = np.array([len(trial_rules) for trial_rules in rules], dtype=np.int64)
-    entry_rule = np.array([position[r] for trial_rules in rules for r in trial_rules], dtype=np.int64)
-    entry_trial = np.repeat(np.arange(len(trials), dtype=np.int64), sizes)
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64) if len(trials) else sizes
-    listed = json.dumps(trials)
+    ).fetchall()
+    trials = list(dict.fromkeys(nct_id for nct_id, _ in pairs))
+    place = {nct_id: i for i, nct_id in enumerate(trials)}
+    pair_rules = np.array([rule_id for _, rule_id in pairs], dtype=np.int64)
+    rule_ids = np.unique(pair_rules)
+    entry_trial = np.array([place[nct_id] for nct_id, _ in pairs], dtype=np.int64)
     rows = {
         row[0]: tuple(row)
         for row in conn.execute(
             f"SELECT {', '.join(TRIAL_COLUMNS)} FROM trials WHERE nct_id IN (SELECT value FROM json_each(?))",
-            (listed,),
+            (json.dumps(trials),),
         )
     }
-    rule_array = np.array(rule_ids, dtype=np.int64)
-    return _ScopeIndex(trials, rules, rule_ids, position, entry_rule, entry_trial, starts, rows, rule_array=rule_array)
+    return _ScopeIndex(trials, rule_ids, np.searchsorted(rule_ids, pair_rules), entry_trial, rows)
 
 
 @dataclass
@@ -364,13 +350,10 @@ def _evaluate_now(conn: sqlite3.Connection, params: dict) -> _Evaluation:
             waiting: tuple[str, ...] = () if exact else (field_name,)
             waits[rule_id] = waiting + tuple(f for f, state in zip(fields, states) if f and state is None)
     codes = np.full(len(index.rule_ids), -1, dtype=np.int64)
-    if rows:
-        ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-        at = np.searchsorted(index.rule_array, ids)
-        known = (at < len(index.rule_ids)) & (index.rule_array[np.minimum(at, len(index.rule_ids) - 1)] == ids)
-        codes[at[known]] = np.fromiter((_CODE[row[1]] for row in rows), dtype=np.int64, count=len(rows))[known]
+    at, known = index.places(np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows)))
+    codes[at[known]] = np.fromiter((_CODE[row[1]] for row in rows), dtype=np.int64, count=len(rows))[known]
     if (codes < 0).any():  # a criterion whose rule is missing from the rules table: a broken build
-        raise KeyError(index.rule_ids[int(np.flatnonzero(codes < 0)[0])])
+        raise KeyError(int(index.rule_ids[np.flatnonzero(codes < 0)[0]]))
     size = len(index.trials)
     tally = np.bincount(index.entry_trial * 4 + codes[index.entry_rule], minlength=4 * size).reshape(size, 4)[:, 1:]
     return _Evaluation(index, statuses, waits, tally)
@@ -690,11 +673,9 @@ def _trials_waiting(evaluation: _Evaluation, possible: np.ndarray) -> dict[str, 
         return {}
     bit = {name: 1 << i for i, name in enumerate(names)}
     rule_bits = np.zeros(len(index.rule_ids), dtype=np.int64)
-    for rule_id, waiting in evaluation.waits.items():
-        at = index.position.get(rule_id)
-        if at is not None:
-            for name in waiting:
-                rule_bits[at] |= bit[name]
+    at, known = index.places(np.fromiter(evaluation.waits, dtype=np.int64, count=len(evaluation.waits)))
+    waiting_bits = [sum(bit[name] for name in set(waiting)) for waiting in evaluation.waits.values()]
+    rule_bits[at[known]] = np.array(waiting_bits, dtype=np.int64)[known]
     entry_bits = rule_bits[index.entry_rule]
     # The pairs that wait for something, of trials still possible, in trial and criterion order.
     live = np.flatnonzero((entry_bits != 0) & possible[index.entry_trial])
@@ -705,7 +686,7 @@ def _trials_waiting(evaluation: _Evaluation, possible: np.ndarray) -> dict[str, 
         if not len(hits):
             continue
         first = int(live[hits[0]])
-        rule_id = index.rule_ids[int(index.entry_rule[first])]
+        rule_id = int(index.rule_ids[index.entry_rule[first]])
         firsts[name] = (first, evaluation.waits[rule_id].index(name))
         masks[name] = np.zeros(len(index.trials), dtype=bool)
         masks[name][trials[hits]] = True
