@@ -255,6 +255,12 @@ def _trail_off(words: dict) -> str:
 
 
 @lru_cache(maxsize=None)
+def _only_a_trail_off() -> re.Pattern:
+    """What may follow a bare stage answer: nothing but a hedge and punctuation (built once)."""
+    return re.compile(_trail_off(load()["stage_words"]) + r"[\s.!?]*", re.IGNORECASE)
+
+
+@lru_cache(maxsize=None)
 def suffixed_stage_pattern() -> re.Pattern:
     """A stage written before its suffix, as Chinese does: "3 期", "IVA 期", "第 3 期"
     (prepared text: "三期" -> "3 期", "Ⅳa期" -> "IVa 期")."""
@@ -309,7 +315,7 @@ def parse_stage(text: str) -> frozenset[str] | None:
         extra = _groups(more)
         groups = None if extra is None else groups | extra
         match = more
-    if is_whole_answer and not re.fullmatch(_trail_off(load()["stage_words"]) + r"[\s.!?]*", text[match.end() :], re.I):
+    if is_whole_answer and not _only_a_trail_off().fullmatch(text[match.end() :]):
         return None  # "3 or so people" is not a stage answer; "4a, I think" is
     return groups
 
