@@ -458,13 +458,7 @@ def _scope(encoded: Mapping[str, Encoded], scope: str | None) -> str:
     return kinds[0] if len(kinds) == 1 else DEFAULT_SCOPE
 
 
-def _verdict(n_not_met: int, n_unknown: int, n_review: int) -> str:
-    if n_not_met:
-        return "ineligible"
-    return "uncertain" if n_unknown or n_review else "eligible"
-
-
-_VERDICTS = ("eligible", "uncertain", "ineligible")
+_VERDICTS = tuple(VERDICT_ORDER)  # code -> name
 
 
 def verdicts(profile: Mapping[str, Any], db=None, scope: str | None = None) -> dict[str, str]:
@@ -499,7 +493,10 @@ def _evaluate_profile(profile: Mapping[str, Any], db, scope: str | None) -> _Eva
 
 
 def _verdict_codes(tally: np.ndarray) -> np.ndarray:
-    """Per trial: 0 eligible, 1 uncertain, 2 ineligible (as VERDICT_ORDER), from its counts."""
+    """Per trial: 0 eligible, 1 uncertain, 2 ineligible (as VERDICT_ORDER), from its counts.
+
+    The one verdict rule: any failed criterion makes a trial ineligible; else any unknown or
+    needs-review criterion makes it uncertain; only a trial with neither is "eligible"."""
     return np.where(tally[:, 0] > 0, 2, np.where(tally[:, 1] + tally[:, 2] > 0, 1, 0))
 
 
@@ -564,7 +561,8 @@ def match(
             )
         )
     results = []
-    for nct_id, (n_not_met, n_unknown, n_review) in ranked:
+    verdict_of = _verdict_codes(np.asarray([counts for _, counts in ranked]).reshape(-1, 3)).tolist()
+    for (nct_id, (n_not_met, n_unknown, n_review)), code in zip(ranked, verdict_of):
         _, title, url, status, phase, cancer_type, completeness, review = trials[nct_id]
         results.append(
             TrialMatch(
@@ -576,7 +574,7 @@ def match(
                 cancer_type=cancer_type,
                 partial=completeness == "partial",
                 reviewed=review == "reviewed",
-                verdict=_verdict(n_not_met, n_unknown, n_review),
+                verdict=_VERDICTS[code],
                 criteria=criteria.get(nct_id, []),
                 locations=locations.get(nct_id, []),
                 n_not_met=n_not_met,

@@ -280,6 +280,27 @@ def test_explain_keeps_every_verdict_and_reads_reasons_for_the_best_ranked_only(
             assert short.to_dict()["counts"]["not_met"] == whole.n_not_met
 
 
+@pytest.mark.parametrize(
+    "profile",
+    [IDEAL_A, IDEAL_B, {}, {"age": 80}, {**IDEAL_B, "p16": None}, {**IDEAL_A, "ecog": 2}, {**IDEAL_B, "stage": "IVA"}],
+    ids=["ideal_a", "ideal_b", "nothing", "age_80", "p16_unknown", "ecog_2", "only_needs_review"],
+)
+def test_a_verdict_follows_from_its_criteria_and_every_reader_agrees(full_db, profile):
+    """ "Eligible" only with every scored criterion met; one failure makes "ineligible"."""
+    profile = {k: v for k, v in profile.items() if v is not None}
+    matches = engine.match(profile, db=full_db)
+    if profile.get("stage") == "IVA" and profile.get("p16") == "positive":
+        # Case 8: a trial whose only open point is a needs-review criterion is still "uncertain".
+        assert by_id(matches)[B].verdict == "uncertain" and by_id(matches)[B].n_unknown == 0
+    for m in matches:
+        scored = [c.status for c in m.criteria if c.status not in ("met", "n/a", "study_team")]
+        expected = "ineligible" if "not_met" in scored else "uncertain" if scored else "eligible"
+        assert m.verdict == expected, (m.nct_id, scored)
+    assert engine.verdicts(profile, db=full_db) == {m.nct_id: m.verdict for m in matches}
+    counts = engine.verdict_counts(profile, db=full_db)
+    assert counts == {v: sum(m.verdict == v for m in matches) for v in ("eligible", "uncertain", "ineligible")}
+
+
 def test_only_explains_the_one_trial_asked_about(seeds_db):
     whole = by_id(engine.match(IDEAL_B, db=seeds_db))[A]
     assert engine.match(IDEAL_B, db=seeds_db, only=A) == [whole]
