@@ -348,9 +348,7 @@ class ValidatePrescreeningForm(FormValidationAction):
             self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))
             self.say(dispatcher, tracker, "utter_site_not_sure")
             return {"tumor_site": None}
-        text = str(value)
-        codes = text.split("|") if "|" in text and all(c in vocab.sites() for c in text.split("|")) else None
-        site = normalize.Site(tuple(codes), text) if codes else normalize.site(text, typos=True)
+        site = _site(str(value), tracker)
         if site is None:
             self.say(dispatcher, tracker, "utter_site_unknown")
             self._notes.buttons["tumor_site"] = questions.site_buttons(language=languages.of(tracker))
@@ -358,10 +356,11 @@ class ValidatePrescreeningForm(FormValidationAction):
         if site.ambiguous:
             # One word for several places ("throat"), or several places named ("laryngeal, not
             # nasopharyngeal"): said in the person's words, then the places as buttons.
-            named = _site_words(tracker, list(site.codes)) if codes else {}
-            several = len(set(named.values())) > 1
-            matched = ("、" if languages.of(tracker) == "zh" else ", ").join(named) or site.matched
-            self.say(dispatcher, tracker, "utter_site_several" if several else "utter_site_ambiguous", matched=matched)
+            words = dict.fromkeys(word for word, _ in site.named) or [site.matched]
+            matched = ("、" if languages.of(tracker) == "zh" else ", ").join(words)
+            self.say(
+                dispatcher, tracker, "utter_site_several" if site.several else "utter_site_ambiguous", matched=matched
+            )
             self._notes.buttons["tumor_site"] = questions.site_buttons(list(site.codes), languages.of(tracker))
             return {"tumor_site": None}
         if not site.in_scope:
@@ -545,16 +544,18 @@ class ValidatePrescreeningForm(FormValidationAction):
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _site_words(tracker: Tracker, codes: List[str]) -> Dict[str, str]:
-    """The words of the latest message that named these sites, each with what it names
-    ("throat" -> all three; "laryngeal" -> larynx, "nasopharyngeal" -> nasopharynx)."""
-    text = (tracker.latest_message or {}).get("text") or ""
-    pairs = vocab.site_terms() + [(term, "|".join(c)) for term, c in vocab.ambiguous_site_terms()]
-    return {
-        matched: str(code)
-        for _, _, matched, code in vocab.find_terms(text, pairs)
-        if set(str(code).split("|")) & set(codes)
-    }
+def _site(value: str, tracker: Tracker) -> Optional[normalize.Site]:
+    """The site an answer names: typed words, or the codes the NLU tagged ("larynx|nasopharynx"
+    when a message named two places), read back from the message to keep the person's words."""
+    codes = value.split("|") if "|" in value and all(c in vocab.sites() for c in value.split("|")) else None
+    if codes is None:
+        return normalize.site(value, typos=True)
+    said = normalize.site((tracker.latest_message or {}).get("text") or "", typos=True)
+    if said is not None and set(said.codes) == set(codes):
+        return said
+    # Tagged by a button or by words the normaliser does not read: the places by their names.
+    named = tuple((value_label("tumor_site", code, languages.of(tracker)), (code,)) for code in codes)
+    return normalize.Site(tuple(codes), named[0][0], named)
 
 
 def _changed(before: Dict[str, Any], after: Dict[str, Any]) -> List[EventType]:

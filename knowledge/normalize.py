@@ -144,6 +144,8 @@ def age(text: str | int | float) -> Age | None:
 class Site:
     codes: tuple[str, ...]  # one code when certain; several when the words name several sites
     matched: str
+    # Each word that named a site, with what it names ("throat" -> three; "laryngeal" -> one).
+    named: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def code(self) -> str | None:
@@ -162,6 +164,12 @@ class Site:
     def ambiguous(self) -> bool:
         return len(self.codes) > 1
 
+    @property
+    def several(self) -> bool:
+        """Different places named ("laryngeal cancer, not nasopharyngeal"), not one word
+        that can mean several ("throat"): the question is then where it first started."""
+        return len({codes for _, codes in self.named}) > 1
+
 
 def site(text: str, typos: bool = False) -> Site | None:
     """The tumour site named in ``text``, from lay or clinical words.
@@ -172,17 +180,26 @@ def site(text: str, typos: bool = False) -> Site | None:
     ("oral_cavity") is accepted as is. ``typos``: also a site word typed with a letter
     wrong ("larnyx"), for an answer to the site question only (in other sentences "month"
     would be a mouth).
+
+    A word that settles the place wins over one that does not ("throat, the voice box" ->
+    larynx). Two different places named do not settle where the cancer started
+    ("laryngeal cancer, not nasopharyngeal", "it spread from the tongue to the lung"):
+    every place named is kept (``several``), so the caller asks instead of taking the first.
     """
     key = text.strip().lower().replace(" ", "_")
     if key in vocab.sites():
-        return Site((key,), text.strip())
+        return Site((key,), text.strip(), ((text.strip(), (key,)),))
     pairs = [(t, (c,)) for t, c in vocab.site_terms()] + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()]
     found = list(vocab.find_terms(text, pairs)) or (_site_typos(text) if typos else [])
     if not found:
         return None
     definite = [f for f in found if len(f[3]) == 1]
-    chosen = definite[0] if definite else found[0]
-    return Site(tuple(chosen[3]), chosen[2])
+    if not definite:
+        first = found[0]
+        return Site(tuple(first[3]), first[2], ((first[2], tuple(first[3])),))
+    codes = tuple(dict.fromkeys(f[3][0] for f in definite))
+    named = tuple((f[2], tuple(f[3])) for f in definite)
+    return Site(codes, definite[0][2], named)
 
 
 def _site_typos(text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:

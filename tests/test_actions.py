@@ -885,6 +885,20 @@ def test_two_different_sites_named_are_asked_about_not_taken_first(text, request
         assert any("larynx" in p for p in buttons) and any("nasopharynx" in p for p in buttons)
 
 
+@pytest.mark.parametrize(
+    "text, named",
+    [
+        ("laryngeal cancer, not nasopharyngeal", "laryngeal cancer, nasopharyngeal"),
+        ("it started on his tongue and spread to the lung", "tongue, lung"),
+    ],
+)
+def test_two_sites_typed_without_any_entity_are_asked_about_too(text, named):
+    """The words alone (no NLU entity, e.g. the model missed them) give the same question."""
+    messages, slots = answer({**CONSENTED, "age": 60}, text, "tumor_site", entities=[])
+    assert slots.get("tumor_site") is None
+    assert f"more than one place ({named})" in texts(messages)
+
+
 def test_one_site_named_twice_is_taken():
     from bot.nlu.components import extract
 

@@ -89,7 +89,33 @@ def test_cancers_outside_the_head_and_neck_are_out_of_scope(text, kind):
 def test_throat_is_ambiguous_and_gibberish_is_none():
     throat = n.site("throat cancer")
     assert throat.ambiguous and set(throat.codes) == {"oropharynx", "hypopharynx", "larynx"}
+    assert not throat.several and throat.named == ((throat.matched, throat.codes),)
     assert n.site("qwerty") is None
+
+
+@pytest.mark.parametrize(
+    "text, codes",
+    [
+        ("laryngeal cancer, not nasopharyngeal", ("larynx", "nasopharynx")),
+        ("tongue cancer that spread to the lung", ("oral_cavity", "lung")),
+        ("喉癌，不是鼻咽癌", ("larynx", "nasopharynx")),
+    ],
+)
+def test_two_different_sites_are_both_kept_never_the_first_taken(text, codes):
+    site = n.site(text)
+    assert site.codes == codes and site.several and site.code is None
+
+
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("cancer of the tonsil, which is in the oropharynx", "oropharynx"),
+        ("throat cancer, in the voice box", "larynx"),  # a word that settles it wins over one that does not
+    ],
+)
+def test_one_site_in_several_words_is_that_site(text, code):
+    site = n.site(text)
+    assert site.code == code and not site.several
 
 
 @pytest.mark.parametrize(
