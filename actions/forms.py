@@ -53,6 +53,14 @@ from .say import say
 
 logger = logging.getLogger(__name__)
 
+# "What do you mean?" at a question: what explains it (else the question's hint, utter_hint_<slot>).
+EXPLAINED_BY = {
+    "consent": "utter_what_is_this",
+    "stage": "utter_explain_stage",
+    "ecog": "utter_explain_ecog",
+    "p16": "utter_explain_p16",
+}
+
 
 @dataclass
 class TurnNotes:
@@ -199,7 +207,11 @@ class ValidatePrescreeningForm(FormValidationAction):
     def repair(self, turn: reading.Turn, dispatcher: CollectingDispatcher, tracker: Tracker, notes: TurnNotes) -> None:
         """Answer what the message is when it is no answer: a question, a skip, a correction..."""
         requested = tracker.get_slot(REQUESTED_SLOT)
-        if turn.is_question:
+        if requested and not turn.command and normalize.asks_what_is_meant(turn.text):
+            # "What do you mean?" about the question just asked, whatever intent the NLU guessed.
+            self.say(dispatcher, tracker, EXPLAINED_BY.get(requested, f"utter_hint_{requested}"))
+            notes.explained = True
+        elif turn.is_question:
             self.say(dispatcher, tracker, reading.QUESTION_INTENTS[turn.intent])
             notes.explained = True
         elif turn.intent == "skip" and requested:

@@ -176,6 +176,8 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
         return "; ".join(found)  # "works part time, but in bed most afternoons": both, read as a range
     if found and requested != "prior_treatment":
         return one_value(requested, found)
+    if not turn_.command and normalize.asks_what_is_meant(turn_.text):
+        return None  # "not sure what you mean": no answer (and no don't-know); the form explains
     if turn_.intent == "dont_know":
         return "don't know" if turn_.command else turn_.text
     if turn_.command:

@@ -33,6 +33,11 @@ def is_unknown(text: str) -> bool:
     return any(kind == "unknown" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
 
 
+def asks_what_is_meant(text: str) -> bool:
+    """True for "what do you mean?", "不明白你的意思": the question was not understood."""
+    return any(kind == "clarify" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
+
+
 def location(text: str) -> geo.Place | None:
     """What an answer to "where do you live, or where can you travel?" says; its ``name`` is recorded.
 
@@ -48,7 +53,7 @@ def location(text: str) -> geo.Place | None:
 
 def yes_no(text: str) -> str | None:
     """ "yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
-    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms()) if kind != "neutral"]
+    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms()) if kind in ("yes", "no", "unknown")]
     if "unknown" in found:
         return "unknown"
     if found:

@@ -277,10 +277,12 @@ def sex_in_passing_terms() -> list[tuple[str, str]]:
 
 
 def answer_terms() -> list[tuple[str, str]]:
-    """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"; and "neutral" for a
-    question that holds such a word but answers nothing ("有没有", "是不是")."""
+    """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"; "neutral" for a
+    question that holds such a word but answers nothing ("有没有", "是不是"); "clarify" for
+    "what do you mean?" (which may hold one: "not sure what you mean")."""
     answers = load("answers")
-    return [(str(term), kind) for kind in ("yes", "no", "unknown", "neutral") for term in answers.get(kind) or []]
+    kinds = ("yes", "no", "unknown", "neutral", "clarify")
+    return [(str(term), kind) for kind in kinds for term in answers.get(kind) or []]
 
 
 # --- matching helpers -------------------------------------------------------------

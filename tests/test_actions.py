@@ -906,3 +906,33 @@ def test_one_site_named_twice_is_taken():
     entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
     _, slots = answer({**CONSENTED}, text, "tumor_site", entities=entities)
     assert slots["tumor_site"] == "oropharynx"
+
+
+@pytest.mark.parametrize(
+    "slots, requested, text, intent, explained",
+    [
+        ({"age": 60, "tumor_site": "larynx"}, "stage", "not sure what you mean", "dont_know", "utter_explain_stage"),
+        ({}, "age", "what do you mean?", "ask_what_is_this", "utter_hint_age"),
+        (
+            {"age": 60, "tumor_site": "larynx", "stage": ["III"]},
+            "ecog",
+            "不知道你什么意思",
+            "dont_know",
+            "utter_explain_ecog",
+        ),
+        ({"age": 60}, "tumor_site", "no idea what you mean", "chitchat", "utter_hint_tumor_site"),
+    ],
+)
+def test_what_do_you_mean_explains_the_question_and_records_nothing(slots, requested, text, intent, explained):
+    """ "Not sure what you mean" holds "not sure" but is no don't-know: the question is
+    explained and asked again, whatever intent the NLU guessed (seen in a typed screening)."""
+    messages, after = answer({**CONSENTED, **slots}, text, requested, intent=intent)
+    assert after.get(requested) is None
+    said = responses(messages)
+    assert explained in said and asked(messages) == [requested]
+    assert "utter_what_is_this" not in said or requested == "consent"
+
+
+def test_not_sure_is_still_a_dont_know():
+    _, after = answer({**CONSENTED, "age": 60, "tumor_site": "larynx"}, "not sure", "stage", intent="dont_know")
+    assert after["stage"] == "unknown"
