@@ -191,6 +191,8 @@ def test_tnm_for_a_site_without_a_staging_table_is_unknown():
         ("I look after myself but I can't work", 2, "description"),
         ("I'm in bed or chair more than half the day", 3, "description"),
         ("bedridden", 4, "description"),
+        ("he gets tired walking far", 1, "description"),  # seen in a typed screening, read as nothing
+        ("走远了就累", 1, "description"),
     ],
 )
 def test_ecog(text, value, source):
