@@ -192,8 +192,14 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
         return text.strip()
     if normalize.is_unknown(turn_.text):
         return turn_.text
-    if turn_.intent in ("affirm", "deny") and requested in (*YES_NO_SLOTS, "histology"):
-        return "yes" if turn_.intent == "affirm" else "no"  # "Was it squamous cell carcinoma?" "不是"
+    if requested in (*YES_NO_SLOTS, "histology"):
+        # "Was it squamous cell carcinoma?" "yes, that's what the biopsy said" / "不是": the
+        # words first, the NLU's intent only when they hold no yes or no.
+        said = normalize.yes_no(text)
+        if said in ("yes", "no"):
+            return said
+        if turn_.intent in ("affirm", "deny"):
+            return "yes" if turn_.intent == "affirm" else "no"
     return None
 
 

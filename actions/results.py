@@ -152,18 +152,16 @@ def result_payload(
                 "reviewer": first.get("reviewer"),
             }
         items.append(item)
-    listed = {verdict: sum(1 for m in matches if m.verdict == verdict) for verdict in VERDICT_WORDS}
+    listed = {verdict: sum(1 for m in matches if m.verdict == verdict) for verdict in engine.VERDICT_ORDER}
     return {
         "type": "trial_matches",
         "profile": profile,
         "matches": items,
         "not_listed": {v: (totals or listed).get(v, 0) - n for v, n in listed.items()},
+        "verdict_words": {v: words(f"verdict_{v}") for v in engine.VERDICT_ORDER},  # for any client
         "disclaimer": words("disclaimer"),
         "language": words.language,
     }
-
-
-VERDICT_WORDS = {"eligible": "likely fits", "uncertain": "might fit", "ineligible": "does not fit"}
 
 
 def verdict_changes(

@@ -20,9 +20,6 @@ import uuid
 
 import click
 
-BADGES = {"eligible": "likely fits", "uncertain": "might fit", "ineligible": "does not fit"}
-
-
 def send(url: str, sender: str, message: str, metadata: dict | None) -> list[dict]:
     """One message to the REST webhook; the bot's replies."""
     body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
@@ -44,13 +41,14 @@ def show(replies: list[dict], as_json: bool) -> list[dict]:
         if isinstance(custom, dict) and custom.get("type") == "trial_matches":
             if as_json:
                 click.echo(json.dumps(custom, indent=2, ensure_ascii=False))
+            badges = custom.get("verdict_words") or {}  # in the conversation's language
             for match in custom.get("matches", []):
                 title = (
                     match.get("title_zh")
                     if custom.get("language") == "zh" and match.get("title_zh")
                     else match["title"]
                 )
-                click.echo(f"     {match['nct_id']}  {BADGES.get(match['verdict'], match['verdict']):13} {title[:70]}")
+                click.echo(f"     {match['nct_id']}  {badges.get(match['verdict'], match['verdict']):13} {title[:70]}")
     return buttons
 
 

@@ -182,6 +182,21 @@ def test_consent_asked_three_times_without_an_answer_is_declined_kindly():
     assert "utter_no_consent" in responses(messages)
 
 
+@pytest.mark.parametrize(
+    "text, intent, histology",
+    [
+        ("yes that's what the biopsy said", "inform", "squamous_cell_carcinoma"),
+        ("yes", "chitchat", "squamous_cell_carcinoma"),
+        ("不是", "inform", "other"),
+    ],
+)
+def test_a_yes_or_no_in_words_answers_the_histology_question_whatever_the_intent(text, intent, histology):
+    """Seen in a typed screening: "yes that's what the biopsy said" (NLU: inform) was asked again."""
+    base = {**IDEAL_B, "histology": None}
+    _, slots = answer(base, text, "histology", intent=intent)
+    assert slots["histology"] == histology
+
+
 def test_histology_with_its_grade_in_one_answer_is_taken_not_asked_forever():
     """Issue 9, case 1: "squamous cell carcinoma, poorly differentiated" at the histology question."""
     base = {**IDEAL_B, "histology": None, "differentiation": None}
@@ -936,3 +951,16 @@ def test_what_do_you_mean_explains_the_question_and_records_nothing(slots, reque
 def test_not_sure_is_still_a_dont_know():
     _, after = answer({**CONSENTED, "age": 60, "tumor_site": "larynx"}, "not sure", "stage", intent="dont_know")
     assert after["stage"] == "unknown"
+
+
+def test_the_terminal_chat_shows_each_verdict_in_the_conversations_language(capsys):
+    """Seen in a typed Chinese screening: bot.chat's one-line-per-trial table said "might fit"."""
+    from bot.chat import show
+
+    for language, words in (("en", "might fit"), ("zh", "有待核对")):
+        _, payload, _, messages = result({**IDEAL_B, "language": language})
+        assert payload["verdict_words"]["uncertain"] == words
+        capsys.readouterr()
+        show(messages, as_json=False)
+        table = [line for line in capsys.readouterr().out.splitlines() if "NCT06100497" in line and "  " in line]
+        assert any(words in line for line in table), table
