@@ -20,6 +20,7 @@ import uuid
 
 import click
 
+
 def send(url: str, sender: str, message: str, metadata: dict | None) -> list[dict]:
     """One message to the REST webhook; the bot's replies."""
     body = {"sender": sender, "message": message, **({"metadata": metadata} if metadata else {})}
