@@ -964,3 +964,13 @@ def test_the_terminal_chat_shows_each_verdict_in_the_conversations_language(caps
         show(messages, as_json=False)
         table = [line for line in capsys.readouterr().out.splitlines() if "NCT06100497" in line and "  " in line]
         assert any(words in line for line in table), table
+
+
+def test_nurse_shorthand_age_and_sex_are_both_noted():
+    """ "pt 71M, SCC left piriform fossa": seen in a typed nurse screening, which then asked "Sex?"."""
+    from bot.nlu.components import extract
+
+    text = "pt 71M, SCC left piriform fossa, cT3N2bM0"
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    _, slots = answer({"role": "nurse"}, text, "consent", entities=entities)
+    assert (slots["age"], slots["sex"], slots["tumor_site"]) == (71, "male", "hypopharynx")

@@ -134,7 +134,8 @@ MULTI_ANSWER = [
     (
         "61M, hypopharynx SCC cT3N2bM0, ECOG 1, treatment-naive",
         [
-            ("age", "61", "61M"),
+            ("age", "61", "61"),
+            ("sex", "male", "M"),
             ("tumor_site", "hypopharynx", "hypopharynx"),
             ("histology", "squamous_cell_carcinoma", "SCC"),
             ("tnm", "cT3N2bM0", "cT3N2bM0"),

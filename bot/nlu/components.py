@@ -243,8 +243,8 @@ def _build_regexes() -> _Regexes:
             rf"(?![\w])(?!\s*(?:%|percent|cycles?|rounds?|courses?|doses?|weeks?|months?|days?|hours?|kg|cm|mm|times|x\b|or\s+\d))",
             re.I,
         ),
-        # nurse shorthand "61M", "58F"
-        age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?:M|F)(?![\w])"),
+        # nurse shorthand "61M", "58F": the age, and the letter is the sex
+        age_shorthand=re.compile(rf"{b}(?P<num>\d{{2,3}})(?P<sex>M|F)(?![\w])"),
         # "年 龄 62", "今 年 66" (prepared Chinese), not "今 年 3 月" (a month) or "今 年 3 个 周 期"
         age_zh=re.compile(
             r"(?:年\s龄|年\s纪|岁\s数|今\s年)\s*(?:是\s|为\s|:\s*|已\s经\s|都\s|也\s)?(?P<num>\d{1,3})"
@@ -424,7 +424,8 @@ def _age_candidates(rx: _Regexes, text: str) -> List[Found]:
     for m in rx.age_shorthand.finditer(text):
         value = _age_value(m.group("num"))
         if value is not None:
-            found.append(Found(AGE, value, m.start(), m.end()))
+            found.append(Found(AGE, value, m.start("num"), m.end("num")))
+            found.append(Found(SEX, "male" if m.group("sex") == "M" else "female", m.start("sex"), m.end("sex")))
     for m in rx.age_zh.finditer(text):
         value = _age_value(m.group("num"))
         if value is not None and int(value) >= 10:
