@@ -563,8 +563,8 @@ def _site(value: str, tracker: Tracker) -> Optional[normalize.Site]:
     if codes is None:
         return normalize.site(value, typos=True)
     said = normalize.site((tracker.latest_message or {}).get("text") or "", typos=True)
-    if said is not None and set(said.codes) == set(codes):
-        return said
+    if said is not None and (set(said.codes) == set(codes) or said.code in codes):
+        return said  # the same places, or the one of them the words settle ("tounge" beside "neck")
     # Tagged by a button or by words the normaliser does not read: the places by their names.
     named = tuple((value_label("tumor_site", code, languages.of(tracker)), (code,)) for code in codes)
     return normalize.Site(tuple(codes), named[0][0], named)

@@ -195,7 +195,11 @@ def site(text: str, typos: bool = False) -> Site | None:
     if key in vocab.sites():
         return Site((key,), text.strip(), ((text.strip(), (key,)),))
     pairs = [(t, (c,)) for t, c in vocab.site_terms()] + [(t, tuple(cs)) for t, cs in vocab.ambiguous_site_terms()]
-    found = list(vocab.find_terms(text, pairs)) or (_site_typos(text) if typos else [])
+    found = list(vocab.find_terms(text, pairs))
+    if typos and not any(len(f[3]) == 1 for f in found):
+        # "the side of my tounge ... the nodes in my neck": a typed word that settles the
+        # place counts when the exact words only name places that cannot.
+        found += _site_typos(text)
     if not found:
         return None
     definite = [f for f in found if len(f[3]) == 1]
@@ -212,7 +216,8 @@ def _site_typos(text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
 
     Only a word of 6 letters or more that is no word of the vocabulary's sites, starts with
     the same two letters as one single-word site term and is one edit from it (two from a
-    term of 8 letters or more); a word close to terms of two different sites is no answer.
+    term of 8 letters or more) or has its letters in another order ("tounge"); a word close
+    to terms of two different sites is no answer.
     """
     singles = [
         (t.lower(), codes)
@@ -231,7 +236,10 @@ def _site_typos(text: str) -> list[tuple[int, int, str, tuple[str, ...]]]:
             for term, codes in singles
             if len(term) >= 6
             and term[:2] == word[:2]
-            and vocab.edits(word, term, 2 if len(term) >= 8 else 1) <= (2 if len(term) >= 8 else 1)
+            and (
+                vocab.edits(word, term, 2 if len(term) >= 8 else 1) <= (2 if len(term) >= 8 else 1)
+                or sorted(word) == sorted(term)
+            )
         }
         if len(close) == 1:
             out.append((m.start(), m.end(), m.group(), close.pop()))

@@ -974,3 +974,14 @@ def test_nurse_shorthand_age_and_sex_are_both_noted():
     entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
     _, slots = answer({"role": "nurse"}, text, "consent", entities=entities)
     assert (slots["age"], slots["sex"], slots["tumor_site"]) == (71, "male", "hypopharynx")
+
+
+def test_a_mistyped_site_beside_an_ambiguous_entity_is_the_answer():
+    """The NLU tags "neck" (several places); the words also say "tounge": the form takes the tongue."""
+    from bot.nlu.components import extract
+
+    text = "it started on the side of my tounge and went into the lymph nodes in my neck"
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    assert any(e["entity"] == "tumor_site" and "|" in e["value"] for e in entities)
+    _, slots = answer({**CONSENTED, "age": 47}, text, "tumor_site", entities=entities)
+    assert slots["tumor_site"] == "oral_cavity"

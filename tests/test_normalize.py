@@ -193,6 +193,8 @@ def test_tnm_for_a_site_without_a_staging_table_is_unknown():
         ("bedridden", 4, "description"),
         ("he gets tired walking far", 1, "description"),  # seen in a typed screening, read as nothing
         ("走远了就累", 1, "description"),
+        ("i still work but i'm wiped out by evening", (0, 1), "description"),  # two grades' words: the range
+        ("he still works part time", 1, "description"),  # the longer words win
     ],
 )
 def test_ecog(text, value, source):
@@ -500,11 +502,19 @@ def test_an_ecog_range_with_a_tilde_is_a_range(text, grades):
         ("cancer of the larinx", "larynx"),
         ("salivery gland", "salivary_gland"),
         ("orophranx", "oropharynx"),
+        ("tounge cancer", "oral_cavity"),  # a letter moved
     ],
 )
 def test_a_site_typed_with_a_letter_wrong_is_read_at_the_site_question(text, code):
     assert n.site(text, typos=True).codes == (code,)
     assert n.site(text) is None  # elsewhere, exact words only
+
+
+def test_a_mistyped_word_that_settles_the_place_wins_over_an_exact_one_that_does_not():
+    """Seen in a typed screening: "neck" (five places) was asked about, "tounge" lost."""
+    text = "it started on the side of my tounge and went into the lymph nodes in my neck"
+    assert n.site(text, typos=True).codes == ("oral_cavity",)
+    assert n.site(text).ambiguous  # outside the site question, exact words only
 
 
 @pytest.mark.parametrize(
