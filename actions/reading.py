@@ -172,8 +172,6 @@ def answer_to_requested(turn_: Turn, requested: Optional[str]) -> Optional[str]:
     if turn_.intent in REPAIR_INTENTS and not turn_.entities and not _corrects(turn_, requested):
         return None  # "skip", "go back", "I made a mistake in my age": no answer to this question
     found = turn_.entity_values(SLOT_ENTITIES.get(requested, ()))
-    if found and requested == "ecog":
-        return "; ".join(found)  # "works part time, but in bed most afternoons": both, read as a range
     if found and requested != "prior_treatment":
         return one_value(requested, found)
     if not turn_.command and normalize.asks_what_is_meant(turn_.text):
@@ -209,10 +207,14 @@ def one_value(slot: str, found: list[str]) -> str:
     Two different sites named do not settle where the cancer started ("laryngeal cancer, not
     nasopharyngeal", "it spread from the tongue to the lung"): every site named is kept, as
     an ambiguous word's are ("throat"), so the form asks which one instead of taking the first.
+    Two descriptions of daily life ("works part time, but in bed most afternoons", "I still
+    work but I'm wiped out by evening") are read together, as a range of grades.
     """
     if slot == "tumor_site":
         codes = list(dict.fromkeys(code for value in found for code in str(value).split("|")))
         return "|".join(codes)
+    if slot == "ecog":
+        return "; ".join(found)
     return found[0]
 
 

@@ -53,12 +53,13 @@ def location(text: str) -> geo.Place | None:
 
 def yes_no(text: str) -> str | None:
     """ "yes" / "no" / "unknown" for an everyday answer, None when it is neither."""
-    found = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms()) if kind in ("yes", "no", "unknown")]
+    kinds = [kind for *_, kind in vocab.find_terms(text, vocab.answer_terms())]
+    found = [kind for kind in kinds if kind in ("yes", "no", "unknown")]
     if "unknown" in found:
         return "unknown"
     if found:
         return found[0]
-    return None
+    return "yes" if "acknowledge" in kinds else None  # "ok", but "ok, no he hasn't" is a no
 
 
 def one_is_no_number(before: str, after: str) -> bool:

@@ -279,9 +279,10 @@ def sex_in_passing_terms() -> list[tuple[str, str]]:
 def answer_terms() -> list[tuple[str, str]]:
     """Everyday yes / no / don't-know words -> "yes" | "no" | "unknown"; "neutral" for a
     question that holds such a word but answers nothing ("有没有", "是不是"); "clarify" for
-    "what do you mean?" (which may hold one: "not sure what you mean")."""
+    "what do you mean?" (which may hold one: "not sure what you mean"); "acknowledge" for
+    "ok", a yes only when nothing else says yes or no."""
     answers = load("answers")
-    kinds = ("yes", "no", "unknown", "neutral", "clarify")
+    kinds = ("yes", "no", "unknown", "neutral", "clarify", "acknowledge")
     return [(str(term), kind) for kind in kinds for term in answers.get(kind) or []]
 
 

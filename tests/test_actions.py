@@ -985,3 +985,16 @@ def test_a_mistyped_site_beside_an_ambiguous_entity_is_the_answer():
     assert any(e["entity"] == "tumor_site" and "|" in e["value"] for e in entities)
     _, slots = answer({**CONSENTED, "age": 47}, text, "tumor_site", entities=entities)
     assert slots["tumor_site"] == "oral_cavity"
+
+
+def test_ok_lets_do_it_is_consent_and_two_descriptions_volunteered_are_a_range():
+    """From one typed screening: "ok lets do it" was asked again, and "I still work but I'm
+    wiped out by evening", said before the ECOG question, was read as its first words only."""
+    from bot.nlu.components import extract
+
+    _, slots = answer({}, "ok lets do it", "consent", intent="inform")
+    assert slots["consent"] is True
+    text = "i still work but i'm wiped out by evening"
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    _, slots = answer({**CONSENTED}, text, "age", entities=entities)
+    assert slots["ecog"] == [0, 1]

@@ -274,6 +274,11 @@ def test_treatment_unknown_and_nonsense():
         ("not sure", "unknown"),
         ("I don't know", "unknown"),
         ("purple", None),
+        ("ok lets do it", "yes"),  # seen at the consent question, asked again
+        ("okay", "yes"),
+        ("ok, no he hasn't", "no"),  # "ok" is a yes only when nothing else answers
+        ("ok not sure", "unknown"),
+        ("not sure what you mean", None),  # a question about the question
     ],
 )
 def test_yes_no(text, answer):
