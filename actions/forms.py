@@ -191,8 +191,17 @@ class ValidatePrescreeningForm(FormValidationAction):
                 continue
             if old is not None and old != UNKNOWN:
                 updated.append(_change(slot, old, new, language))
-            elif slot == "ecog" and isinstance(new, int) and self._notes.described:
-                self.say(dispatcher, tracker, "utter_understood_ecog", grade=new, words=_ecog_words(new, language))
+            elif slot == "ecog" and self._notes.described and isinstance(new, (int, list)):
+                # One grade, or two when the words were of both ("still works, wiped out by evening").
+                grades = new if isinstance(new, list) else [new]
+                joiner = messages.text("or", language)
+                self.say(
+                    dispatcher,
+                    tracker,
+                    "utter_understood_ecog",
+                    grade=joiner.join(str(g) for g in grades),
+                    words=messages.text("quoted_or", language).join(_ecog_words(g, language) for g in grades),
+                )
             elif slot in self._notes.echoed:
                 continue
             elif slot != requested:

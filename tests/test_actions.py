@@ -996,5 +996,7 @@ def test_ok_lets_do_it_is_consent_and_two_descriptions_volunteered_are_a_range()
     assert slots["consent"] is True
     text = "i still work but i'm wiped out by evening"
     entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
-    _, slots = answer({**CONSENTED}, text, "age", entities=entities)
+    messages, slots = answer({**CONSENTED}, text, "age", entities=entities)
     assert slots["ecog"] == [0, 1]
+    # Said back, both grades, so the person can correct it.
+    assert 'I understood ECOG 0 or 1: "Does everything as before the illness" or "Can\'t do heavy' in texts(messages)
