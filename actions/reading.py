@@ -77,7 +77,12 @@ class Turn:
 
     @property
     def is_question(self) -> bool:
-        return self.intent in QUESTION_INTENTS
+        """A question to the bot (``QUESTION_INTENTS``), unless the words are an answer: clinical
+        words and nothing that asks ("the doctor wrote T3 N1 M0", which the NLU once took for
+        "what is the stage?"). "What does T3 N1 M0 mean?" stays a question."""
+        if self.intent not in QUESTION_INTENTS:
+            return False
+        return self.command or not self.entities or normalize.sounds_like_a_question(self.text)
 
     @property
     def is_control(self) -> bool:

@@ -33,6 +33,15 @@ def is_unknown(text: str) -> bool:
     return any(kind == "unknown" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))
 
 
+def sounds_like_a_question(text: str) -> bool:
+    """True when the words ask something ("what is p16?", "四期是不是晚期", "explain ECOG"):
+    a question mark or a question word (``question_words`` in answers.yaml)."""
+    if "?" in text or "？" in text:
+        return True
+    pairs = [(str(w), True) for w in vocab.load("answers").get("question_words") or []]
+    return next(vocab.find_terms(text, pairs), None) is not None
+
+
 def asks_what_is_meant(text: str) -> bool:
     """True for "what do you mean?", "不明白你的意思": the question was not understood."""
     return any(kind == "clarify" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))

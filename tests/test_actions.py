@@ -1000,3 +1000,20 @@ def test_ok_lets_do_it_is_consent_and_two_descriptions_volunteered_are_a_range()
     assert slots["ecog"] == [0, 1]
     # Said back, both grades, so the person can correct it.
     assert 'I understood ECOG 0 or 1: "Does everything as before the illness" or "Can\'t do heavy' in texts(messages)
+
+
+@pytest.mark.parametrize(
+    "text, stage",
+    [
+        ("the doctor wrote T3 N1 M0", ["III"]),  # the NLU said ask_what_is_stage (a typed screening)
+        ("what does T3 N1 M0 mean", None),  # a question about the words: explained, nothing taken
+    ],
+)
+def test_an_answer_the_nlu_takes_for_a_question_is_read_a_question_is_explained(text, stage):
+    from bot.nlu.components import extract
+
+    entities = [{"entity": e.entity, "value": e.value, "start": e.start, "end": e.end} for e in extract(text)]
+    base = {**CONSENTED, "age": 66, "tumor_site": "larynx"}
+    messages, slots = answer(base, text, "stage", intent="ask_what_is_stage", entities=entities)
+    assert slots.get("stage") == stage
+    assert ("utter_explain_stage" in responses(messages)) == (stage is None)
