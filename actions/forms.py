@@ -233,7 +233,8 @@ class ValidatePrescreeningForm(FormValidationAction):
             self.say(dispatcher, tracker, "utter_correction_ask")
             notes.explained = True
         elif turn.intent in ("greet", "start_screening", "i_am_nurse"):
-            self.say(dispatcher, tracker, "utter_resume")
+            if tracker.get_slot("asked"):  # "let's carry on" only once a question was asked
+                self.say(dispatcher, tracker, "utter_resume")
             notes.explained = True
         elif turn.intent in ("ask_trial_details", "ask_why_not"):
             self.say(dispatcher, tracker, "utter_trials_after_questions")

@@ -1017,3 +1017,12 @@ def test_an_answer_the_nlu_takes_for_a_question_is_read_a_question_is_explained(
     messages, slots = answer(base, text, "stage", intent="ask_what_is_stage", entities=entities)
     assert slots.get("stage") == stage
     assert ("utter_explain_stage" in responses(messages)) == (stage is None)
+
+
+def test_a_greeting_mid_screening_resumes_but_the_first_message_says_no_carry_on():
+    """The first message ("hi there, I'm looking into this for my father", NLU: greet) heard
+    "Let's carry on." before anything was asked (a typed screening)."""
+    messages, _ = answer({}, "hi there, I'm looking into this for my father", "consent", intent="greet")
+    assert "utter_resume" not in responses(messages) and asked(messages) == ["consent"]
+    messages, _ = answer({**CONSENTED, "asked": {"slot": "age", "times": 1}}, "hello again", "age", intent="greet")
+    assert "utter_resume" in responses(messages) and asked(messages) == ["age"]
