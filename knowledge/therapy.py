@@ -918,7 +918,8 @@ def _describe_line(line: Line, language: str, words: dict) -> str:
     status = words["statuses"].get(line.status)
     if line.procedure and line.status in GIVEN:
         status = None
-    described = words["parts"].join(bits) + (status or "")
+    # The status goes with the treatment's name: "pembrolizumab ongoing, 4 cycles, shrank".
+    described = words["parts"].join([bits[0] + (status or ""), *bits[1:]])
     for typed, read_as in line.corrections:
         described += words["typo"].format(typed=typed, read_as=read_as)
     return described

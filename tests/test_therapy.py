@@ -99,6 +99,13 @@ def test_planned_surgery_after_a_combined_line_the_dialogue_example():
     assert therapy.describe(history) == "pembrolizumab with chemotherapy, 3 cycles, shrank; surgery planned"
 
 
+def test_a_status_is_said_with_its_treatment_not_after_the_response():
+    """A typed screening heard "pembrolizumab, 4 cycles, shrank ongoing"."""
+    history = therapy.read("had 4 rounds of keytruda so far, surgery is booked for next week. the tumour shrank a lot")
+    assert therapy.describe(history) == "pembrolizumab ongoing, 4 cycles, shrank; surgery planned"
+    assert therapy.describe(history, "zh").startswith("帕博利珠单抗（进行中），4")
+
+
 # --- counts ------------------------------------------------------------------------------------------
 
 
