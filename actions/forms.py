@@ -236,6 +236,9 @@ class ValidatePrescreeningForm(FormValidationAction):
             if tracker.get_slot("asked"):  # "let's carry on" only once a question was asked
                 self.say(dispatcher, tracker, "utter_resume")
             notes.explained = True
+        elif turn.intent == "delete_my_data":  # not a control: the words ask about the data
+            self.say(dispatcher, tracker, "utter_privacy_answer")
+            notes.explained = True
         elif turn.intent in ("ask_trial_details", "ask_why_not"):
             self.say(dispatcher, tracker, "utter_trials_after_questions")
             notes.explained = True

@@ -18,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, AllSlotsReset, EventType, Restarted
 from rasa_sdk.executor import CollectingDispatcher
 
+from knowledge import normalize
 from screenings import store as records
 
 from . import language as languages
@@ -78,6 +79,12 @@ class ActionDeleteMyData(Action):
     @guarded
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]) -> List[EventType]:
         languages.update(tracker, dispatcher)
+        text = (tracker.latest_message or {}).get("text") or ""
+        if not text.startswith("/") and not normalize.asks_to_delete(text):
+            # The NLU said "delete", the words do not ("who sees the record?"): nothing is
+            # deleted on a guess; the question about the data is answered, with the button.
+            say(dispatcher, domain, tracker.slots, "utter_privacy_answer")
+            return []
         try:
             records.delete_conversation(tracker.sender_id)
         except _STORE_ERRORS as e:

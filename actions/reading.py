@@ -86,7 +86,15 @@ class Turn:
 
     @property
     def is_control(self) -> bool:
-        return self.intent in CONTROL_INTENTS and (self.command or self.confidence >= CONTROL_CONFIDENCE)
+        """Start over or delete my data: the form lets the rules run them. A typed "delete" must
+        also say so in words (it cannot be undone): "who sees the record?" is a question."""
+        if self.intent not in CONTROL_INTENTS:
+            return False
+        if self.command:
+            return True
+        if self.intent == "delete_my_data" and not normalize.asks_to_delete(self.text):
+            return False
+        return self.confidence >= CONTROL_CONFIDENCE
 
     def entity_values(self, names: tuple) -> list[str]:
         """The values of these entities; for a stage or an ECOG description, the words as they

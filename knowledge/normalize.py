@@ -42,6 +42,13 @@ def sounds_like_a_question(text: str) -> bool:
     return next(vocab.find_terms(text, pairs), None) is not None
 
 
+def asks_to_delete(text: str) -> bool:
+    """True when the words ask for the data to go ("delete my data", "删除我的资料"); the
+    deletion never rests on the NLU's intent alone (``delete_words`` in answers.yaml)."""
+    pairs = [(str(w), True) for w in vocab.load("answers").get("delete_words") or []]
+    return next(vocab.find_terms(text, pairs), None) is not None
+
+
 def asks_what_is_meant(text: str) -> bool:
     """True for "what do you mean?", "不明白你的意思": the question was not understood."""
     return any(kind == "clarify" for *_, kind in vocab.find_terms(text, vocab.answer_terms()))

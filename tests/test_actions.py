@@ -491,9 +491,22 @@ def test_correction_without_a_value_asks_that_question_again():
 
 
 def test_restart_and_delete_are_left_to_their_rules():
-    for intent in ("restart", "delete_my_data"):
-        _, events, _ = run(ValidatePrescreeningForm(), tracker(CONSENTED, "start over", intent, requested="age"))
+    for text, intent in (
+        ("start over", "restart"),
+        ("delete my data", "delete_my_data"),
+        ("/delete_my_data", "delete_my_data"),
+    ):
+        _, events, _ = run(ValidatePrescreeningForm(), tracker(CONSENTED, text, intent, requested="age"))
         assert events == []  # Rasa rejects the form, and the rule for the intent runs
+
+
+def test_a_question_about_the_data_the_nlu_calls_delete_is_answered_not_obeyed():
+    """ "who sees the record?" (NLU: delete_my_data, 0.95) deleted a simulated nurse's screening."""
+    messages, slots = answer(
+        {**CONSENTED, "age": 76}, "who sees the record?", "tumor_site", intent="delete_my_data", confidence=0.95
+    )
+    assert "utter_privacy_answer" in responses(messages) and asked(messages) == ["tumor_site"]
+    assert slots["age"] == 76
 
 
 def test_a_message_is_never_read_twice():

@@ -44,8 +44,9 @@ def records_db(tmp_path, monkeypatch):
     return path
 
 
-def tracker(sender_id: str, slots: dict | None = None) -> Tracker:
-    return Tracker(sender_id, slots or {}, {}, [], False, None, {}, "action_listen")
+def tracker(sender_id: str, slots: dict | None = None, text: str = "delete my data") -> Tracker:
+    latest = {"text": text, "intent": {"name": "delete_my_data", "confidence": 0.95}}
+    return Tracker(sender_id, slots or {}, latest, [], False, None, {}, "action_listen")
 
 
 # --- the store --------------------------------------------------------------------------
@@ -276,3 +277,18 @@ def test_delete_my_data_removes_the_conversations_records_and_restarts():
     # worded by actions/say.py from domain.yml (the response name travels as utter_action)
     assert [m.get("utter_action") or m.get("response") for m in dispatcher.messages] == ["utter_data_deleted"]
     assert Restarted() in events
+
+
+@pytest.mark.parametrize("text", ["who sees the record?", "what happens to my answers"])
+def test_delete_is_never_run_on_the_intent_alone(text):
+    """The simulator's nurse asked "who sees the record?", the NLU said delete_my_data, and the
+    conversation and its record were gone. Words that do not ask for it delete nothing."""
+    mine = records.save(PROFILE, VERDICTS, sender_id="conv-11")
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionDeleteMyData().run(dispatcher, tracker("conv-11", text=text), DOMAIN))
+    assert records.get(mine) and events == []
+    assert [m.get("utter_action") or m.get("response") for m in dispatcher.messages] == ["utter_privacy_answer"]
+    assert any(b["payload"] == "/delete_my_data" for m in dispatcher.messages for b in m.get("buttons") or [])
+    # The button deletes.
+    asyncio.run(ActionDeleteMyData().run(CollectingDispatcher(), tracker("conv-11", text="/delete_my_data"), DOMAIN))
+    assert records.get(mine) is None
