@@ -315,7 +315,8 @@ def who_is_speaking(turn_: Turn, slots: dict) -> tuple[dict, list[str]]:
     says: list[str] = []
     found = subject(turn_, slots.get("subject"))
     names_someone = found is not None or (not turn_.command and speaker.about(turn_.text) is not None)
-    if turn_.intent == "i_am_nurse" and turn_.confidence >= 0.5 and not names_someone and slots.get("role") != "nurse":
+    is_clinician = turn_.intent == "i_am_nurse" and turn_.confidence >= 0.5 and speaker.says_clinician(turn_.text)
+    if is_clinician and not names_someone and slots.get("role") != "nurse":
         updates["role"] = "nurse"
         says.append("utter_nurse_mode")
     if updates.get("role", slots.get("role")) == "nurse" or found is None:

@@ -61,6 +61,18 @@ def relative(text: str) -> Subject | None:
     return Subject(group.split("_")[0])
 
 
+def says_clinician(text: str) -> bool:
+    """True when the message says the person typing is a clinician ("research nurse here",
+    "I'm a doctor screening a patient", "我是研究护士"): a ``clinicians`` word of people.yaml
+    not right after "my" / "our" ("my doctor said": someone else)."""
+    pairs = [(str(w), True) for w in vocab.load("people")["clinicians"]]
+    for start, _, matched, _ in vocab.find_terms(text, pairs):
+        before = text[:start].rstrip().lower()
+        if matched.lower().startswith(("my ", "我的")) or not before.endswith(("my", "our", "我的", "我们的")):
+            return True
+    return False
+
+
 def someone_else(text: str) -> bool:
     """True when the message says the screening is for another person without naming them."""
     pairs = [(p, True) for p in vocab.load("people")["someone_else"]]

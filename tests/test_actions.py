@@ -1039,3 +1039,20 @@ def test_a_greeting_mid_screening_resumes_but_the_first_message_says_no_carry_on
     assert "utter_resume" not in responses(messages) and asked(messages) == ["consent"]
     messages, _ = answer({**CONSENTED, "asked": {"slot": "age", "times": 1}}, "hello again", "age", intent="greet")
     assert "utter_resume" in responses(messages) and asked(messages) == ["age"]
+
+
+@pytest.mark.parametrize(
+    "text, nurse",
+    [
+        ("i'm at the hospital now", False),  # a patient (the simulator, seed 20261127): NLU said i_am_nurse
+        ("my doctor said I should try this", False),
+        ("I'm a research nurse", True),
+        ("我是头颈外科医生", True),
+    ],
+)
+def test_nurse_mode_needs_words_that_say_so_not_only_the_intent(text, nurse):
+    """Nurse mode makes an ECOG grade the clinician's: a patient's grade 2 then "does not fit"
+    where it needs review. It never rests on the NLU's i_am_nurse alone."""
+    messages, slots = answer({**CONSENTED}, text, "age", intent="i_am_nurse", confidence=0.9)
+    assert (slots.get("role") == "nurse") == nurse
+    assert ("utter_nurse_mode" in responses(messages)) == nurse
