@@ -38,15 +38,13 @@ def sounds_like_a_question(text: str) -> bool:
     a question mark or a question word (``question_words`` in answers.yaml)."""
     if "?" in text or "？" in text:
         return True
-    pairs = [(str(w), True) for w in vocab.load("answers").get("question_words") or []]
-    return next(vocab.find_terms(text, pairs), None) is not None
+    return vocab.mentions(text, vocab.load("answers").get("question_words") or [])
 
 
 def asks_to_delete(text: str) -> bool:
     """True when the words ask for the data to go ("delete my data", "删除我的资料"); the
     deletion never rests on the NLU's intent alone (``delete_words`` in answers.yaml)."""
-    pairs = [(str(w), True) for w in vocab.load("answers").get("delete_words") or []]
-    return next(vocab.find_terms(text, pairs), None) is not None
+    return vocab.mentions(text, vocab.load("answers").get("delete_words") or [])
 
 
 def asks_what_is_meant(text: str) -> bool:

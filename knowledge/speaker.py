@@ -75,8 +75,7 @@ def says_clinician(text: str) -> bool:
 
 def someone_else(text: str) -> bool:
     """True when the message says the screening is for another person without naming them."""
-    pairs = [(p, True) for p in vocab.load("people")["someone_else"]]
-    return next(vocab.find_terms(text, pairs), None) is not None
+    return vocab.mentions(text, vocab.load("people")["someone_else"])
 
 
 def pronoun_sex(text: str) -> str | None:

@@ -520,6 +520,11 @@ def find_terms(text: str, pairs: Iterable[tuple[str, _V]]) -> Iterator[tuple[int
     yield from sorted(found, key=lambda f: f[0])
 
 
+def mentions(text: str, terms: Iterable[str]) -> bool:
+    """True when ``text`` holds any of ``terms`` (whole words, as ``find_terms`` matches them)."""
+    return next(find_terms(text, [(str(t), True) for t in terms]), None) is not None
+
+
 def edits(a: str, b: str, limit: int) -> int:
     """Edits between ``a`` and ``b`` (a letter added, dropped, changed, or two neighbours swapped:
     "larnyx"), or limit + 1 as soon as it is exceeded. For reading typed words conservatively."""
